@@ -1,0 +1,3 @@
+from bulk_tasks.cli import main
+
+main()

@@ -1,0 +1,419 @@
+"""The ``bulk-tasks`` command: a thin layer over :mod:`bulk_tasks.job`.
+
+User mistakes end here as one line on stderr that says what to do, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+
+from . import job
+from .columns import read_map_file, read_set_options
+from .errors import BulkTasksError, MissingKey, OptionError
+from .results import Status
+from .scheduler import Rate
+from .specs import DateOrder, Reading
+from .vendors import VENDORS
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Turn a spreadsheet of sales tasks into real tasks, with a results file per row.",
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+SANDBOX_KEY = "sandbox-demo-key"
+
+
+class Target(StrEnum):
+    lemlist = "lemlist"
+
+
+class Action(StrEnum):
+    create = "create"
+    update = "update"
+
+
+# --- options shared by run and validate ---------------------------------------------------
+
+InputArg = Annotated[
+    Path, typer.Argument(help="The spreadsheet: .csv (also ; or tab separated) or .xlsx.")
+]
+TargetOpt = Annotated[Target, typer.Option("--target", "-t", help="The vendor to send to.")]
+ActionOpt = Annotated[Action, typer.Option("--action", "-a", help="Create new tasks or update.")]
+ResultsOpt = Annotated[
+    Path | None,
+    typer.Option(help="Where to write the results: .csv, .jsonl or .xlsx by extension."),
+]
+SheetOpt = Annotated[str | None, typer.Option(help="XLSX: the sheet to read (default: first).")]
+EncodingOpt = Annotated[
+    str | None, typer.Option(help="CSV: the encoding (default: UTF-8, else Windows-1252).")
+]
+DelimiterOpt = Annotated[
+    str | None, typer.Option(help="CSV: the delimiter (default: detect , ; or tab).")
+]
+MapOpt = Annotated[
+    Path | None,
+    typer.Option("--map", help='A TOML file of field = "Column header" lines.'),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="field=value for every row, e.g. --set assignedTo=usr_… (repeatable)."
+    ),
+]
+TimezoneOpt = Annotated[
+    str, typer.Option(help="The zone of dates written without one, e.g. Europe/Paris.")
+]
+DateFormatOpt = Annotated[
+    DateOrder | None,
+    typer.Option(help="How to read 03/04/2026: DMY (3 April) or MDY (4 March)."),
+]
+
+
+def _settings(**given: Any) -> job.Settings:
+    reading = Reading(timezone=_zone(given.pop("timezone")), date_order=given.pop("date_format"))
+    map_file = given.pop("map_file")
+    return job.Settings(
+        reading=reading,
+        mapping=read_map_file(map_file) if map_file else {},
+        constants=read_set_options(given.pop("set_values") or []),
+        target=given.pop("target").value,
+        action=given.pop("action").value,
+        **given,
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise OptionError(
+            f'--timezone "{name}": not a time zone name; use one like UTC, Europe/Paris '
+            "or America/New_York"
+        ) from None
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    input: InputArg,
+    target: TargetOpt,
+    action: ActionOpt = Action.create,
+    results: ResultsOpt = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    map_file: MapOpt = None,
+    set_values: SetOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    date_format: DateFormatOpt = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Send to this scheme+host instead (a proxy, a sandbox).")
+    ] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            help="Requests/seconds allowed for this key (default: the vendor's, lemlist 20/2)."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for each answer.")
+    ] = 30.0,
+    sandbox: Annotated[
+        bool, typer.Option(help="Send to a built-in local emulator of the vendor: no key needed.")
+    ] = False,
+) -> None:
+    """Send every valid row to the vendor and write what happened to each.
+
+    Example: LEMLIST_API_KEY=… bulk-tasks run tasks.csv --target lemlist
+
+    Try it with no account: bulk-tasks run sample_inputs/lemlist_create.csv
+    --target lemlist --sandbox
+    """
+    with _user_errors():
+        settings = _settings(
+            input=input,
+            target=target,
+            action=action,
+            results=results,
+            sheet=sheet,
+            encoding=encoding,
+            delimiter=delimiter,
+            map_file=map_file,
+            set_values=set_values,
+            timezone=timezone,
+            date_format=date_format,
+            base_url=base_url,
+            rate=Rate.parse(rate) if rate else None,
+            timeout=timeout,
+        )
+        if sandbox and base_url:
+            raise OptionError("--sandbox and --base-url both say where to send: give one")
+        with _destination(settings, sandbox=sandbox) as (settings, key):
+            summary = job.run(settings, key=key, progress=_progress())
+        _report(summary, f"{settings.target} {settings.action}")
+        raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def validate(
+    input: InputArg,
+    target: TargetOpt,
+    action: ActionOpt = Action.create,
+    results: ResultsOpt = None,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    map_file: MapOpt = None,
+    set_values: SetOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    date_format: DateFormatOpt = None,
+) -> None:
+    """Check every row without sending anything (no key needed).
+
+    Valid rows get status not_sent and error_code "valid"; invalid rows say what is wrong.
+    The results go to INPUT.validation.csv unless --results says otherwise.
+    Exit code 0 when every row is valid, 1 when some are not.
+
+    Example: bulk-tasks validate tasks.xlsx --target lemlist --action update
+    """
+    with _user_errors():
+        settings = _settings(
+            input=input,
+            target=target,
+            action=action,
+            results=results,
+            sheet=sheet,
+            encoding=encoding,
+            delimiter=delimiter,
+            map_file=map_file,
+            set_values=set_values,
+            timezone=timezone,
+            date_format=date_format,
+        )
+        summary = job.validate(settings, progress=_progress())
+        _report(summary, f"{settings.target} {settings.action} (validation only)")
+        raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
+
+
+@app.command("sandbox")
+def sandbox_command(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any).")] = 8080,
+    latency: Annotated[
+        str, typer.Option(help="Seconds before each answer, or a range MIN-MAX.")
+    ] = "0",
+    p500: Annotated[float, typer.Option(min=0, max=1, help="Chance of a 500 answer.")] = 0.0,
+    p429: Annotated[float, typer.Option(min=0, max=1, help="Chance of a spurious 429.")] = 0.0,
+    phang: Annotated[
+        float, typer.Option(min=0, max=1, help="Chance of applying, then never answering.")
+    ] = 0.0,
+    pdrop: Annotated[
+        float, typer.Option(min=0, max=1, help="Chance of applying, then cutting the answer.")
+    ] = 0.0,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(help="Accept only this API key (repeatable; default: any key)."),
+    ] = None,
+) -> None:
+    """Serve a local emulator of the vendors' task endpoints, for tests and demos.
+
+    Example: bulk-tasks sandbox --port 8080 --latency 0.04-0.12
+    then: LEMLIST_API_KEY=any bulk-tasks run tasks.csv -t lemlist --base-url http://127.0.0.1:8080
+    """
+    from .sandbox import Faults, Sandbox, SandboxServer
+
+    with _user_errors():
+        try:
+            faults = Faults(
+                latency=_latency(latency),
+                p_error_500=p500,
+                p_spurious_429=p429,
+                p_hang=phang,
+                p_drop=pdrop,
+            )
+        except ValueError as error:
+            raise OptionError(f"sandbox faults: {error}") from None
+        emulator = Sandbox(keys=set(key) if key else None, faults=faults)
+        try:
+            server = SandboxServer(emulator, port=port)
+        except OSError as error:
+            raise OptionError(
+                f"--port {port}: cannot listen there ({error.strerror}); choose another port"
+            ) from None
+        with server, contextlib.suppress(KeyboardInterrupt):
+            err.print(f"Sandbox serving lemlist at {server.url}/api/tasks (Ctrl-C stops)")
+            while True:
+                time.sleep(3600)
+
+
+def _latency(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise OptionError(f'--latency "{text}": give seconds, e.g. 0.05 or 0.04-0.12') from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise OptionError(f'--latency "{text}": give MIN-MAX with 0 <= MIN <= MAX')
+    return bounds
+
+
+# --- plumbing -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except BulkTasksError as error:
+        err.print(f"bulk-tasks: {error}")
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def _destination(settings: job.Settings, *, sandbox: bool) -> Iterator[tuple[job.Settings, str]]:
+    """Where to send and with which key: the built-in sandbox, or the vendor and its key."""
+    if not sandbox:
+        yield settings, _key(settings.target)
+        return
+    from dataclasses import replace
+
+    from .sandbox import Sandbox, SandboxServer
+
+    with SandboxServer(Sandbox()) as server:
+        err.print(
+            f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}."
+        )
+        yield replace(settings, base_url=server.url), SANDBOX_KEY
+
+
+def _key(target: str) -> str:
+    vendor = VENDORS[target]
+    key = os.environ.get(vendor.key_env, "").strip()
+    if not key:
+        raise MissingKey(
+            f"{vendor.key_env} is not set: export {vendor.key_env}=your-key "
+            f"(find it in {vendor.name}'s settings, under integrations), "
+            "or try the built-in sandbox with --sandbox"
+        )
+    return key
+
+
+def _report(summary: job.Summary, what: str) -> None:
+    out.print(f"{what}: {summary.rows} rows in {summary.seconds:.1f} s")
+    for status in Status:
+        if summary.counts[status]:
+            out.print(f"  {status.value:<9} {summary.counts[status]:>7}")
+    if summary.blank_rows:
+        out.print(f"  (blank rows ignored: {summary.blank_rows})")
+    out.print(f"Results: {summary.results}")
+    if summary.stopped:
+        err.print(f"Stopped: {summary.stopped}")
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        err.print(f"Note: {note}")
+
+
+def _progress() -> job.Progress:
+    return _BarProgress() if err.is_terminal else _LogProgress()
+
+
+class _BarProgress:
+    """A progress bar with done/total, rate and time left, for a person at a terminal."""
+
+    def __init__(self) -> None:
+        self._bar = RichProgress(
+            TextColumn("rows"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=err,
+        )
+        self._task = self._bar.add_task("rows", total=None, rate="")
+        self._started = time.monotonic()
+        self._done = 0
+
+    def start(self, total: int | None, notes: list[str]) -> None:
+        _print_notes(notes)
+        self._bar.update(self._task, total=total)
+        self._bar.start()
+
+    def advance(self, status: Status | None) -> None:
+        self._done += 1
+        per_second = self._done / max(time.monotonic() - self._started, 1e-6)
+        self._bar.update(self._task, advance=1, rate=f"{per_second:.1f} rows/s")
+
+    def finish(self) -> None:
+        self._bar.stop()
+
+
+class _LogProgress:
+    """Plain lines every few seconds, for cron and logs where no one watches a bar."""
+
+    every = 10.0
+
+    def __init__(self) -> None:
+        self._counts: Counter[Status] = Counter()
+        self._done = 0
+        self._total: int | None = None
+        self._started = self._last = time.monotonic()
+
+    def start(self, total: int | None, notes: list[str]) -> None:
+        _print_notes(notes)
+        self._total = total
+        self._started = self._last = time.monotonic()
+
+    def advance(self, status: Status | None) -> None:
+        self._done += 1
+        if status is not None:
+            self._counts[status] += 1
+        if time.monotonic() - self._last >= self.every:
+            self._line()
+
+    def finish(self) -> None:
+        if self._done:
+            self._line()
+
+    def _line(self) -> None:
+        self._last = now = time.monotonic()
+        done = self._done
+        per_second = done / max(now - self._started, 1e-6)
+        of = f"/{self._total}" if self._total is not None else ""
+        left = ""
+        if self._total and per_second > 0 and done < self._total:
+            left = f", ~{(self._total - done) / per_second:.0f} s left"
+        counts = ", ".join(f"{s.value} {n}" for s, n in sorted(self._counts.items()))
+        stamp = time.strftime("%H:%M:%S")
+        err.print(f"[{stamp}] {done}{of} rows, {per_second:.1f} rows/s{left} ({counts})")
+
+
+def main() -> None:
+    app(prog_name="bulk-tasks")
+

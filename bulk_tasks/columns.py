@@ -1,0 +1,156 @@
+"""Which column feeds which field: header matching, ``--map`` files and ``--set`` constants.
+
+A header matches a field when both are equal ignoring case, spaces, underscores and hyphens
+(``Due Date``, ``due_date`` and ``dueDate`` all feed ``dueDate``). Columns that match no
+field are carried into the results file untouched.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ColumnError, OptionError
+from .inputs import Row
+from .specs import Cell, Spec
+
+_IGNORED = re.compile(r"[\s_\-]+")
+
+
+def normalise(name: str) -> str:
+    return _IGNORED.sub("", name).lower()
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Where each field's value comes from: a column position, or a ``--set`` constant."""
+
+    columns: Mapping[str, int]
+    constants: Mapping[str, str]
+    headers: tuple[str, ...]
+
+    def values(self, row: Row) -> dict[str, Cell]:
+        """The row's non-blank values by field (a blank cell is no value at all)."""
+        found: dict[str, Cell] = {}
+        for field, position in self.columns.items():
+            cell = row.cells[position]
+            if cell != "":
+                found[field] = cell
+        found.update(self.constants)
+        return found
+
+    def source(self, field: str) -> str:
+        """Where a field's value came from, in the words a user would look for."""
+        if field in self.constants:
+            return f"--set {field}"
+        if field in self.columns:
+            return f'column "{self.headers[self.columns[field]]}"'
+        return f'field "{field}"'
+
+
+def fields_of(spec: type[Spec]) -> dict[str, str]:
+    """normalised name -> field, for the fields and their aliases."""
+    names = {normalise(field): field for field in spec.model_fields}
+    for field, aliases in spec.aliases.items():
+        names.update({normalise(alias): field for alias in aliases})
+    return names
+
+
+def map_columns(
+    headers: Sequence[str],
+    spec: type[Spec],
+    *,
+    mapping: Mapping[str, str] | None = None,
+    constants: Mapping[str, str] | None = None,
+) -> ColumnMap:
+    """Match headers to the spec's fields, apply ``--map`` and ``--set``, check requirements."""
+    names = fields_of(spec)
+    explicit = {_field(names, field, "--map"): header for field, header in (mapping or {}).items()}
+    fixed = {_field(names, field, "--set"): value for field, value in (constants or {}).items()}
+    columns = _matched(headers, names, explicit)
+    for field, header in explicit.items():
+        columns[field] = _position(headers, header, field)
+    missing = [f for f in spec.required if f not in columns and f not in fixed]
+    if missing:
+        raise ColumnError(_missing_message(missing, headers, spec))
+    return ColumnMap(columns=columns, constants=fixed, headers=tuple(headers))
+
+
+def _field(names: Mapping[str, str], given: str, option: str) -> str:
+    field = names.get(normalise(given))
+    if field is None:
+        known = ", ".join(sorted(set(names.values())))
+        raise OptionError(f'{option} names "{given}", which is not a field here; fields: {known}')
+    return field
+
+
+def _matched(
+    headers: Sequence[str], names: Mapping[str, str], explicit: Mapping[str, str]
+) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for position, header in enumerate(headers):
+        field = names.get(normalise(header))
+        if field is None or field in explicit:
+            continue
+        if field in columns:
+            first = headers[columns[field]]
+            raise ColumnError(
+                f'columns "{first}" and "{header}" both give {field}; rename one, '
+                f'or choose with --map (a TOML file with the line {field} = "{header}")'
+            )
+        columns[field] = position
+    return columns
+
+
+def _position(headers: Sequence[str], header: str, field: str) -> int:
+    for wanted in (header.strip(), normalise(header)):
+        for position, name in enumerate(headers):
+            if wanted in (name, normalise(name)):
+                return position
+    raise ColumnError(
+        f'--map says {field} comes from column "{header}", but the file has no such column; '
+        f"its columns are: {', '.join(headers)}"
+    )
+
+
+def _missing_message(missing: Sequence[str], headers: Sequence[str], spec: type[Spec]) -> str:
+    wanted = ", ".join(" or ".join((field, *spec.aliases.get(field, ()))) for field in missing)
+    return (
+        f"{spec.target} {spec.action} needs a column for {wanted}, and the file has none "
+        f"(its columns: {', '.join(headers)}); rename a column, map one with --map, "
+        f"or give one value for every row with --set {missing[0]}=VALUE"
+    )
+
+
+def read_map_file(path: Path) -> dict[str, str]:
+    """``--map FILE``: a TOML file of ``field = "Column header"`` lines."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise OptionError(f"--map {path}: cannot read it ({error.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise OptionError(
+            f'--map {path}: not a TOML file of field = "Column header" lines ({error})'
+        ) from None
+    bad = [key for key, value in data.items() if not isinstance(value, str)]
+    if bad:
+        raise OptionError(
+            f'--map {path}: {bad[0]} must be a column header in quotes, e.g. {bad[0]} = "Owner"'
+        )
+    return {key: str(value) for key, value in data.items()}
+
+
+def read_set_options(options: Sequence[str]) -> dict[str, str]:
+    """``--set field=value``, repeatable: one constant value for every row."""
+    constants: dict[str, str] = {}
+    for option in options:
+        field, equals, value = option.partition("=")
+        if not equals or not field.strip():
+            raise OptionError(f'--set "{option}": write it as field=value, e.g. --set type=phone')
+        if not value.strip():
+            raise OptionError(f'--set "{option}" has no value: write one after the =')
+        constants[field.strip()] = value.strip()
+    return constants

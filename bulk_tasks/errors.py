@@ -1,0 +1,50 @@
+"""The errors a user can cause, and what to do about each.
+
+Every error here is a problem with the user's input, options or environment, never a bug.
+The CLI prints ``str(error)`` as one line (it already says what to do) and exits 2.
+
+    BulkTasksError              base: a message that names the problem and the fix
+    ├── InputError              the input file cannot be read as a table
+    ├── ColumnError             the headers do not give a field the action needs
+    ├── OptionError             an option's value is wrong (--rate, --set, --map, ...)
+    ├── MissingKey              the API key is missing from the environment
+    ├── ResultsError            the results file cannot be written or read back
+    └── CredentialsRejected     the vendor refused the API key (401/403) mid-run
+
+Row-level problems (a bad date in one row, a vendor refusing one task) are not exceptions:
+they become lines of the results file with a status and a reason.
+"""
+
+from __future__ import annotations
+
+
+class BulkTasksError(Exception):
+    """A problem the user can fix; ``str()`` says what and how."""
+
+
+class InputError(BulkTasksError):
+    """The input file is missing, unreadable or not a table."""
+
+
+class ColumnError(BulkTasksError):
+    """A field the action needs has no column, or two columns claim one field."""
+
+
+class OptionError(BulkTasksError):
+    """A command-line option has a value that cannot be used."""
+
+
+class MissingKey(BulkTasksError):
+    """The vendor's API key is not in the environment."""
+
+
+class ResultsError(BulkTasksError):
+    """The results file cannot be written, or an existing one cannot be read."""
+
+
+class CredentialsRejected(BulkTasksError):
+    """The vendor answered 401/403: the key is wrong, revoked or lacks rights."""
+
+    def __init__(self, message: str, *, http_status: int) -> None:
+        super().__init__(message)
+        self.http_status = http_status

@@ -1,0 +1,384 @@
+"""Rate-limited sending: a few workers, one HTTP client, one arrival window per API key.
+
+The rate guarantee is about what the *server* sees. A request arrives at the server some
+time after we start sending it and before its answer reaches us, and network delays vary,
+so spacing our send times is not enough. :class:`ArrivalWindow` instead counts a request
+against the window from the moment it is sent until ``period`` after its answer came back
+(forever while it is still in flight). Then any ``period``-long window of arrivals can hold
+only requests that were counted together, which is never more than ``limit``. An
+``aiolimiter`` bucket in front spaces the sends evenly, so the limit is used smoothly
+rather than in bursts.
+
+Retries (``stamina``): 429 waits what Retry-After says; 5xx and failures to connect back off
+exponentially with jitter; a create that was sent but got no answer is never sent again
+(it may exist), while an update (the same PATCH again) may be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+import stamina
+from aiolimiter import AsyncLimiter
+
+from .errors import OptionError
+from .results import Outcome, Status
+from .vendors import Answer, Request, Vendor, Verdict
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``limit`` requests in any ``period`` seconds."""
+
+    limit: int
+    period: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``--rate N/SECONDS``, e.g. ``20/2`` or ``10/2.5``."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*", text)
+        if not match or int(match[1]) < 1 or float(match[2]) <= 0:
+            raise OptionError(
+                f'--rate "{text}": write requests/seconds, e.g. --rate 20/2 for 20 every 2 s'
+            )
+        return cls(int(match[1]), float(match[2]))
+
+    def __str__(self) -> str:
+        return f"{self.limit} requests per {self.period:g} s"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    attempts: int = 8  # per row, all causes together, the first try included
+    wait_initial: float = 0.5
+    wait_max: float = 20.0
+    wait_jitter: float = 0.5
+    #: a Retry-After longer than this is not believed (a typo'd header must not stall a run)
+    longest_retry_after: float = 300.0
+    #: when this many rows in a row could not connect at all, the run stops
+    connection_failures_to_stop: int = 3
+
+
+class ArrivalWindow:
+    """At most ``limit`` requests may arrive at the server in any ``period`` seconds.
+
+    A request holds a slot from when it is sent until ``period`` (plus ``margin``) after its
+    answer was received, because its arrival lies somewhere in between. A 429 pauses every
+    sender for the time the server asked.
+    """
+
+    def __init__(self, rate: Rate, *, margin: float = 0.01) -> None:
+        self.rate = rate
+        self._margin = margin
+        self._in_flight = 0
+        self._answered: deque[float] = deque()  # answer times, oldest first
+        self._paused_until = 0.0
+        self._turn = asyncio.Lock()  # senders queue up in order
+        self._changed = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self._answered.append(self._now())
+            self._changed.set()
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._now() + seconds)
+        self._changed.set()
+
+    async def _acquire(self) -> None:
+        async with self._turn:
+            while (wait := self._wait_needed()) > 0:
+                self._changed.clear()
+                timeout = None if math.isinf(wait) else wait
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout)
+            self._in_flight += 1
+
+    def _wait_needed(self) -> float:
+        now = self._now()
+        hold = self.rate.period + self._margin
+        while self._answered and self._answered[0] + hold <= now:
+            self._answered.popleft()
+        if now < self._paused_until:
+            return self._paused_until - now
+        if self._in_flight + len(self._answered) < self.rate.limit:
+            return 0.0
+        if self._answered:
+            return self._answered[0] + hold - now
+        return math.inf  # every slot is in flight: wait for an answer
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request to send, and whether sending it twice could make two tasks."""
+
+    request: Request
+    creates: bool
+
+
+class _Retry(Exception):
+    """This attempt did not apply; another may."""
+
+    def __init__(self, answer: Answer | None, reason: str, *, connected: bool) -> None:
+        super().__init__(reason)
+        self.answer = answer
+        self.connected = connected
+
+
+class _NoAnswer(Exception):
+    """Sent, and no answer came back: the vendor may have applied it."""
+
+
+class StopRun(Exception):
+    """No further row can succeed (the key was refused, or the vendor cannot be reached)."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class Sender:
+    """Sends jobs for one API key under its arrival window, with retries."""
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        vendor: Vendor,
+        key: str,
+        base_url: str,
+        rate: Rate,
+        retry: RetryPolicy,
+    ) -> None:
+        self._client = client
+        self._vendor = vendor
+        self._headers = vendor.auth_headers(key)
+        self._base_url = base_url.rstrip("/")
+        self._retry = retry
+        self.window = ArrivalWindow(rate)
+        self._pace = AsyncLimiter(1, rate.period / rate.limit)
+        self._unreachable_rows = 0
+
+    async def send(self, job: Job) -> Outcome:
+        """Send one job until it is done, refused, or retrying can no longer help."""
+        tries = 0
+        last: _Retry | None = None
+        try:
+            async for attempt in stamina.retry_context(
+                on=self._backoff,
+                attempts=self._retry.attempts,
+                timeout=None,
+                wait_initial=self._retry.wait_initial,
+                wait_max=self._retry.wait_max,
+                wait_jitter=self._retry.wait_jitter,
+            ):
+                with attempt:
+                    tries += 1
+                    answer = await self._attempt(job)
+        except _Retry as gave_up:
+            last = gave_up
+        except _NoAnswer as lost:
+            return Outcome(
+                status=Status.UNKNOWN,
+                error_code="no_answer",
+                error_message=str(lost),
+                attempts=tries,
+            )
+        if last is not None:
+            return self._gave_up(last, tries)
+        self._unreachable_rows = 0
+        return self._settled(answer, job, tries)
+
+    def _backoff(self, error: Exception) -> bool | float:
+        if not isinstance(error, _Retry):
+            return False
+        if error.answer is not None and error.answer.http_status == 429:
+            return 0.0  # the window's pause does the waiting, for every sender at once
+        return True
+
+    async def _attempt(self, job: Job) -> Answer:
+        request = self._client.build_request(
+            job.request.method,
+            self._base_url + job.request.path,
+            json=job.request.body,
+            headers=self._headers,
+        )
+        async with self.window.slot():
+            await self._pace.acquire()
+            try:
+                response = await self._client.send(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                raise _Retry(None, _describe(error, self._vendor), connected=False) from None
+            except httpx.TransportError as error:
+                reason = _describe(error, self._vendor)
+                if job.creates:
+                    raise _NoAnswer(reason + _MAY_EXIST) from None
+                raise _Retry(None, reason, connected=True) from None
+        answer = self._vendor.read(response.status_code, response.headers, response.content)
+        if answer.verdict is Verdict.RETRY:
+            if answer.http_status == 429:
+                self.window.pause(self._retry_after(answer))
+            raise _Retry(answer, answer.error_message, connected=True)
+        return answer
+
+    def _retry_after(self, answer: Answer) -> float:
+        wait = answer.retry_after if answer.retry_after is not None else 1.0
+        return min(wait, self._retry.longest_retry_after)
+
+    def _settled(self, answer: Answer, job: Job, tries: int) -> Outcome:
+        if answer.verdict is Verdict.REJECTED_KEY:
+            outcome = Outcome(
+                status=Status.NOT_SENT,
+                http_status=answer.http_status,
+                error_code="key_rejected",
+                error_message=f"{self._vendor.name} refused the API key; nothing was created",
+                attempts=tries,
+            )
+            raise StopRun(outcome, _key_message(self._vendor, answer))
+        if answer.verdict is Verdict.FAILED:
+            return Outcome(
+                status=Status.FAILED,
+                http_status=answer.http_status,
+                error_code=answer.error_code,
+                error_message=answer.error_message,
+                attempts=tries,
+            )
+        return Outcome(
+            status=Status.CREATED if job.creates else Status.UPDATED,
+            remote_id=answer.remote_id,
+            http_status=answer.http_status,
+            error_message=answer.error_message,
+            attempts=tries,
+        )
+
+    def _gave_up(self, last: _Retry, tries: int) -> Outcome:
+        if not last.connected:
+            self._unreachable_rows += 1
+            outcome = Outcome(
+                status=Status.NOT_SENT,
+                error_code="unreachable",
+                error_message=f"{last}; nothing was sent ({tries} tries)",
+                attempts=tries,
+            )
+            if self._unreachable_rows >= self._retry.connection_failures_to_stop:
+                raise StopRun(outcome, f"cannot reach {self._vendor.name}: {last}")
+            return outcome
+        self._unreachable_rows = 0
+        if last.answer is None:  # an update that never got an answer
+            return Outcome(
+                status=Status.UNKNOWN,
+                error_code="no_answer",
+                error_message=f"{last}{_MAY_EXIST}",
+                attempts=tries,
+            )
+        return Outcome(
+            status=Status.FAILED,
+            http_status=last.answer.http_status,
+            error_code="retries_exhausted",
+            error_message=(
+                f"{self._vendor.name} answered {last.answer.http_status} {tries} times "
+                f"({last.answer.error_message or 'no details'}); it was not applied: "
+                "run again later with --resume"
+            ),
+            attempts=tries,
+        )
+
+
+_MAY_EXIST = "; it may have been applied: check in the vendor's app before sending it again"
+
+
+def _describe(error: httpx.TransportError, vendor: Vendor) -> str:
+    kinds: list[tuple[type[Exception], str]] = [
+        (httpx.ConnectTimeout, "connecting timed out"),
+        (httpx.ConnectError, "could not connect"),
+        (httpx.PoolTimeout, "no connection was free in time"),
+        (httpx.ReadTimeout, "no answer came back within the timeout (--timeout)"),
+        (httpx.WriteTimeout, "sending the request timed out"),
+        (httpx.RemoteProtocolError, "the connection closed before a whole answer came back"),
+    ]
+    what = next((text for kind, text in kinds if isinstance(error, kind)), "the connection failed")
+    detail = str(error).strip()
+    return f"{what} ({detail})" if detail else what
+
+
+def _key_message(vendor: Vendor, answer: Answer) -> str:
+    return (
+        f"{vendor.name} refused the API key (HTTP {answer.http_status}: "
+        f"{answer.error_message or 'no details'}): check {vendor.key_env}, then run again "
+        "with --resume"
+    )
+
+
+async def run_jobs(
+    items: Iterable[T],
+    *,
+    job_of: Callable[[T], Job | None],
+    sender: Sender,
+    on_outcome: Callable[[T, Outcome], None],
+    stop: asyncio.Event,
+    workers: int,
+) -> StopRun | None:
+    """Send every item's job; items without one, or met after a stop, are reported too.
+
+    ``job_of`` returns None for an item that is not to be sent (its outcome is already
+    known and reported by the caller). Memory stays flat: a fixed set of workers pulls from
+    a short queue that the producer fills as the input is read.
+    """
+    queue: asyncio.Queue[tuple[T, Job] | None] = asyncio.Queue(maxsize=workers)
+    stopped: list[StopRun] = []
+    not_sent = Outcome(
+        status=Status.NOT_SENT,
+        error_code="run_stopped",
+        error_message="the run stopped before this row was sent",
+    )
+
+    async def worker() -> None:
+        while (entry := await queue.get()) is not None:
+            item, job = entry
+            if stop.is_set():
+                on_outcome(item, not_sent)
+                continue
+            try:
+                outcome = await sender.send(job)
+            except StopRun as stop_run:
+                if not stopped:
+                    stopped.append(stop_run)
+                stop.set()
+                outcome = stop_run.outcome
+            on_outcome(item, outcome)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(workers):
+            group.create_task(worker())
+        for count, item in enumerate(items):
+            job = job_of(item)
+            if job is None:
+                pass
+            elif stop.is_set():
+                on_outcome(item, not_sent)
+            else:
+                await queue.put((item, job))
+            if count % 500 == 499:
+                await asyncio.sleep(0)  # let the workers run while invalid rows stream by
+        for _ in range(workers):
+            await queue.put(None)
+    return stopped[0] if stopped else None

@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from aiolimiter import AsyncLimiter
+
+from bulk_tasks.errors import OptionError
+from bulk_tasks.results import Outcome, Status
+from bulk_tasks.scheduler import ArrivalWindow, Job, Rate, RetryPolicy, Sender, run_jobs
+from bulk_tasks.vendors import LEMLIST, Request
+
+FAST = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
+CREATE = Job(Request("POST", "/api/tasks", {"recordId": "lea_x"}), creates=True)
+UPDATE = Job(Request("PATCH", "/api/tasks", {"id": "opp_x", "done": True}), creates=False)
+Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+def max_in_window(times: list[float], period: float) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, arrival in enumerate(times):
+        while arrival - times[start] > period:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+LEMLIST_RATE = Rate(20, 2.0)
+
+
+def sender(handler: Handler, *, rate: Rate = LEMLIST_RATE, retry: RetryPolicy = FAST) -> Sender:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return Sender(
+        client=client, vendor=LEMLIST, key="k", base_url="https://api.test", rate=rate, retry=retry
+    )
+
+
+def scripted(*steps: int | type[Exception], headers: dict[str, str] | None = None) -> Handler:
+    """Answers with the given statuses (or raises the given errors) in turn, then 200."""
+    queue = list(steps)
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        step = queue.pop(0) if queue else 200
+        if isinstance(step, type):
+            raise step("scripted", request=request)
+        body = {"_id": "opp_AAAAAAAAAAAAAAAAA"} if step == 200 else None
+        return httpx.Response(step, json=body, headers=headers or {})
+
+    return handle
+
+
+# --- rate parsing ----------------------------------------------------------------------------
+
+
+def test_rate_parses_requests_per_seconds() -> None:
+    assert Rate.parse("20/2") == Rate(20, 2.0)
+    assert Rate.parse(" 10 / 2.5 ") == Rate(10, 2.5)
+
+
+@pytest.mark.parametrize("text", ["20", "0/2", "20/0", "fast", "20/-1"])
+def test_rate_rejects_nonsense(text: str) -> None:
+    with pytest.raises(OptionError, match="write requests/seconds"):
+        Rate.parse(text)
+
+
+# --- the arrival guarantee -------------------------------------------------------------------
+
+
+async def arrivals_through(
+    gate: Callable[[], contextlib.AbstractAsyncContextManager[None]], *, rows: int
+) -> list[float]:
+    """Send through a gate to a 'server' whose requests take uneven time to arrive and answer.
+
+    Each request is delayed 0-60 ms before it is counted, like a new connection or a busy
+    event loop, and answered 0-40 ms later. The arrival times are what the server counts.
+    """
+    loop = asyncio.get_running_loop()
+    chance = random.Random(7)
+    arrivals: list[float] = []
+
+    async def one() -> None:
+        async with gate():
+            await asyncio.sleep(chance.uniform(0, 0.06))
+            arrivals.append(loop.time())
+            await asyncio.sleep(chance.uniform(0, 0.04))
+
+    await asyncio.gather(*(one() for _ in range(rows)))
+    return arrivals
+
+
+async def test_the_window_keeps_arrivals_under_the_limit_despite_uneven_delays() -> None:
+    rate = Rate(5, 0.2)
+    window = ArrivalWindow(rate)
+
+    @contextlib.asynccontextmanager
+    async def gate() -> AsyncIterator[None]:
+        async with window.slot():  # held from send to answer, as Sender does
+            yield
+
+    arrivals = await arrivals_through(gate, rows=40)
+    assert len(arrivals) == 40
+    assert max_in_window(arrivals, rate.period) <= rate.limit
+
+
+async def test_a_plain_leaky_bucket_breaks_the_same_check() -> None:
+    # the control: aiolimiter alone lets a burst through, and the check above catches it
+    bucket = AsyncLimiter(5, 0.2)
+
+    @contextlib.asynccontextmanager
+    async def gate() -> AsyncIterator[None]:
+        await bucket.acquire()
+        yield
+
+    arrivals = await arrivals_through(gate, rows=20)
+    assert max_in_window(arrivals, 0.2) > 5
+
+
+async def test_a_429_pauses_every_sender() -> None:
+    window = ArrivalWindow(Rate(100, 1.0))
+    loop = asyncio.get_running_loop()
+    window.pause(0.2)
+    started = loop.time()
+    async with window.slot():
+        waited = loop.time() - started
+    assert waited >= 0.19
+
+
+async def test_slots_free_only_a_period_after_the_answer() -> None:
+    rate = Rate(2, 0.2)
+    window = ArrivalWindow(rate, margin=0.0)
+    loop = asyncio.get_running_loop()
+    answered: list[float] = []
+    for _ in range(2):
+        async with window.slot():
+            await asyncio.sleep(0.05)
+        answered.append(loop.time())
+    async with window.slot():
+        third = loop.time()
+    assert third >= answered[0] + rate.period - 0.005
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+async def test_429_waits_for_retry_after_then_succeeds() -> None:
+    send = sender(scripted(429, headers={"Retry-After": "0.2"}))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    outcome = await send.send(CREATE)
+    assert (outcome.status, outcome.attempts) == (Status.CREATED, 2)
+    assert outcome.remote_id == "opp_AAAAAAAAAAAAAAAAA"
+    assert loop.time() - started >= 0.2
+
+
+async def test_server_errors_are_retried_with_backoff() -> None:
+    outcome = await sender(scripted(500, 503, 502)).send(CREATE)
+    assert (outcome.status, outcome.attempts) == (Status.CREATED, 4)
+
+
+async def test_retries_are_bounded() -> None:
+    outcome = await sender(scripted(503, 503, 503, 503, 503)).send(CREATE)
+    assert (outcome.status, outcome.error_code, outcome.attempts) == (
+        Status.FAILED,
+        "retries_exhausted",
+        4,
+    )
+    assert outcome.http_status == 503
+    assert "run again later with --resume" in outcome.error_message
+
+
+async def test_a_create_sent_without_answer_is_unknown_and_not_sent_again() -> None:
+    seen: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    outcome = await sender(handle).send(CREATE)
+    assert (outcome.status, outcome.error_code, outcome.attempts) == (
+        Status.UNKNOWN,
+        "no_answer",
+        1,
+    )
+    assert seen == ["POST"]
+    assert "may have been applied" in outcome.error_message
+
+
+async def test_a_create_cut_mid_answer_is_unknown() -> None:
+    outcome = await sender(scripted(httpx.RemoteProtocolError)).send(CREATE)
+    assert (outcome.status, outcome.attempts) == (Status.UNKNOWN, 1)
+
+
+async def test_an_update_without_answer_is_sent_again() -> None:
+    outcome = await sender(scripted(httpx.ReadTimeout, httpx.RemoteProtocolError)).send(UPDATE)
+    assert (outcome.status, outcome.attempts) == (Status.UPDATED, 3)
+
+
+async def test_an_update_that_never_gets_an_answer_is_unknown() -> None:
+    steps = [httpx.ReadTimeout] * 4
+    outcome = await sender(scripted(*steps)).send(UPDATE)
+    assert (outcome.status, outcome.attempts) == (Status.UNKNOWN, 4)
+
+
+async def test_failing_to_connect_is_retried_as_nothing_was_sent() -> None:
+    outcome = await sender(scripted(httpx.ConnectError, httpx.ConnectTimeout)).send(CREATE)
+    assert (outcome.status, outcome.attempts) == (Status.CREATED, 3)
+
+
+async def test_vendor_refusals_are_not_retried() -> None:
+    async def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text="Bad params")
+
+    outcome = await sender(handle).send(CREATE)
+    assert (outcome.status, outcome.http_status, outcome.attempts) == (Status.FAILED, 400, 1)
+    assert outcome.error_message == "lemlist refused it: Bad params"
+
+
+# --- whole runs ------------------------------------------------------------------------------
+
+
+async def run(handler: Handler, rows: int) -> tuple[dict[int, Outcome], str | None]:
+    outcomes: dict[int, Outcome] = {}
+
+    def record(item: int, outcome: Outcome) -> None:
+        assert item not in outcomes, f"row {item} reported twice"
+        outcomes[item] = outcome
+
+    stopped = await run_jobs(
+        range(rows),
+        job_of=lambda _: CREATE,
+        sender=sender(handler, rate=Rate(50, 0.1)),
+        on_outcome=record,
+        stop=asyncio.Event(),
+        workers=4,
+    )
+    return outcomes, str(stopped) if stopped else None
+
+
+async def test_every_row_gets_exactly_one_outcome() -> None:
+    outcomes, stopped = await run(scripted(), rows=30)
+    assert stopped is None
+    assert sorted(outcomes) == list(range(30))
+    assert {o.status for o in outcomes.values()} == {Status.CREATED}
+
+
+async def test_a_rejected_key_stops_the_run_and_the_rest_is_not_sent() -> None:
+    calls = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            return httpx.Response(401, text="The authentication you supplied is incorrect")
+        return httpx.Response(200, json={"_id": f"opp_{calls:017d}"})
+
+    outcomes, stopped = await run(handle, rows=40)
+    assert stopped is not None
+    assert "refused the API key" in stopped
+    assert "LEMLIST_API_KEY" in stopped
+    assert sorted(outcomes) == list(range(40))
+    statuses = [o.status for o in outcomes.values()]
+    assert statuses.count(Status.CREATED) == 3
+    assert statuses.count(Status.NOT_SENT) == 37
+    assert calls < 10  # it stopped at once, not after trying every row
+    rejected = [o for o in outcomes.values() if o.error_code == "key_rejected"]
+    assert rejected
+    assert rejected[0].http_status == 401
+
+
+async def test_an_unreachable_vendor_stops_the_run() -> None:
+    async def handle(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    outcomes, stopped = await run(handle, rows=20)
+    assert stopped is not None
+    assert stopped.startswith("cannot reach lemlist")
+    assert len(outcomes) == 20
+    assert {o.status for o in outcomes.values()} == {Status.NOT_SENT}
