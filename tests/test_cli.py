@@ -1,0 +1,413 @@
+"""The real command, in a child process, against the sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+from helpers import KEY, SAMPLES, bulk_tasks, read_results
+
+from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
+
+TASK_ID = re.compile(r"opp_[A-Za-z0-9]{17}")
+USER = "usr_7YzNqVRMCfdeHEzMn"
+
+
+def write_creates(path: Path, rows: int) -> Path:
+    lines = ["leadId,type,assignedTo,dueDate,title"]
+    lines += [f"lea_{n:017d},phone,{USER},2026-12-01 09:00,Call {n}" for n in range(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def assert_no_secret(ran_output: str, *files: Path) -> None:
+    assert KEY not in ran_output
+    for file in files:
+        assert KEY not in file.read_text(encoding="utf-8-sig", errors="replace")
+
+
+# --- the README's demo and the samples ---
+
+
+def test_the_readme_demo_runs_on_the_built_in_sandbox(tmp_path: Path) -> None:
+    results = tmp_path / "create.results.csv"
+    ran = bulk_tasks(
+        "run",
+        SAMPLES / "lemlist_create.csv",
+        "--target",
+        "lemlist",
+        "--sandbox",
+        "--results",
+        results,
+        key=None,
+    )
+    assert ran.code == 0, ran.stderr
+    assert "created        12" in ran.stdout
+    assert f"Results: {results}" in ran.stdout
+    lines = read_results(results)
+    assert [line["row"] for line in lines] == [str(n) for n in range(2, 14)]
+    assert {line["status"] for line in lines} == {"created"}
+    assert all(TASK_ID.fullmatch(line["remote_id"]) for line in lines)
+    assert lines[0]["Account"] == "Acme Corp"  # the input's own columns are carried
+
+
+def test_results_default_to_beside_the_input(tmp_path: Path) -> None:
+    data = shutil.copy(SAMPLES / "lemlist_create.csv", tmp_path / "tasks.csv")
+    ran = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", key=None)
+    assert ran.code == 0, ran.stderr
+    assert len(read_results(tmp_path / "tasks.results.csv")) == 12
+
+
+def test_the_update_sample_changes_the_demo_tasks(server: SandboxServer, tmp_path: Path) -> None:
+    results = tmp_path / "update.results.csv"
+    ran = bulk_tasks(
+        "run",
+        SAMPLES / "lemlist_update.xlsx",
+        "-t",
+        "lemlist",
+        "-a",
+        "update",
+        "--base-url",
+        server.url,
+        "--results",
+        results,
+    )
+    assert ran.code == 0, ran.stderr
+    lines = read_results(results)
+    assert [line["row"] for line in lines] == ["2", "3", "4", "5", "7", "8"]  # row 6 is blank
+    assert {line["status"] for line in lines} == {"updated"}
+    bodies = {a.task_id: a.body for a in server.sandbox.applied}
+    assert bodies["opp_DemoTask000000001"] == {"id": "opp_DemoTask000000001", "done": True}
+    assert bodies["opp_DemoTask000000002"] == {
+        "id": "opp_DemoTask000000002",
+        "assignedTo": "usr_ahfFktBBHUIxbVG5P",
+        "dueDate": "2026-12-14T10:00:00.000Z",
+    }  # an Excel date cell, read in UTC
+    assert bodies["opp_DemoTask000000006"] == {
+        "id": "opp_DemoTask000000006",
+        "done": False,
+        "dueDate": "2026-12-16T16:30:00.000Z",
+        "priority": "",
+    }
+
+
+def test_bad_rows_are_explained_and_never_sent(server: SandboxServer, tmp_path: Path) -> None:
+    results = tmp_path / "bad.results.csv"
+    ran = bulk_tasks(
+        "run",
+        SAMPLES / "lemlist_bad_rows.csv",
+        "-t",
+        "lemlist",
+        "--base-url",
+        server.url,
+        "--results",
+        results,
+    )
+    assert ran.code == 1, ran.stderr
+    assert "Note: read as Windows-1252" in ran.stderr
+    lines = {line["row"]: line for line in read_results(results)}
+    assert sorted(lines, key=int) == ["2", "3", "4", "5", "6", "8", "9", "10", "11", "12"]
+    assert lines["2"]["status"] == lines["12"]["status"] == "created"
+    assert lines["2"]["title"] == "Appeler François"
+    assert (lines["5"]["status"], lines["5"]["error_code"]) == ("invalid", "dueDate")
+    assert lines["5"]["error_message"].startswith(
+        'column "dueDate" = "03/04/2026" is ambiguous (day/month or month/day?)'
+    )
+    assert lines["6"]["error_message"] == 'column "leadId" is empty; every task needs one'
+    assert lines["11"]["error_code"] == "extra_cells"
+    assert len(server.sandbox.applied) == 2
+
+
+def test_date_format_and_timezone_options(server: SandboxServer, tmp_path: Path) -> None:
+    data = tmp_path / "dates.csv"
+    data.write_text(
+        f"leadId,type,assignedTo,dueDate\nlea_{'1' * 17},phone,{USER},03/04/2026 09:00\n",
+        encoding="utf-8",
+    )
+    ran = bulk_tasks(
+        "run",
+        data,
+        "-t",
+        "lemlist",
+        "--base-url",
+        server.url,
+        "--date-format",
+        "DMY",
+        "--timezone",
+        "Europe/Paris",
+    )
+    assert ran.code == 0, ran.stderr
+    [applied] = server.sandbox.applied
+    assert applied.body["dueDate"] == "2026-04-03T07:00:00.000Z"
+
+
+def test_set_and_map_fill_in_fields(server: SandboxServer, tmp_path: Path) -> None:
+    data = tmp_path / "people.csv"
+    data.write_text(f"Prospect,When\nlea_{'2' * 17},2026-12-01\n", encoding="utf-8")
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('recordId = "Prospect"\ndueDate = "When"\n', encoding="utf-8")
+    ran = bulk_tasks(
+        "run",
+        data,
+        "-t",
+        "lemlist",
+        "--base-url",
+        server.url,
+        "--map",
+        mapping,
+        "--set",
+        f"assignedTo={USER}",
+        "--set",
+        "type=manual",
+    )
+    assert ran.code == 0, ran.stderr
+    [applied] = server.sandbox.applied
+    assert applied.body["assignedTo"] == USER
+    assert applied.body["type"] == "manual"
+
+
+# --- results formats ---
+
+
+def test_jsonl_results(server: SandboxServer, tmp_path: Path) -> None:
+    results = tmp_path / "out.jsonl"
+    ran = bulk_tasks(
+        "run",
+        write_creates(tmp_path / "in.csv", 3),
+        "-t",
+        "lemlist",
+        "--base-url",
+        server.url,
+        "--results",
+        results,
+    )
+    assert ran.code == 0, ran.stderr
+    lines = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    assert [line["status"] for line in lines] == ["created"] * 3
+    assert all(TASK_ID.fullmatch(line["remote_id"]) for line in lines)
+
+
+def test_xlsx_results(server: SandboxServer, tmp_path: Path) -> None:
+    results = tmp_path / "out.xlsx"
+    ran = bulk_tasks(
+        "run",
+        write_creates(tmp_path / "in.csv", 3),
+        "-t",
+        "lemlist",
+        "--base-url",
+        server.url,
+        "--results",
+        results,
+    )
+    assert ran.code == 0, ran.stderr
+    sheet = openpyxl.load_workbook(results, read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:2] == ("row", "status")
+    assert [row[:2] for row in rows[1:]] == [(2, "created"), (3, "created"), (4, "created")]
+    assert not (tmp_path / "out.xlsx.partial.csv").exists()
+
+
+# --- validate ---
+
+
+def test_validate_sends_nothing_and_needs_no_key(tmp_path: Path) -> None:
+    results = tmp_path / "check.csv"
+    ran = bulk_tasks(
+        "validate",
+        SAMPLES / "lemlist_bad_rows.csv",
+        "-t",
+        "lemlist",
+        "--results",
+        results,
+        key=None,
+    )
+    assert ran.code == 1
+    statuses = [line["status"] for line in read_results(results)]
+    assert statuses.count("not_sent") == 2  # the two valid rows
+    assert statuses.count("invalid") == 8
+    ok = bulk_tasks(
+        "validate",
+        SAMPLES / "lemlist_create.csv",
+        "-t",
+        "lemlist",
+        "--results",
+        tmp_path / "ok.csv",
+        key=None,
+    )
+    assert ok.code == 0
+
+
+# --- the rate limit, end to end ---
+
+
+def test_400_creates_under_real_latency_never_meet_a_429(tmp_path: Path) -> None:
+    sandbox = Sandbox(keys={KEY}, faults=Faults(latency=(0.04, 0.12), seed=3))
+    results = tmp_path / "out.csv"
+    with SandboxServer(sandbox) as running:
+        ran = bulk_tasks(
+            "run",
+            write_creates(tmp_path / "in.csv", 400),
+            "-t",
+            "lemlist",
+            "--base-url",
+            running.url,
+            "--results",
+            results,
+        )
+    assert ran.code == 0, ran.stderr
+    arrivals = sandbox.arrivals
+    assert [a.status for a in arrivals].count(429) == 0
+    assert max_in_window([a.time for a in arrivals], 2.0) <= 20
+    lines = read_results(results)
+    assert len(lines) == 400
+    assert sorted(line["remote_id"] for line in lines) == sorted(a.task_id for a in sandbox.applied)
+
+
+def test_rate_option_sets_the_bucket(tmp_path: Path) -> None:
+    sandbox = Sandbox(keys={KEY}, limit=20, period=0.5)
+    with SandboxServer(sandbox) as running:
+        ran = bulk_tasks(
+            "run",
+            write_creates(tmp_path / "in.csv", 200),
+            "-t",
+            "lemlist",
+            "--base-url",
+            running.url,
+            "--rate",
+            "20/0.5",
+        )
+    assert ran.code == 0, ran.stderr
+    arrivals = sandbox.arrivals
+    assert len(arrivals) == 200
+    assert max_in_window([a.time for a in arrivals], 0.5) <= 20
+
+
+def test_server_errors_and_spurious_429s_are_retried(tmp_path: Path) -> None:
+    sandbox = Sandbox(
+        keys={KEY},
+        limit=20,
+        period=0.5,
+        faults=Faults(p_error_500=0.15, p_spurious_429=0.1, seed=5),
+    )
+    results = tmp_path / "out.csv"
+    with SandboxServer(sandbox) as running:
+        ran = bulk_tasks(
+            "run",
+            write_creates(tmp_path / "in.csv", 40),
+            "-t",
+            "lemlist",
+            "--base-url",
+            running.url,
+            "--rate",
+            "20/0.5",
+            "--results",
+            results,
+        )
+    assert ran.code == 0, ran.stderr
+    lines = read_results(results)
+    assert {line["status"] for line in lines} == {"created"}
+    assert sum(int(line["attempts"]) for line in lines) > 40  # some rows needed retries
+    assert len(sandbox.applied) == 40  # and none was applied twice
+
+
+# --- stopping and refusing ---
+
+
+def test_a_rejected_key_stops_the_run(server: SandboxServer, tmp_path: Path) -> None:
+    results = tmp_path / "out.csv"
+    wrong = "wrong-key-Xy9-secret"
+    ran = bulk_tasks(
+        "run",
+        write_creates(tmp_path / "in.csv", 30),
+        "-t",
+        "lemlist",
+        "--base-url",
+        server.url,
+        "--results",
+        results,
+        key=wrong,
+    )
+    assert ran.code == 2
+    assert "lemlist refused the API key" in ran.stderr
+    assert "check LEMLIST_API_KEY" in ran.stderr
+    statuses = [line["status"] for line in read_results(results)]
+    assert statuses == ["not_sent"] * 30
+    assert len(server.sandbox.arrivals) < 30
+    assert wrong not in ran.stdout + ran.stderr + results.read_text(encoding="utf-8-sig")
+
+
+def test_the_key_is_never_printed_nor_written(server: SandboxServer, tmp_path: Path) -> None:
+    results = tmp_path / "out.jsonl"
+    ran = bulk_tasks(
+        "run",
+        write_creates(tmp_path / "in.csv", 3),
+        "-t",
+        "lemlist",
+        "--base-url",
+        server.url,
+        "--results",
+        results,
+    )
+    assert ran.code == 0
+    assert_no_secret(ran.stdout + ran.stderr, results)
+
+
+def test_a_missing_key_is_explained(tmp_path: Path) -> None:
+    ran = bulk_tasks("run", SAMPLES / "lemlist_create.csv", "-t", "lemlist", key=None)
+    assert ran.code == 2
+    assert ran.stderr.startswith("bulk-tasks: LEMLIST_API_KEY is not set: export LEMLIST_API_KEY")
+    assert "--sandbox" in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope.csv"], "bulk-tasks: nope.csv: no such file; check the path"),
+        (["{create}", "--rate", "fast"], 'bulk-tasks: --rate "fast": write requests/seconds'),
+        (["{create}", "--timezone", "Mars/Olympus"], 'bulk-tasks: --timezone "Mars/Olympus"'),
+        (["{create}", "--base-url", "localhost"], 'bulk-tasks: --base-url "localhost"'),
+        (["{create}", "--results", "out.txt"], "bulk-tasks: --results out.txt: the extension"),
+        (
+            ["{create}", "--sandbox", "--base-url", "http://127.0.0.1:1"],
+            "bulk-tasks: --sandbox and",
+        ),
+        (["{no_type}"], "bulk-tasks: lemlist create needs a column for type"),
+    ],
+)
+def test_user_mistakes_stop_with_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    no_type = tmp_path / "no_type.csv"
+    no_type.write_text(f"leadId,assignedTo,dueDate\nlea_{'1' * 17},{USER},2026-12-01\n")
+    paths = {"{create}": str(SAMPLES / "lemlist_create.csv"), "{no_type}": str(no_type)}
+    ran = bulk_tasks("run", *[paths.get(arg, arg) for arg in args], "-t", "lemlist", cwd=tmp_path)
+    assert ran.code == 2, ran.stderr
+    assert ran.stderr.startswith(message), ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+def test_an_unknown_option_is_a_usage_error() -> None:
+    ran = bulk_tasks("run", SAMPLES / "lemlist_create.csv", "-t", "hubspot")
+    assert ran.code == 2
+    assert "hubspot" in ran.stderr
+
+
+def test_progress_is_plain_lines_when_nobody_watches(server: SandboxServer, tmp_path: Path) -> None:
+    ran = bulk_tasks(
+        "run", write_creates(tmp_path / "in.csv", 5), "-t", "lemlist", "--base-url", server.url
+    )
+    assert ran.code == 0
+    assert re.search(
+        r"^\[\d\d:\d\d:\d\d\] 5/5 rows, [\d.]+ rows/s \(created 5\)$", ran.stderr, re.MULTILINE
+    ), ran.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "sandbox"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    ran = bulk_tasks(command, "--help", key=None)
+    assert ran.code == 0
+    assert "Example: " in ran.stdout
