@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -146,6 +148,30 @@ def run(
     sandbox: Annotated[
         bool, typer.Option(help="Send to a built-in local emulator of the vendor: no key needed.")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Carry on from the results file of an earlier run: rows already done are "
+            "skipped, rows never sent are sent."
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Start over even though the results file exists (it is kept as a backup). "
+            "Rows already created will be created again."
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="With --resume: send again the rows the vendor refused.")
+    ] = False,
+    retry_unknown: Annotated[
+        bool,
+        typer.Option(
+            help="With --resume: send again the rows whose outcome is unknown. They may "
+            "already exist: this may create them twice. Check them in the vendor's app first."
+        ),
+    ] = False,
 ) -> None:
     """Send every valid row to the vendor and write what happened to each.
 
@@ -153,6 +179,8 @@ def run(
 
     Try it with no account: bulk-tasks run sample_inputs/lemlist_create.csv
     --target lemlist --sandbox
+
+    Stopped or interrupted? Run the same command with --resume: nothing done is sent twice.
     """
     with _user_errors():
         settings = _settings(
@@ -170,13 +198,34 @@ def run(
             base_url=base_url,
             rate=Rate.parse(rate) if rate else None,
             timeout=timeout,
+            resume=resume,
+            force=force,
+            retry_failed=retry_failed,
+            retry_unknown=retry_unknown,
         )
-        if sandbox and base_url:
-            raise OptionError("--sandbox and --base-url both say where to send: give one")
+        _check_run_options(settings, sandbox=sandbox)
         with _destination(settings, sandbox=sandbox) as (settings, key):
             summary = job.run(settings, key=key, progress=_progress())
         _report(summary, f"{settings.target} {settings.action}")
+        if summary.stopped or summary.counts[Status.NOT_SENT]:
+            err.print(f"To carry on: {_resume_command()}")
         raise typer.Exit(summary.exit_code)
+
+
+def _check_run_options(settings: job.Settings, *, sandbox: bool) -> None:
+    if sandbox and settings.base_url:
+        raise OptionError("--sandbox and --base-url both say where to send: give one")
+    if settings.resume and settings.force:
+        raise OptionError(
+            "--resume carries on from the results file, --force starts over: give one"
+        )
+    if (settings.retry_failed or settings.retry_unknown) and not settings.resume:
+        raise OptionError("--retry-failed and --retry-unknown go with --resume")
+
+
+def _resume_command() -> str:
+    words = ["bulk-tasks", *(word for word in sys.argv[1:] if word != "--force")]
+    return shlex.join(words if "--resume" in words else [*words, "--resume"])
 
 
 @app.command()
@@ -370,6 +419,9 @@ class _BarProgress:
         per_second = self._done / max(time.monotonic() - self._started, 1e-6)
         self._bar.update(self._task, advance=1, rate=f"{per_second:.1f} rows/s")
 
+    def notice(self, message: str) -> None:
+        self._bar.console.print(message)
+
     def finish(self) -> None:
         self._bar.stop()
 
@@ -397,6 +449,9 @@ class _LogProgress:
         if time.monotonic() - self._last >= self.every:
             self._line()
 
+    def notice(self, message: str) -> None:
+        err.print(message)
+
     def finish(self) -> None:
         if self._done:
             self._line()
@@ -416,4 +471,3 @@ class _LogProgress:
 
 def main() -> None:
     app(prog_name="bulk-tasks")
-

@@ -1,31 +1,37 @@
 """The batch job as a library: input file -> verdicts -> requests -> results file.
 
 ``validate`` and ``run`` are what the CLI's commands call; both are usable from Python.
-Data flows one way: rows are read as a stream, each becomes an :class:`Item` (a spec and
-its request, or the problems that keep it from being sent), and each item ends as one line
-of the results file.
+Data flows one way: rows are read as a stream, each becomes an :class:`Item` (its request
+and fingerprint, or the problems that keep it from being sent), and each item ends as a
+line of the results file, which is also the run's journal (see :mod:`bulk_tasks.results`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import filelock
 import httpx
 
 from .columns import ColumnMap, map_columns
-from .errors import OptionError
+from .errors import OptionError, ResultsError
 from .inputs import Row, Table, is_blank, open_table
-from .results import DONE, Outcome, Status, default_path, open_results
+from .results import DONE, Journal, Outcome, Status, default_path, journal_path
 from .scheduler import Job, Rate, RetryPolicy, Sender, run_jobs
 from .specs import Problem, Reading, Spec, check, spec_for
-from .vendors import VENDORS, Vendor
+from .vendors import VENDORS, Request, Vendor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,10 +52,21 @@ class Settings:
     rate: Rate | None = None
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    resume: bool = False
+    force: bool = False
+    retry_failed: bool = False
+    retry_unknown: bool = False
+    #: fsync each "sending" mark before its request goes out (off only to measure the cost)
+    durable: bool = True
 
     @property
     def vendor(self) -> Vendor:
         return VENDORS[self.target]
+
+    @property
+    def grace(self) -> float:
+        """After a stop, how long requests on their way may take before they are given up."""
+        return self.timeout + 5.0
 
 
 class Progress(Protocol):
@@ -60,6 +77,9 @@ class Progress(Protocol):
     def advance(self, status: Status | None) -> None:
         """One more row settled: its status, or None for a blank row."""
 
+    def notice(self, message: str) -> None:
+        """Something the user should know now (a stop has begun, say)."""
+
     def finish(self) -> None: ...
 
 
@@ -68,6 +88,9 @@ class _Silent:
         pass
 
     def advance(self, status: Status | None) -> None:
+        pass
+
+    def notice(self, message: str) -> None:
         pass
 
     def finish(self) -> None:
@@ -99,11 +122,18 @@ class Summary:
 
 @dataclass(frozen=True)
 class Item:
-    """One input row and what our validation made of it."""
+    """One input row, what our validation made of it, and its identity across runs."""
 
     row: Row
-    spec: Spec | None
+    fingerprint: str
+    request: Request | None  # None: the row is invalid
     problems: tuple[Problem, ...] = ()
+
+
+def fingerprint(target: str, action: str, content: object) -> str:
+    """A short hash of what a row asks for: equal for equal rows, wherever they stand."""
+    text = json.dumps([target, action, content], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 class Plan:
@@ -126,20 +156,37 @@ class Plan:
         )
 
     def items(self, summary: Summary, progress: Progress) -> Iterator[Item]:
-        """Every non-blank row, validated; blank rows are only counted."""
+        """Every non-blank row, validated and fingerprinted; blank rows are only counted."""
+        seen: Counter[str] = Counter()
         for row in self.table.rows():
             if is_blank(row):
                 summary.blank_rows += 1
                 progress.advance(None)
                 continue
-            if row.extra:
-                yield Item(row, None, (_extra_cells(row, len(self.table.headers)),))
-                continue
-            verdict = check(self.model, self.columns.values(row), reading=self.settings.reading)
-            if isinstance(verdict, Spec):
-                yield Item(row, verdict)
-            else:
-                yield Item(row, None, tuple(verdict))
+            item = self._item(row)
+            seen[item.fingerprint] += 1
+            if seen[item.fingerprint] > 1:  # an identical row again: the 2nd, 3rd... of them
+                item = Item(
+                    item.row,
+                    f"{item.fingerprint}#{seen[item.fingerprint]}",
+                    item.request,
+                    item.problems,
+                )
+            yield item
+
+    def _item(self, row: Row) -> Item:
+        values = self.columns.values(row)
+        target, action = self.settings.target, self.settings.action
+        if row.extra:
+            cells = {"values": values, "extra": row.extra}
+            problem = _extra_cells(row, len(self.table.headers))
+            return Item(row, fingerprint(target, action, cells), None, (problem,))
+        verdict = check(self.model, values, reading=self.settings.reading)
+        if isinstance(verdict, Spec):
+            request = self.settings.vendor.build(verdict)
+            sent = [request.method, request.path, request.body]
+            return Item(row, fingerprint(target, action, sent), request)
+        return Item(row, fingerprint(target, action, values), None, tuple(verdict))
 
     def invalid_outcome(self, item: Item) -> Outcome:
         return Outcome(
@@ -179,16 +226,16 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
         error_message="valid: `bulk-tasks run` would send it",
     )
     started = time.monotonic()
-    writer = open_results(path, plan.table.headers)
+    journal = Journal(path, plan.table.headers, durable=False)
     watcher.start(plan.table.total, summary.notes)
     try:
         for item in plan.items(summary, watcher):
-            outcome = valid if item.spec else plan.invalid_outcome(item)
-            writer.write(item.row, outcome)
+            outcome = valid if item.request else plan.invalid_outcome(item)
+            journal.write(item.row, outcome, item.fingerprint)
             summary.counts[outcome.status] += 1
             watcher.advance(outcome.status)
+        journal.close()
     finally:
-        writer.close()
         watcher.finish()
     summary.seconds = time.monotonic() - started
     return summary
@@ -199,62 +246,188 @@ def run(settings: Settings, *, key: str, progress: Progress | None = None) -> Su
     return asyncio.run(run_async(settings, key=key, progress=progress))
 
 
-async def run_async(
+async def run_async(settings: Settings, *, key: str, progress: Progress | None = None) -> Summary:
+    base_url = check_base_url(settings.base_url or settings.vendor.base_url)
+    plan = Plan(settings)
+    path = settings.results or default_path(settings.input)
+    with _locked(path):
+        _make_way(path, settings)
+        journal = Journal(
+            path, plan.table.headers, resume=settings.resume, durable=settings.durable
+        )
+        try:
+            summary = await _send(
+                plan, journal, settings, key=key, base_url=base_url, progress=progress or _Silent()
+            )
+        except BaseException:
+            journal.abandon()  # every line written stays; --resume reads them
+            raise
+        await journal.finish()
+    return summary
+
+
+async def _send(
+    plan: Plan,
+    journal: Journal,
     settings: Settings,
     *,
     key: str,
-    progress: Progress | None = None,
-    stop: asyncio.Event | None = None,
+    base_url: str,
+    progress: Progress,
 ) -> Summary:
-    vendor = settings.vendor
-    base_url = check_base_url(settings.base_url or vendor.base_url)
-    rate = settings.rate or Rate(vendor.limit, vendor.period)
-    plan = Plan(settings)
-    path = settings.results or default_path(settings.input)
-    summary = Summary(results=path, notes=list(plan.table.notes))
-    watcher = progress or _Silent()
-    writer = open_results(path, plan.table.headers)
+    summary = Summary(results=journal.path, notes=list(plan.table.notes))
+    rate = settings.rate or Rate(settings.vendor.limit, settings.vendor.period)
     creates = settings.action == "create"
+    stop, abort = asyncio.Event(), asyncio.Event()
 
     def job_of(item: Item) -> Job | None:
-        if item.spec is None:
+        if item.request is None:
             record(item, plan.invalid_outcome(item))
             return None
-        return Job(vendor.build(item.spec), creates=creates)
+        earlier = journal.earlier.get(item.fingerprint)
+        decided = resumed(earlier, settings) if earlier else None
+        if decided is not None:
+            record(item, decided)
+            return None
+        return Job(item.request, creates=creates)
 
     def record(item: Item, outcome: Outcome) -> None:
-        writer.write(item.row, outcome)
+        journal.write(item.row, outcome, item.fingerprint)
         summary.counts[outcome.status] += 1
-        watcher.advance(outcome.status)
+        progress.advance(outcome.status)
+
+    async def before_send(item: Item) -> None:
+        await journal.sending(item.row, item.fingerprint)
 
     workers = min(rate.limit, 32)
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
     started = time.monotonic()
-    watcher.start(plan.table.total, summary.notes)
+    progress.start(plan.table.total, summary.notes)
     try:
-        async with httpx.AsyncClient(timeout=settings.timeout, limits=limits) as client:
-            sender = Sender(
-                client=client,
-                vendor=vendor,
-                key=key,
-                base_url=base_url,
-                rate=rate,
-                retry=settings.retry,
-            )
-            stopped = await run_jobs(
-                plan.items(summary, watcher),
-                job_of=job_of,
-                sender=sender,
-                on_outcome=record,
-                stop=stop or asyncio.Event(),
-                workers=workers,
-            )
+        with _signals(summary, progress, stop, abort, grace=settings.grace):
+            async with httpx.AsyncClient(timeout=settings.timeout, limits=limits) as client:
+                sender = Sender(
+                    client=client,
+                    vendor=settings.vendor,
+                    key=key,
+                    base_url=base_url,
+                    rate=rate,
+                    retry=settings.retry,
+                    stop=stop,
+                )
+                stopped = await run_jobs(
+                    plan.items(summary, progress),
+                    job_of=job_of,
+                    sender=sender,
+                    on_outcome=record,
+                    stop=stop,
+                    abort=abort,
+                    before_send=before_send,
+                    workers=workers,
+                )
     finally:
-        writer.close()
-        watcher.finish()
-    summary.stopped = str(stopped) if stopped else None
+        progress.finish()
+    if stopped is not None:
+        summary.stopped = str(stopped)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def resumed(earlier: Outcome, settings: Settings) -> Outcome | None:
+    """What an earlier run's last word on a row means now: a line to write, or None to send."""
+    if earlier.status in DONE:
+        return Outcome(
+            status=Status.SKIPPED,
+            remote_id=earlier.remote_id,
+            http_status=earlier.http_status,
+            error_message=f"done by an earlier run ({earlier.status.value})"
+            if earlier.status is not Status.SKIPPED
+            else earlier.error_message,
+        )
+    if earlier.status is Status.UNKNOWN and not settings.retry_unknown:
+        return _left_alone(earlier, "--retry-unknown, which may create it twice")
+    retryable = earlier.error_code == "retries_exhausted"
+    if earlier.status is Status.FAILED and not (retryable or settings.retry_failed):
+        return _left_alone(earlier, "--retry-failed")
+    return None  # not_sent, retries exhausted, or asked for: send it
+
+
+def _left_alone(earlier: Outcome, option: str) -> Outcome:
+    reason = earlier.error_message.split(" [left alone by --resume")[0]
+    return Outcome(
+        status=earlier.status,
+        remote_id=earlier.remote_id,
+        http_status=earlier.http_status,
+        error_code=earlier.error_code,
+        error_message=f"{reason} [left alone by --resume; to send it again add {option}]",
+        attempts=earlier.attempts,
+    )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One run per results file at a time: a second one would corrupt the journal."""
+    lock = filelock.FileLock(f"{path}.lock", timeout=0)
+    try:
+        with lock:
+            yield
+    except filelock.Timeout:
+        raise ResultsError(
+            f"another bulk-tasks run is writing {path} (it holds {path}.lock); wait for it "
+            "to end, or give this run another --results"
+        ) from None
+
+
+def _make_way(path: Path, settings: Settings) -> None:
+    """Refuse to overwrite an earlier run's results unless told to resume or start over."""
+    existing = [p for p in {path, journal_path(path)} if p.exists()]
+    if not existing or settings.resume:
+        return
+    if not settings.force:
+        raise ResultsError(
+            f"{existing[0]} already exists: add --resume to carry on from it (rows already "
+            "done are skipped), or --force to start over (the old file is kept as a backup)"
+        )
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for old in existing:
+        old.rename(old.with_name(f"{old.stem}.backup-{stamp}{old.suffix}"))
+
+
+@contextlib.contextmanager
+def _signals(
+    summary: Summary,
+    progress: Progress,
+    stop: asyncio.Event,
+    abort: asyncio.Event,
+    *,
+    grace: float,
+) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: stop sending, let requests on their way finish; twice: at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        if stop.is_set() and summary.stopped:
+            abort.set()
+            progress.notice("Stopping at once: rows on their way are marked unknown.")
+            return
+        stop.set()
+        summary.stopped = f"stopped by {name}"
+        loop.call_later(grace, abort.set)
+        progress.notice(
+            f"Stopping: no new rows are sent; waiting up to {grace:.0f} s for the ones on "
+            "their way (press Ctrl-C again to stop at once)."
+        )
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+            loop.add_signal_handler(sig, on_signal, sig.name)
+            handled.append(sig)
+    try:
+        yield
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
 
 
 def check_base_url(url: str) -> str:

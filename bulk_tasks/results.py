@@ -1,22 +1,36 @@
-"""The results file: one line per input row saying what happened to it.
+"""The results file, which is also the run's journal.
 
-Lines are written and flushed as outcomes arrive, so a crash keeps everything already done.
-The format follows the extension: ``.csv`` (the default), ``.jsonl``, or ``.xlsx``; an XLSX
-cannot be appended to, so its lines go to a CSV beside it (``NAME.xlsx.partial.csv``) until
+While a run works, the file only grows. Before a row's request goes out, a line with status
+``sending`` is written and made durable (flushed, and fsynced together with whatever else
+is pending, so the disk is not asked once per row); when the answer comes, a second line
+with the outcome follows. Whatever stops the run, even ``kill -9``, the file tells every
+row's state: a row whose last line says ``sending`` may have reached the vendor, and
+:func:`read_journal` reports it as ``unknown``. When a run ends (finished, stopped, or
+interrupted), the file is compacted in place: one line per row, no ``sending`` lines.
+
+Rows are known by their *fingerprint* (the ``fingerprint`` column): a hash of what is sent,
+plus ``#2``, ``#3``... for identical rows after the first, so an edited row is a new row and
+an unchanged one is recognised even when rows were inserted above it.
+
+The format follows the extension: ``.csv`` (the default), ``.jsonl``, or ``.xlsx``. An XLSX
+cannot be appended to, so its journal is a CSV beside it (``NAME.xlsx.partial.csv``) until
 the run ends and the workbook is written from it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
+import io
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 from .errors import ResultsError
 from .inputs import Row
@@ -30,6 +44,7 @@ RESULT_COLUMNS = (
     "error_code",
     "error_message",
     "attempts",
+    "fingerprint",
 )
 FORMATS = (".csv", ".jsonl", ".xlsx")
 
@@ -42,9 +57,12 @@ class Status(StrEnum):
     UNKNOWN = "unknown"  # sent, but the outcome could not be learned: it may exist
     NOT_SENT = "not_sent"  # the run stopped before it
     SKIPPED = "skipped"  # already done by an earlier run of the same results file
+    SENDING = "sending"  # journal only: on its way; a later line for the row supersedes it
 
 
 DONE = frozenset({Status.CREATED, Status.UPDATED, Status.SKIPPED})
+#: what a line may say about a task that exists, or may: never dropped from the file
+EXISTS_OR_MAY = frozenset({*DONE, Status.UNKNOWN, Status.SENDING})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,14 +74,6 @@ class Outcome:
     error_code: str = ""
     error_message: str = ""
     attempts: int = 0
-
-
-class ResultsWriter(Protocol):
-    path: Path
-
-    def write(self, row: Row, outcome: Outcome) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def default_path(input_path: Path, *, suffix: str = ".results.csv") -> Path:
@@ -84,18 +94,16 @@ def result_headers(input_headers: Sequence[str]) -> list[str]:
     return [*RESULT_COLUMNS, *own]
 
 
-def open_results(path: Path, input_headers: Sequence[str]) -> ResultsWriter:
-    check_format(path)
-    headers = result_headers(input_headers)
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return _JsonLinesWriter(path, headers)
-    if suffix == ".xlsx":
-        return _XlsxWriter(path, headers)
-    return _CsvWriter(path, headers)
+def journal_path(path: Path) -> Path:
+    """Where lines go while a run works: the results file itself, or beside an XLSX."""
+    return path.with_name(path.name + ".partial.csv") if _is_xlsx(path) else path
 
 
-def _cells(row: Row, outcome: Outcome) -> list[str]:
+def _is_xlsx(path: Path) -> bool:
+    return path.suffix.lower() == ".xlsx"
+
+
+def _cells(row: Row, outcome: Outcome, fingerprint: str) -> list[str]:
     ours = [
         str(row.number),
         outcome.status.value,
@@ -105,6 +113,7 @@ def _cells(row: Row, outcome: Outcome) -> list[str]:
         outcome.error_code,
         outcome.error_message,
         str(outcome.attempts),
+        fingerprint,
     ]
     return ours + [_text(cell) for cell in row.cells]
 
@@ -113,99 +122,334 @@ def _text(cell: str | datetime) -> str:
     return cell.isoformat(sep=" ") if isinstance(cell, datetime) else cell
 
 
-def _open_text(path: Path, *, encoding: str) -> IO[str]:
+# --- line formats ----------------------------------------------------------------------------
+
+
+class _Format:
+    """How lines are written to and read from a journal file."""
+
+    encoding = "utf-8"
+    has_header = False
+
+    def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
+        """The headers and the whole lines; a torn last line (a killed run) is skipped."""
+        raise NotImplementedError
+
+
+class _Csv(_Format):
+    # utf-8-sig: Excel, where ops teams open these files, needs the BOM to see UTF-8
+    encoding = "utf-8-sig"
+    has_header = True
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer)
+
+    def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(cells)
+        return self._buffer.getvalue()
+
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
+        reader = csv.reader(file)
+        headers = next(reader, [])
+        if tuple(headers[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
+            raise ResultsError(f"{file.name} is not a bulk-tasks results file (its header differs)")
+
+        def lines() -> Iterator[dict[str, str]]:
+            for cells in reader:
+                if len(cells) == len(headers):
+                    yield dict(zip(headers, cells, strict=True))
+
+        return headers, lines()
+
+
+class _JsonLines(_Format):
+    def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
+        return json.dumps(dict(zip(headers, cells, strict=True)), ensure_ascii=False) + "\n"
+
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
+        def lines() -> Iterator[dict[str, str]]:
+            for text in file:
+                try:
+                    line = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(line, dict) and "status" in line:
+                    yield {str(key): str(value) for key, value in line.items()}
+
+        return [], lines()
+
+
+def _format(path: Path) -> _Format:
+    return _JsonLines() if path.suffix.lower() == ".jsonl" else _Csv()
+
+
+@contextlib.contextmanager
+def _lines(path: Path) -> Iterator[tuple[list[str], Iterator[dict[str, str]]]]:
+    kind = _format(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.open("w", encoding=encoding, newline="")
-    except OSError as error:
+        with path.open(encoding=kind.encoding, newline="") as file:
+            yield kind.read(file)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ResultsError(
-            f"cannot write the results file {path}: {error.strerror}; "
-            "choose another place with --results"
+            f"cannot read the earlier results {path} ({error}); restore it, or start over "
+            "with --force (the old file is kept as a backup)"
         ) from None
 
 
-class _CsvWriter:
-    # utf-8-sig: Excel, where ops teams open these files, needs the BOM to see UTF-8
-    encoding = "utf-8-sig"
-
-    def __init__(self, path: Path, headers: Sequence[str]) -> None:
-        self.path = path
-        self._file = _open_text(path, encoding=self.encoding)
-        self._csv = csv.writer(self._file)
-        self._put(list(headers))
-
-    def write(self, row: Row, outcome: Outcome) -> None:
-        self._put(_cells(row, outcome))
-
-    def _put(self, cells: list[str]) -> None:
-        try:
-            self._csv.writerow(cells)
-            self._file.flush()
-        except OSError as error:
-            raise ResultsError(
-                f"cannot write to {self.path}: {error.strerror}; the lines already written "
-                "are kept: free space, then run again"
-            ) from None
-
-    def close(self) -> None:
-        self._file.close()
+def _key(line: dict[str, str]) -> str:
+    return line.get("fingerprint") or f"row {line.get('row', '')}"
 
 
-class _JsonLinesWriter:
-    def __init__(self, path: Path, headers: Sequence[str]) -> None:
-        self.path = path
-        self._headers = list(headers)
-        self._file = _open_text(path, encoding="utf-8")
-
-    def write(self, row: Row, outcome: Outcome) -> None:
-        line = dict(zip(self._headers, _cells(row, outcome), strict=True))
-        try:
-            self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
-            self._file.flush()
-        except OSError as error:
-            raise ResultsError(f"cannot write to {self.path}: {error.strerror}") from None
-
-    def close(self) -> None:
-        self._file.close()
+# --- reading a journal -----------------------------------------------------------------------
 
 
-class _XlsxWriter:
-    """Lines go to a CSV beside the workbook as they come; the workbook is written at close."""
-
-    def __init__(self, path: Path, headers: Sequence[str]) -> None:
-        self.path = path
-        self.partial = path.with_name(path.name + ".partial.csv")
-        self._lines = _CsvWriter(self.partial, headers)
-
-    def write(self, row: Row, outcome: Outcome) -> None:
-        self._lines.write(row, outcome)
-
-    def close(self) -> None:
-        from openpyxl import Workbook  # imported late: only XLSX results need it
-
-        self._lines.close()
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("results")
-        lines = _read_csv(self.partial)
-        sheet.append(next(lines))
+def read_journal(path: Path) -> dict[str, Outcome]:
+    """The last outcome per fingerprint in a results file, ``sending`` read as unknown."""
+    state: dict[str, Outcome] = {}
+    with _lines(path) as (_, lines):
         for line in lines:
-            sheet.append([_number(cell) if i in _NUMERIC else cell for i, cell in enumerate(line)])
+            outcome = _outcome(_settled(line))
+            if outcome is not None:
+                state[_key(line)] = outcome
+    return state
+
+
+def _outcome(line: dict[str, str]) -> Outcome | None:
+    try:
+        http = line.get("http_status", "")
+        return Outcome(
+            status=Status(line.get("status", "")),
+            remote_id=line.get("remote_id", ""),
+            prospect_id=line.get("prospect_id", ""),
+            http_status=int(http) if http else None,
+            error_code=line.get("error_code", ""),
+            error_message=line.get("error_message", ""),
+            attempts=int(line.get("attempts") or 0),
+        )
+    except ValueError:
+        return None  # not a line this tool wrote whole
+
+
+def _settled(line: dict[str, str]) -> dict[str, str]:
+    """A ``sending`` mark that no outcome followed: the request may have arrived."""
+    if line.get("status") != Status.SENDING:
+        return line
+    return line | {"status": "unknown", "error_code": "interrupted", "error_message": INTERRUPTED}
+
+
+INTERRUPTED = (
+    "the run was stopped while this row was being sent; it may have been applied: check "
+    "in the vendor's app, then run again with --resume --retry-unknown to send it anyway"
+)
+
+
+def compact(
+    path: Path, *, headers: Sequence[str] = (), current: Set[str] | None = None
+) -> list[str]:
+    """Rewrite a journal with one line per row; returns the headers it now has.
+
+    The last line per fingerprint is kept, a ``sending`` mark with no outcome after it
+    becomes ``unknown``, and a row no longer in the input (``current`` says which are) keeps
+    its line only when it tells of a task that exists or may. Streams twice, so memory stays
+    small; written to a temporary file and renamed, so a crash leaves the old file or the new.
+    """
+    last: dict[str, int] = {}
+    with _lines(path) as (old_headers, lines):
+        for index, line in enumerate(lines):
+            last[_key(line)] = index
+    columns = [*headers, *(name for name in old_headers if name not in headers)]
+    kind = _format(path)
+    temporary = path.with_name(path.name + ".tmp")
+    with _lines(path) as (_, lines), temporary.open("w", encoding=kind.encoding, newline="") as out:
+        if kind.has_header:
+            out.write(kind.line(columns, columns))
+        for index, line in enumerate(lines):
+            key = _key(line)
+            if last[key] != index:
+                continue
+            if current is not None and key not in current and line["status"] not in EXISTS_OR_MAY:
+                continue
+            out.write(kind.line(columns, [_settled(line).get(name, "") for name in columns]))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    return columns
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+class Journal:
+    """The results file of one run: lines appended as rows settle, durable before sending.
+
+    With ``resume``, the existing file is compacted (which also drops a line torn by a kill)
+    and appended to; otherwise a new file is started.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        input_headers: Sequence[str],
+        *,
+        resume: bool = False,
+        durable: bool = True,
+    ) -> None:
+        check_format(path)
+        self.path = path
+        self._journal = journal_path(path)
+        self._format = _format(self._journal)
+        wanted = result_headers(input_headers)
+        if resume and _is_xlsx(path) and not self._journal.exists() and path.exists():
+            _import_xlsx(path, self._journal)
+        resuming = resume and self._journal.exists()
+        self._headers = compact(self._journal, headers=wanted) if resuming else wanted
+        #: the last word of earlier runs on each row, by fingerprint (empty unless resuming)
+        self.earlier: dict[str, Outcome] = read_journal(self._journal) if resuming else {}
+        self._written: set[str] = set()
+        self._durable = durable
+        self._waiting: list[asyncio.Future[None]] = []
+        self._dirty = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._file = self._open("a" if resuming else "w")
+        if not resuming and self._format.has_header:
+            try:
+                self._put(self._format.line(self._headers, self._headers))
+            except ResultsError:
+                self.abandon()
+                raise
+
+    def _open(self, mode: str) -> IO[str]:
         try:
-            workbook.save(self.path)
+            self._journal.parent.mkdir(parents=True, exist_ok=True)
+            return self._journal.open(mode, encoding=self._format.encoding, newline="")
         except OSError as error:
             raise ResultsError(
-                f"cannot write {self.path}: {error.strerror}; every line is kept in {self.partial}"
+                f"cannot write the results file {self._journal}: {error.strerror}; "
+                "choose another place with --results"
             ) from None
-        os.remove(self.partial)
+
+    def write(self, row: Row, outcome: Outcome, fingerprint: str) -> None:
+        """A row's outcome: written and flushed now, fsynced with the next batch."""
+        self._written.add(fingerprint)
+        cells = _cells(row, outcome, fingerprint)
+        cells += [""] * (len(self._headers) - len(cells))  # columns only older lines have
+        self._put(self._format.line(self._headers, cells))
+        self._dirty.set()
+
+    async def sending(self, row: Row, fingerprint: str) -> None:
+        """Mark a row as on its way; returns once the mark would survive a power cut."""
+        self.write(row, Outcome(status=Status.SENDING), fingerprint)
+        if not self._durable:
+            return
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append(done)
+        await done
+
+    async def _flush_forever(self) -> None:
+        """Group commit: one fsync covers every line written since the one before."""
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            waiting, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(os.fsync, self._file.fileno())
+            except OSError as error:
+                for done in waiting:
+                    if not done.done():
+                        done.set_exception(self._failure(error))
+                continue
+            for done in waiting:
+                if not done.done():
+                    done.set_result(None)
+
+    def _put(self, text: str) -> None:
+        try:
+            self._file.write(text)
+            self._file.flush()
+        except OSError as error:
+            raise self._failure(error) from None
+
+    def _failure(self, error: OSError) -> ResultsError:
+        return ResultsError(
+            f"cannot write to {self._journal}: {error.strerror}; every line already written "
+            "is kept: make room, then run again with --resume"
+        )
+
+    async def finish(self) -> None:
+        """Stop the background fsyncs, then :meth:`close`."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        self.close()
+
+    def close(self) -> None:
+        """Make every line durable, compact the file to one line per row, export XLSX."""
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            self.abandon()
+            raise self._failure(error) from None
+        self._file.close()
+        try:
+            compact(self._journal, headers=self._headers, current=self._written)
+        except OSError as error:
+            raise ResultsError(
+                f"every row is recorded in {self._journal}, but tidying it failed "
+                f"({error.strerror}); run again with --resume to tidy it"
+            ) from None
+        if _is_xlsx(self.path):
+            _export_xlsx(self._journal, self.path)
+
+    def abandon(self) -> None:
+        """Close without tidying (the disk is full, say): the journal stays as it is."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        with contextlib.suppress(OSError):
+            self._file.close()
 
 
-_NUMERIC = {RESULT_COLUMNS.index(name) for name in ("row", "http_status", "attempts")}
+# --- XLSX ------------------------------------------------------------------------------------
 
 
-def _number(cell: str) -> int | str:
-    return int(cell) if cell.isdigit() else cell
+def _export_xlsx(journal: Path, path: Path) -> None:
+    from openpyxl import Workbook  # imported late: only XLSX results need it
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("results")
+    with _lines(journal) as (headers, lines):
+        sheet.append(headers)
+        for line in lines:
+            sheet.append([_typed(name, line.get(name, "")) for name in headers])
+    try:
+        workbook.save(path)
+    except OSError as error:
+        raise ResultsError(
+            f"cannot write {path}: {error.strerror}; every line is kept in {journal}"
+        ) from None
+    os.remove(journal)
 
 
-def _read_csv(path: Path) -> Iterator[list[str]]:
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        yield from csv.reader(file)
+def _typed(column: str, cell: str) -> int | str:
+    return int(cell) if column in ("row", "http_status", "attempts") and cell.isdigit() else cell
+
+
+def _import_xlsx(path: Path, journal: Path) -> None:
+    """An earlier run's workbook back into a CSV journal, to resume from."""
+    from openpyxl import load_workbook  # imported late: only XLSX results need it
+
+    try:
+        rows = load_workbook(path, read_only=True).worksheets[0].iter_rows(values_only=True)
+        kind = _Csv()
+        with journal.open("w", encoding=kind.encoding, newline="") as out:
+            for values in rows:
+                out.write(kind.line((), ["" if v is None else str(v) for v in values]))
+    except (OSError, ValueError, KeyError) as error:
+        raise ResultsError(f"cannot read the earlier results {path} ({error})") from None

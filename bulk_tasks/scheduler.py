@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import stamina
 from aiolimiter import AsyncLimiter
 
 from .errors import OptionError
-from .results import Outcome, Status
+from .results import INTERRUPTED, Outcome, Status
 from .vendors import Answer, Request, Vendor, Verdict
 
 T = TypeVar("T")
@@ -135,6 +136,33 @@ class Job:
     creates: bool
 
 
+@dataclass
+class Attempts:
+    """How far one job got; what is left to say of it when a run is cut short."""
+
+    tries: int = 0
+    on_the_wire: bool = False  # a request is out and its answer not read yet
+    unanswered: bool = False  # an earlier request got no answer: it may have been applied
+
+    def cut_short(self) -> Outcome:
+        if self.on_the_wire or self.unanswered:
+            return Outcome(
+                status=Status.UNKNOWN,
+                error_code="interrupted",
+                error_message=INTERRUPTED,
+                attempts=self.tries,
+            )
+        return Outcome(
+            status=Status.NOT_SENT,
+            error_code="run_stopped",
+            error_message=NOT_SENT_MESSAGE,
+            attempts=self.tries,
+        )
+
+
+NOT_SENT_MESSAGE = "the run stopped before this row was sent; run again with --resume"
+
+
 class _Retry(Exception):
     """This attempt did not apply; another may."""
 
@@ -148,12 +176,19 @@ class _NoAnswer(Exception):
     """Sent, and no answer came back: the vendor may have applied it."""
 
 
+class _Stopped(Exception):
+    """The run is stopping: no new request goes out."""
+
+
 class StopRun(Exception):
     """No further row can succeed (the key was refused, or the vendor cannot be reached)."""
 
     def __init__(self, outcome: Outcome, message: str) -> None:
         super().__init__(message)
         self.outcome = outcome
+
+
+Announce = Callable[[], Awaitable[None]]
 
 
 class Sender:
@@ -168,20 +203,27 @@ class Sender:
         base_url: str,
         rate: Rate,
         retry: RetryPolicy,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self._client = client
         self._vendor = vendor
         self._headers = vendor.auth_headers(key)
         self._base_url = base_url.rstrip("/")
         self._retry = retry
+        self._stop = stop or asyncio.Event()
         self.window = ArrivalWindow(rate)
         self._pace = AsyncLimiter(1, rate.period / rate.limit)
         self._unreachable_rows = 0
 
-    async def send(self, job: Job) -> Outcome:
-        """Send one job until it is done, refused, or retrying can no longer help."""
-        tries = 0
-        last: _Retry | None = None
+    async def send(
+        self, job: Job, *, announce: Announce | None = None, attempts: Attempts | None = None
+    ) -> Outcome:
+        """Send one job until it is done, refused, or retrying can no longer help.
+
+        ``announce`` is awaited once, just before the first request goes out (the journal's
+        "sending" mark). Once the run is stopping, no further request is sent.
+        """
+        attempts = attempts or Attempts()
         try:
             async for attempt in stamina.retry_context(
                 on=self._backoff,
@@ -192,21 +234,20 @@ class Sender:
                 wait_jitter=self._retry.wait_jitter,
             ):
                 with attempt:
-                    tries += 1
-                    answer = await self._attempt(job)
+                    answer = await self._attempt(job, attempts, announce)
         except _Retry as gave_up:
-            last = gave_up
+            return self._gave_up(gave_up, attempts.tries)
         except _NoAnswer as lost:
             return Outcome(
                 status=Status.UNKNOWN,
                 error_code="no_answer",
                 error_message=str(lost),
-                attempts=tries,
+                attempts=attempts.tries,
             )
-        if last is not None:
-            return self._gave_up(last, tries)
+        except _Stopped:
+            return attempts.cut_short()
         self._unreachable_rows = 0
-        return self._settled(answer, job, tries)
+        return self._settled(answer, job, attempts.tries)
 
     def _backoff(self, error: Exception) -> bool | float:
         if not isinstance(error, _Retry):
@@ -215,7 +256,7 @@ class Sender:
             return 0.0  # the window's pause does the waiting, for every sender at once
         return True
 
-    async def _attempt(self, job: Job) -> Answer:
+    async def _attempt(self, job: Job, attempts: Attempts, announce: Announce | None) -> Answer:
         request = self._client.build_request(
             job.request.method,
             self._base_url + job.request.path,
@@ -224,15 +265,23 @@ class Sender:
         )
         async with self.window.slot():
             await self._pace.acquire()
+            if self._stop.is_set():
+                raise _Stopped
+            if announce is not None and attempts.tries == 0:
+                await announce()
+            attempts.tries += 1
+            attempts.on_the_wire = True
             try:
                 response = await self._client.send(request)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-                raise _Retry(None, _describe(error, self._vendor), connected=False) from None
+                raise _Retry(None, _describe(error), connected=False) from None
             except httpx.TransportError as error:
-                reason = _describe(error, self._vendor)
+                attempts.unanswered = True
                 if job.creates:
-                    raise _NoAnswer(reason + _MAY_EXIST) from None
-                raise _Retry(None, reason, connected=True) from None
+                    raise _NoAnswer(_describe(error) + _MAY_EXIST) from None
+                raise _Retry(None, _describe(error), connected=True) from None
+            finally:
+                attempts.on_the_wire = False
         answer = self._vendor.read(response.status_code, response.headers, response.content)
         if answer.verdict is Verdict.RETRY:
             if answer.http_status == 429:
@@ -306,7 +355,7 @@ class Sender:
 _MAY_EXIST = "; it may have been applied: check in the vendor's app before sending it again"
 
 
-def _describe(error: httpx.TransportError, vendor: Vendor) -> str:
+def _describe(error: httpx.TransportError) -> str:
     kinds: list[tuple[type[Exception], str]] = [
         (httpx.ConnectTimeout, "connecting timed out"),
         (httpx.ConnectError, "could not connect"),
@@ -335,21 +384,21 @@ async def run_jobs(
     sender: Sender,
     on_outcome: Callable[[T, Outcome], None],
     stop: asyncio.Event,
+    abort: asyncio.Event | None = None,
+    before_send: Callable[[T], Awaitable[None]] | None = None,
     workers: int,
 ) -> StopRun | None:
     """Send every item's job; items without one, or met after a stop, are reported too.
 
-    ``job_of`` returns None for an item that is not to be sent (its outcome is already
-    known and reported by the caller). Memory stays flat: a fixed set of workers pulls from
-    a short queue that the producer fills as the input is read.
+    ``job_of`` returns None for an item that is not to be sent (the caller reports it).
+    ``stop`` ends the sending of new requests; ``abort`` also gives up on the requests on
+    their way (their rows become unknown). Memory stays flat: a fixed set of workers pulls
+    from a short queue that the producer fills as the input is read.
     """
     queue: asyncio.Queue[tuple[T, Job] | None] = asyncio.Queue(maxsize=workers)
     stopped: list[StopRun] = []
-    not_sent = Outcome(
-        status=Status.NOT_SENT,
-        error_code="run_stopped",
-        error_message="the run stopped before this row was sent",
-    )
+    abort = abort or asyncio.Event()
+    not_sent = Attempts().cut_short()
 
     async def worker() -> None:
         while (entry := await queue.get()) is not None:
@@ -357,14 +406,17 @@ async def run_jobs(
             if stop.is_set():
                 on_outcome(item, not_sent)
                 continue
+            attempts = Attempts()
+            announce = functools.partial(before_send, item) if before_send else None
             try:
-                outcome = await sender.send(job)
+                outcome = await _unless(
+                    abort, sender.send(job, announce=announce, attempts=attempts)
+                )
             except StopRun as stop_run:
-                if not stopped:
-                    stopped.append(stop_run)
+                stopped.append(stop_run)
                 stop.set()
                 outcome = stop_run.outcome
-            on_outcome(item, outcome)
+            on_outcome(item, outcome or attempts.cut_short())
 
     async with asyncio.TaskGroup() as group:
         for _ in range(workers):
@@ -382,3 +434,19 @@ async def run_jobs(
         for _ in range(workers):
             await queue.put(None)
     return stopped[0] if stopped else None
+
+
+async def _unless(abort: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
+    """The result of ``work``, or None if ``abort`` is set first (``work`` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    aborted = asyncio.ensure_future(abort.wait())
+    try:
+        await asyncio.wait({task, aborted}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        aborted.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+    return task.result()

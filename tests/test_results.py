@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from bulk_tasks.errors import ResultsError
 from bulk_tasks.inputs import Row
 from bulk_tasks.results import (
     RESULT_COLUMNS,
+    Journal,
     Outcome,
     Status,
+    compact,
     default_path,
-    open_results,
+    read_journal,
     result_headers,
 )
 
@@ -25,6 +28,13 @@ CREATED = Outcome(
 INVALID = Outcome(
     status=Status.INVALID, error_code="dueDate", error_message='column "Due" = "soon" is not a date'
 )
+ROW2 = Row(2, ("lea_1", "2026-04-03"))
+ROW3 = Row(3, ("lea_2", "2026-04-04"))
+
+
+def lines_of(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return list(csv.DictReader(file))
 
 
 def test_default_path_sits_beside_the_input() -> None:
@@ -40,26 +50,125 @@ def test_our_columns_come_first_and_clashing_input_columns_are_renamed() -> None
     ]
 
 
-def test_csv_lines_are_on_disk_as_soon_as_written(tmp_path: Path) -> None:
+def test_lines_are_on_disk_as_soon_as_written(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
-    writer = open_results(path, ["leadId", "Due"])
-    writer.write(Row(2, ("lea_1", "2026-04-03")), CREATED)
+    journal = Journal(path, ["leadId", "Due"])
+    journal.write(ROW2, CREATED, "f1")
     # readable before close: a crash now keeps this line
     with path.open(encoding="utf-8-sig", newline="") as file:
         lines = list(csv.reader(file))
     assert lines == [
         [*RESULT_COLUMNS, "leadId", "Due"],
-        ["2", "created", "opp_AAAAAAAAAAAAAAAAA", "", "200", "", "", "1", "lea_1", "2026-04-03"],
+        [
+            "2",
+            "created",
+            "opp_AAAAAAAAAAAAAAAAA",
+            "",
+            "200",
+            "",
+            "",
+            "1",
+            "f1",
+            "lea_1",
+            "2026-04-03",
+        ],
     ]
-    writer.close()
+    journal.close()
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel needs the BOM for UTF-8
+
+
+async def test_a_sending_mark_is_on_disk_before_the_request_goes_out(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    journal = Journal(path, ["leadId", "Due"])
+    await journal.sending(ROW2, "f1")
+    # the process dies here, before any answer: the row reads as "may exist"
+    [line] = lines_of(path)
+    assert (line["row"], line["status"], line["fingerprint"]) == ("2", "sending", "f1")
+    state = read_journal(path)
+    assert state["f1"].status is Status.UNKNOWN
+    assert state["f1"].error_code == "interrupted"
+    journal.abandon()
+
+
+async def test_finishing_compacts_to_one_line_per_row(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    journal = Journal(path, ["leadId", "Due"])
+    await journal.sending(ROW2, "f1")
+    await journal.sending(ROW3, "f2")
+    journal.write(ROW3, INVALID, "f2")
+    journal.write(ROW2, CREATED, "f1")
+    assert len(lines_of(path)) == 4
+    await journal.finish()
+    assert [(line["row"], line["status"]) for line in lines_of(path)] == [
+        ("3", "invalid"),
+        ("2", "created"),
+    ]
+
+
+def test_a_line_torn_by_a_kill_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    journal = Journal(path, ["leadId", "Due"])
+    journal.write(ROW2, CREATED, "f1")
+    journal.abandon()
+    with path.open("a", encoding="utf-8", newline="") as file:
+        file.write('3,sending,,,,,"half a mess')  # the kill came mid-line
+    assert set(read_journal(path)) == {"f1"}
+    # resuming repairs the file before appending to it
+    again = Journal(path, ["leadId", "Due"], resume=True)
+    again.write(ROW3, INVALID, "f2")
+    again.close()
+    assert [line["fingerprint"] for line in lines_of(path)] == ["f1", "f2"]
+
+
+def test_resume_appends_and_knows_what_earlier_runs_did(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    first = Journal(path, ["leadId", "Due"])
+    first.write(ROW2, CREATED, "f1")
+    first.write(ROW3, Outcome(status=Status.NOT_SENT), "f2")
+    first.close()
+    second = Journal(path, ["leadId", "Due"], resume=True)
+    assert second.earlier["f1"] == CREATED
+    assert second.earlier["f2"].status is Status.NOT_SENT
+    second.write(ROW3, CREATED, "f2")
+    second.close()
+    assert [line["status"] for line in lines_of(path)] == ["created", "created"]
+
+
+def test_rows_gone_from_the_input_keep_their_line_only_if_a_task_may_exist(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "out.csv"
+    journal = Journal(path, ["leadId", "Due"])
+    journal.write(ROW2, CREATED, "old-created")
+    journal.write(ROW2, INVALID, "old-invalid")
+    journal.write(ROW2, Outcome(status=Status.UNKNOWN), "old-unknown")
+    journal.write(ROW3, CREATED, "current")
+    journal.close()
+    compact(path, headers=result_headers(["leadId", "Due"]), current={"current"})
+    assert [line["fingerprint"] for line in lines_of(path)] == [
+        "old-created",
+        "old-unknown",
+        "current",
+    ]
+
+
+def test_columns_only_older_lines_have_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    first = Journal(path, ["leadId", "Due", "Note"])
+    first.write(Row(2, ("lea_1", "2026-04-03", "keep me")), CREATED, "f1")
+    first.close()
+    second = Journal(path, ["leadId", "Due"], resume=True)
+    second.write(ROW3, CREATED, "f2")
+    second.close()
+    lines = lines_of(path)
+    assert [line["Note"] for line in lines] == ["keep me", ""]
 
 
 def test_jsonl_has_one_object_per_line(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
-    writer = open_results(path, ["Due"])
-    writer.write(Row(3, (datetime(2026, 4, 3, 9, 30),)), INVALID)
-    writer.close()
+    journal = Journal(path, ["Due"])
+    journal.write(Row(3, (datetime(2026, 4, 3, 9, 30),)), INVALID, "f9")
+    journal.close()
     [line] = path.read_text(encoding="utf-8").splitlines()
     assert json.loads(line) == {
         "row": "3",
@@ -70,18 +179,32 @@ def test_jsonl_has_one_object_per_line(tmp_path: Path) -> None:
         "error_code": "dueDate",
         "error_message": 'column "Due" = "soon" is not a date',
         "attempts": "0",
+        "fingerprint": "f9",
         "Due": "2026-04-03 09:30:00",
     }
 
 
+def test_jsonl_torn_line_and_resume(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    journal = Journal(path, ["Due"])
+    journal.write(Row(2, ("x",)), CREATED, "f1")
+    journal.abandon()
+    with path.open("a", encoding="utf-8") as file:
+        file.write('{"row": "3", "sta')
+    again = Journal(path, ["Due"], resume=True)
+    assert set(again.earlier) == {"f1"}
+    again.close()
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 1
+
+
 def test_xlsx_is_written_from_a_partial_csv_kept_during_the_run(tmp_path: Path) -> None:
     path = tmp_path / "out.xlsx"
-    writer = open_results(path, ["leadId"])
-    writer.write(Row(2, ("lea_1",)), CREATED)
+    journal = Journal(path, ["leadId"])
+    journal.write(Row(2, ("lea_1",)), CREATED, "f1")
     partial = tmp_path / "out.xlsx.partial.csv"
     assert partial.exists()
     assert not path.exists()
-    writer.close()
+    journal.close()
     assert not partial.exists()
     sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
     rows = [list(row) for row in sheet.iter_rows(values_only=True)]
@@ -90,13 +213,41 @@ def test_xlsx_is_written_from_a_partial_csv_kept_during_the_run(tmp_path: Path) 
     assert rows[1][4] == 200
 
 
+def test_xlsx_results_can_be_resumed(tmp_path: Path) -> None:
+    path = tmp_path / "out.xlsx"
+    first = Journal(path, ["leadId"])
+    first.write(Row(2, ("lea_1",)), CREATED, "f1")
+    first.close()
+    second = Journal(path, ["leadId"], resume=True)
+    assert second.earlier["f1"].remote_id == "opp_AAAAAAAAAAAAAAAAA"
+    second.write(Row(3, ("lea_2",)), CREATED, "f2")
+    second.close()
+    sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+    assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["row", 2, 3]
+
+
 def test_an_unknown_extension_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match=r"use \.csv, \.jsonl or \.xlsx"):
-        open_results(tmp_path / "out.txt", ["a"])
+        Journal(tmp_path / "out.txt", ["a"])
 
 
 def test_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ResultsError, match="choose another place with --results"):
-        open_results(blocker / "out.csv", ["a"])
+        Journal(blocker / "out.csv", ["a"])
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
+    full = tmp_path / "out.csv"
+    os.symlink("/dev/full", full)
+    with pytest.raises(ResultsError, match="No space left on device; every line already written"):
+        Journal(full, ["a"])
+
+
+def test_a_file_that_is_not_ours_is_not_resumed(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text("name,email\nJane,jane@example.com\n", encoding="utf-8")
+    with pytest.raises(ResultsError, match="is not a bulk-tasks results file"):
+        Journal(path, ["a"], resume=True)
