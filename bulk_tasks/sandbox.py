@@ -40,7 +40,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -233,6 +233,8 @@ class Sandbox:
             return request.state.vendor.too_many(request.state.rate)  # type: ignore[no-any-return]
         try:
             body = json.loads(await request.body())
+        except ClientDisconnect:  # the client went away before its whole body came
+            return Response(status_code=400)  # nothing applied; nobody left to read this
         except ValueError:
             body = None  # the vendor's validation refuses it
         with self._lock:

@@ -270,18 +270,18 @@ class Sender:
             if announce is not None and attempts.tries == 0:
                 await announce()
             attempts.tries += 1
-            attempts.on_the_wire = True
+            attempts.on_the_wire = True  # stays so if this task is cancelled mid-request
             try:
                 response = await self._client.send(request)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                attempts.on_the_wire = False
                 raise _Retry(None, _describe(error), connected=False) from None
             except httpx.TransportError as error:
-                attempts.unanswered = True
+                attempts.on_the_wire, attempts.unanswered = False, True
                 if job.creates:
                     raise _NoAnswer(_describe(error) + _MAY_EXIST) from None
                 raise _Retry(None, _describe(error), connected=True) from None
-            finally:
-                attempts.on_the_wire = False
+            attempts.on_the_wire = False
         answer = self._vendor.read(response.status_code, response.headers, response.content)
         if answer.verdict is Verdict.RETRY:
             if answer.http_status == 429:
@@ -418,21 +418,26 @@ async def run_jobs(
                 outcome = stop_run.outcome
             on_outcome(item, outcome or attempts.cut_short())
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(workers):
-            group.create_task(worker())
-        for count, item in enumerate(items):
-            job = job_of(item)
-            if job is None:
-                pass
-            elif stop.is_set():
-                on_outcome(item, not_sent)
-            else:
-                await queue.put((item, job))
-            if count % 500 == 499:
-                await asyncio.sleep(0)  # let the workers run while invalid rows stream by
-        for _ in range(workers):
-            await queue.put(None)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
+            for count, item in enumerate(items):
+                job = job_of(item)
+                if job is None:
+                    pass
+                elif stop.is_set():
+                    on_outcome(item, not_sent)
+                else:
+                    await queue.put((item, job))
+                if count % 500 == 499:
+                    await asyncio.sleep(0)  # let the workers run while invalid rows stream by
+            for _ in range(workers):
+                await queue.put(None)
+    except ExceptionGroup as group:
+        if len(group.exceptions) == 1:  # one worker failed (a full disk, say): say just that
+            raise group.exceptions[0] from None
+        raise
     return stopped[0] if stopped else None
 
 
