@@ -207,6 +207,12 @@ def run(
         with _destination(settings, sandbox=sandbox) as (settings, key):
             summary = job.run(settings, key=key, progress=_progress())
         _report(summary, f"{settings.target} {settings.action}")
+        if summary.counts[Status.UNKNOWN]:
+            err.print(
+                f"{summary.counts[Status.UNKNOWN]} rows are unknown: they were sent but no answer "
+                f"came back, so they may exist in {settings.target}. Check them before sending "
+                "them again with --resume --retry-unknown (README: When things go wrong)."
+            )
         if summary.stopped or summary.counts[Status.NOT_SENT]:
             err.print(f"To carry on: {_resume_command()}")
         raise typer.Exit(summary.exit_code)

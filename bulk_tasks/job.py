@@ -56,7 +56,8 @@ class Settings:
     force: bool = False
     retry_failed: bool = False
     retry_unknown: bool = False
-    #: fsync each "sending" mark before its request goes out (off only to measure the cost)
+    #: mark each row "sending", fsynced, before its request goes out (off only to measure
+    #: what that costs: without the marks a crash can lose track of rows on their way)
     durable: bool = True
 
     @property

@@ -344,9 +344,9 @@ class Journal:
 
     async def sending(self, row: Row, fingerprint: str) -> None:
         """Mark a row as on its way; returns once the mark would survive a power cut."""
-        self.write(row, Outcome(status=Status.SENDING), fingerprint)
         if not self._durable:
             return
+        self.write(row, Outcome(status=Status.SENDING), fingerprint)
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
         done = asyncio.get_running_loop().create_future()
