@@ -10,7 +10,6 @@ import os
 import shlex
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -19,18 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichProgress
 
 from . import job
 from .columns import read_map_file, read_set_options
 from .errors import BulkTasksError, MissingKey, OptionError
+from .progress import watcher
 from .results import Status
 from .scheduler import Rate
 from .specs import DateOrder, Reading
@@ -205,7 +197,7 @@ def run(
         )
         _check_run_options(settings, sandbox=sandbox)
         with _destination(settings, sandbox=sandbox) as (settings, key):
-            summary = job.run(settings, key=key, progress=_progress())
+            summary = job.run(settings, key=key, progress=watcher(err))
         _report(summary, f"{settings.target} {settings.action}")
         if summary.counts[Status.UNKNOWN]:
             err.print(
@@ -270,7 +262,7 @@ def validate(
             timezone=timezone,
             date_format=date_format,
         )
-        summary = job.validate(settings, progress=_progress())
+        summary = job.validate(settings, progress=watcher(err))
         _report(summary, f"{settings.target} {settings.action} (validation only)")
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
 
@@ -387,92 +379,6 @@ def _report(summary: job.Summary, what: str) -> None:
     out.print(f"Results: {summary.results}")
     if summary.stopped:
         err.print(f"Stopped: {summary.stopped}")
-
-
-def _print_notes(notes: list[str]) -> None:
-    for note in notes:
-        err.print(f"Note: {note}")
-
-
-def _progress() -> job.Progress:
-    return _BarProgress() if err.is_terminal else _LogProgress()
-
-
-class _BarProgress:
-    """A progress bar with done/total, rate and time left, for a person at a terminal."""
-
-    def __init__(self) -> None:
-        self._bar = RichProgress(
-            TextColumn("rows"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            console=err,
-        )
-        self._task = self._bar.add_task("rows", total=None, rate="")
-        self._started = time.monotonic()
-        self._done = 0
-
-    def start(self, total: int | None, notes: list[str]) -> None:
-        _print_notes(notes)
-        self._bar.update(self._task, total=total)
-        self._bar.start()
-
-    def advance(self, status: Status | None) -> None:
-        self._done += 1
-        per_second = self._done / max(time.monotonic() - self._started, 1e-6)
-        self._bar.update(self._task, advance=1, rate=f"{per_second:.1f} rows/s")
-
-    def notice(self, message: str) -> None:
-        self._bar.console.print(message)
-
-    def finish(self) -> None:
-        self._bar.stop()
-
-
-class _LogProgress:
-    """Plain lines every few seconds, for cron and logs where no one watches a bar."""
-
-    every = 10.0
-
-    def __init__(self) -> None:
-        self._counts: Counter[Status] = Counter()
-        self._done = 0
-        self._total: int | None = None
-        self._started = self._last = time.monotonic()
-
-    def start(self, total: int | None, notes: list[str]) -> None:
-        _print_notes(notes)
-        self._total = total
-        self._started = self._last = time.monotonic()
-
-    def advance(self, status: Status | None) -> None:
-        self._done += 1
-        if status is not None:
-            self._counts[status] += 1
-        if time.monotonic() - self._last >= self.every:
-            self._line()
-
-    def notice(self, message: str) -> None:
-        err.print(message)
-
-    def finish(self) -> None:
-        if self._done:
-            self._line()
-
-    def _line(self) -> None:
-        self._last = now = time.monotonic()
-        done = self._done
-        per_second = done / max(now - self._started, 1e-6)
-        of = f"/{self._total}" if self._total is not None else ""
-        left = ""
-        if self._total and per_second > 0 and done < self._total:
-            left = f", ~{(self._total - done) / per_second:.0f} s left"
-        counts = ", ".join(f"{s.value} {n}" for s, n in sorted(self._counts.items()))
-        stamp = time.strftime("%H:%M:%S")
-        err.print(f"[{stamp}] {done}{of} rows, {per_second:.1f} rows/s{left} ({counts})")
 
 
 def main() -> None:

@@ -311,7 +311,8 @@ class Journal:
         self._headers = compact(self._journal, headers=wanted) if resuming else wanted
         #: the last word of earlier runs on each row, by fingerprint (empty unless resuming)
         self.earlier: dict[str, Outcome] = read_journal(self._journal) if resuming else {}
-        self._written: set[str] = set()
+        # which rows this run wrote: only a resumed file can hold rows no longer in the input
+        self._written: set[str] | None = set() if resuming else None
         self._durable = durable
         self._waiting: list[asyncio.Future[None]] = []
         self._dirty = asyncio.Event()
@@ -336,7 +337,8 @@ class Journal:
 
     def write(self, row: Row, outcome: Outcome, fingerprint: str) -> None:
         """A row's outcome: written and flushed now, fsynced with the next batch."""
-        self._written.add(fingerprint)
+        if self._written is not None:
+            self._written.add(fingerprint)
         cells = _cells(row, outcome, fingerprint)
         cells += [""] * (len(self._headers) - len(cells))  # columns only older lines have
         self._put(self._format.line(self._headers, cells))
@@ -399,7 +401,8 @@ class Journal:
             raise self._failure(error) from None
         self._file.close()
         try:
-            compact(self._journal, headers=self._headers, current=self._written)
+            if self._durable or self._written is not None:  # else one line per row already
+                compact(self._journal, headers=self._headers, current=self._written)
         except OSError as error:
             raise ResultsError(
                 f"every row is recorded in {self._journal}, but tidying it failed "

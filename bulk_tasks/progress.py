@@ -1,0 +1,108 @@
+"""What a run shows while it works: a progress bar at a terminal, log lines elsewhere."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+
+from .job import Progress
+from .results import Status
+
+
+def _print_notes(console: Console, notes: list[str]) -> None:
+    for note in notes:
+        console.print(f"Note: {note}")
+
+
+def watcher(console: Console) -> Progress:
+    """A bar for a person at a terminal; plain lines for cron and logs."""
+    return _BarProgress(console) if console.is_terminal else _LogProgress(console)
+
+
+class _BarProgress:
+    """A progress bar with done/total, rate and time left, for a person at a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar = RichProgress(
+            TextColumn("rows"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._task = self._bar.add_task("rows", total=None, rate="")
+        self._started = time.monotonic()
+        self._done = 0
+
+    def start(self, total: int | None, notes: list[str]) -> None:
+        _print_notes(self._bar.console, notes)
+        self._started = time.monotonic()
+        self._bar.update(self._task, total=total)
+        self._bar.start()
+
+    def advance(self, status: Status | None) -> None:
+        self._done += 1
+        per_second = self._done / max(time.monotonic() - self._started, 1e-6)
+        self._bar.update(self._task, advance=1, rate=f"{per_second:.1f} rows/s")
+
+    def notice(self, message: str) -> None:
+        self._bar.console.print(message)
+
+    def finish(self) -> None:
+        self._bar.stop()
+
+
+class _LogProgress:
+    """Plain lines every few seconds, for cron and logs where no one watches a bar."""
+
+    every = 10.0
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._counts: Counter[Status] = Counter()
+        self._done = 0
+        self._total: int | None = None
+        self._started = self._last = time.monotonic()
+
+    def start(self, total: int | None, notes: list[str]) -> None:
+        _print_notes(self._console, notes)
+        self._total = total
+        self._started = self._last = time.monotonic()
+
+    def advance(self, status: Status | None) -> None:
+        self._done += 1
+        if status is not None:
+            self._counts[status] += 1
+        if time.monotonic() - self._last >= self.every:
+            self._line()
+
+    def notice(self, message: str) -> None:
+        self._console.print(message)
+
+    def finish(self) -> None:
+        if self._done:
+            self._line()
+
+    def _line(self) -> None:
+        self._last = now = time.monotonic()
+        done = self._done
+        per_second = done / max(now - self._started, 1e-6)
+        of = f"/{self._total}" if self._total is not None else ""
+        left = ""
+        if self._total and per_second > 0 and done < self._total:
+            left = f", ~{(self._total - done) / per_second:.0f} s left"
+        counts = ", ".join(f"{s.value} {n}" for s, n in sorted(self._counts.items()))
+        stamp = time.strftime("%H:%M:%S")
+        self._console.print(f"[{stamp}] {done}{of} rows, {per_second:.1f} rows/s{left} ({counts})")
