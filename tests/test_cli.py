@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from helpers import KEY, SAMPLES, bulk_tasks, read_results
+from helpers import KEY, SAMPLES, Ran, bulk_tasks, read_results
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
 
@@ -22,6 +22,11 @@ def write_creates(path: Path, rows: int) -> Path:
     lines += [f"lea_{n:017d},phone,{USER},2026-12-01 09:00,Call {n}" for n in range(rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def run_lemlist(data: Path, url: str, *more: str | Path, key: str | None = KEY) -> Ran:
+    """`bulk-tasks run DATA --target lemlist --base-url URL ...`, as a user types it."""
+    return bulk_tasks("run", data, "-t", "lemlist", "--base-url", url, *more, key=key)
 
 
 def assert_no_secret(ran_output: str, *files: Path) -> None:
@@ -97,16 +102,7 @@ def test_the_update_sample_changes_the_demo_tasks(server: SandboxServer, tmp_pat
 
 def test_bad_rows_are_explained_and_never_sent(server: SandboxServer, tmp_path: Path) -> None:
     results = tmp_path / "bad.results.csv"
-    ran = bulk_tasks(
-        "run",
-        SAMPLES / "lemlist_bad_rows.csv",
-        "-t",
-        "lemlist",
-        "--base-url",
-        server.url,
-        "--results",
-        results,
-    )
+    ran = run_lemlist(SAMPLES / "lemlist_bad_rows.csv", server.url, "--results", results)
     assert ran.code == 1, ran.stderr
     assert "Note: read as Windows-1252" in ran.stderr
     lines = {line["row"]: line for line in read_results(results)}
@@ -128,18 +124,7 @@ def test_date_format_and_timezone_options(server: SandboxServer, tmp_path: Path)
         f"leadId,type,assignedTo,dueDate\nlea_{'1' * 17},phone,{USER},03/04/2026 09:00\n",
         encoding="utf-8",
     )
-    ran = bulk_tasks(
-        "run",
-        data,
-        "-t",
-        "lemlist",
-        "--base-url",
-        server.url,
-        "--date-format",
-        "DMY",
-        "--timezone",
-        "Europe/Paris",
-    )
+    ran = run_lemlist(data, server.url, "--date-format", "DMY", "--timezone", "Europe/Paris")
     assert ran.code == 0, ran.stderr
     [applied] = server.sandbox.applied
     assert applied.body["dueDate"] == "2026-04-03T07:00:00.000Z"
@@ -150,19 +135,8 @@ def test_set_and_map_fill_in_fields(server: SandboxServer, tmp_path: Path) -> No
     data.write_text(f"Prospect,When\nlea_{'2' * 17},2026-12-01\n", encoding="utf-8")
     mapping = tmp_path / "map.toml"
     mapping.write_text('recordId = "Prospect"\ndueDate = "When"\n', encoding="utf-8")
-    ran = bulk_tasks(
-        "run",
-        data,
-        "-t",
-        "lemlist",
-        "--base-url",
-        server.url,
-        "--map",
-        mapping,
-        "--set",
-        f"assignedTo={USER}",
-        "--set",
-        "type=manual",
+    ran = run_lemlist(
+        data, server.url, "--map", mapping, "--set", f"assignedTo={USER}", "--set", "type=manual"
     )
     assert ran.code == 0, ran.stderr
     [applied] = server.sandbox.applied
@@ -175,16 +149,7 @@ def test_set_and_map_fill_in_fields(server: SandboxServer, tmp_path: Path) -> No
 
 def test_jsonl_results(server: SandboxServer, tmp_path: Path) -> None:
     results = tmp_path / "out.jsonl"
-    ran = bulk_tasks(
-        "run",
-        write_creates(tmp_path / "in.csv", 3),
-        "-t",
-        "lemlist",
-        "--base-url",
-        server.url,
-        "--results",
-        results,
-    )
+    ran = run_lemlist(write_creates(tmp_path / "in.csv", 3), server.url, "--results", results)
     assert ran.code == 0, ran.stderr
     lines = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
     assert [line["status"] for line in lines] == ["created"] * 3
@@ -193,16 +158,7 @@ def test_jsonl_results(server: SandboxServer, tmp_path: Path) -> None:
 
 def test_xlsx_results(server: SandboxServer, tmp_path: Path) -> None:
     results = tmp_path / "out.xlsx"
-    ran = bulk_tasks(
-        "run",
-        write_creates(tmp_path / "in.csv", 3),
-        "-t",
-        "lemlist",
-        "--base-url",
-        server.url,
-        "--results",
-        results,
-    )
+    ran = run_lemlist(write_creates(tmp_path / "in.csv", 3), server.url, "--results", results)
     assert ran.code == 0, ran.stderr
     sheet = openpyxl.load_workbook(results, read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
@@ -248,15 +204,8 @@ def test_400_creates_under_real_latency_never_meet_a_429(tmp_path: Path) -> None
     sandbox = Sandbox(keys={KEY}, faults=Faults(latency=(0.04, 0.12), seed=3))
     results = tmp_path / "out.csv"
     with SandboxServer(sandbox) as running:
-        ran = bulk_tasks(
-            "run",
-            write_creates(tmp_path / "in.csv", 400),
-            "-t",
-            "lemlist",
-            "--base-url",
-            running.url,
-            "--results",
-            results,
+        ran = run_lemlist(
+            write_creates(tmp_path / "in.csv", 400), running.url, "--results", results
         )
     assert ran.code == 0, ran.stderr
     arrivals = sandbox.arrivals
@@ -270,16 +219,7 @@ def test_400_creates_under_real_latency_never_meet_a_429(tmp_path: Path) -> None
 def test_rate_option_sets_the_bucket(tmp_path: Path) -> None:
     sandbox = Sandbox(keys={KEY}, limit=20, period=0.5)
     with SandboxServer(sandbox) as running:
-        ran = bulk_tasks(
-            "run",
-            write_creates(tmp_path / "in.csv", 200),
-            "-t",
-            "lemlist",
-            "--base-url",
-            running.url,
-            "--rate",
-            "20/0.5",
-        )
+        ran = run_lemlist(write_creates(tmp_path / "in.csv", 200), running.url, "--rate", "20/0.5")
     assert ran.code == 0, ran.stderr
     arrivals = sandbox.arrivals
     assert len(arrivals) == 200
@@ -295,12 +235,8 @@ def test_server_errors_and_spurious_429s_are_retried(tmp_path: Path) -> None:
     )
     results = tmp_path / "out.csv"
     with SandboxServer(sandbox) as running:
-        ran = bulk_tasks(
-            "run",
+        ran = run_lemlist(
             write_creates(tmp_path / "in.csv", 40),
-            "-t",
-            "lemlist",
-            "--base-url",
             running.url,
             "--rate",
             "20/0.5",
@@ -320,16 +256,8 @@ def test_server_errors_and_spurious_429s_are_retried(tmp_path: Path) -> None:
 def test_a_rejected_key_stops_the_run(server: SandboxServer, tmp_path: Path) -> None:
     results = tmp_path / "out.csv"
     wrong = "wrong-key-Xy9-secret"
-    ran = bulk_tasks(
-        "run",
-        write_creates(tmp_path / "in.csv", 30),
-        "-t",
-        "lemlist",
-        "--base-url",
-        server.url,
-        "--results",
-        results,
-        key=wrong,
+    ran = run_lemlist(
+        write_creates(tmp_path / "in.csv", 30), server.url, "--results", results, key=wrong
     )
     assert ran.code == 2
     assert "lemlist refused the API key" in ran.stderr
@@ -342,16 +270,7 @@ def test_a_rejected_key_stops_the_run(server: SandboxServer, tmp_path: Path) -> 
 
 def test_the_key_is_never_printed_nor_written(server: SandboxServer, tmp_path: Path) -> None:
     results = tmp_path / "out.jsonl"
-    ran = bulk_tasks(
-        "run",
-        write_creates(tmp_path / "in.csv", 3),
-        "-t",
-        "lemlist",
-        "--base-url",
-        server.url,
-        "--results",
-        results,
-    )
+    ran = run_lemlist(write_creates(tmp_path / "in.csv", 3), server.url, "--results", results)
     assert ran.code == 0
     assert_no_secret(ran.stdout + ran.stderr, results)
 
