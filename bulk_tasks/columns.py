@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ColumnError, OptionError
-from .inputs import Row
-from .specs import Cell, Spec
+from .inputs import Cell, Row
+from .specs import Spec
 
 _IGNORED = re.compile(r"[\s_\-]+")
 

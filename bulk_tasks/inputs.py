@@ -60,6 +60,11 @@ class Table:
         return self._source()
 
 
+def cell_text(cell: Cell) -> str:
+    """A cell as text: a date cell as ``2026-04-03 09:30:00``."""
+    return cell.isoformat(sep=" ") if isinstance(cell, datetime.datetime) else cell
+
+
 def is_blank(row: Row) -> bool:
     return not row.extra and all(cell == "" for cell in row.cells)
 

@@ -28,7 +28,16 @@ import httpx
 from .columns import ColumnMap, map_columns
 from .errors import OptionError, ResultsError
 from .inputs import Row, Table, is_blank, open_table
-from .results import DONE, Journal, Outcome, Status, default_path, journal_path
+from .results import (
+    DONE,
+    EXISTS_OR_MAY,
+    Journal,
+    Outcome,
+    Status,
+    default_path,
+    journal_path,
+    read_journal,
+)
 from .scheduler import Job, Rate, RetryPolicy, Sender, run_jobs
 from .specs import Problem, Reading, Spec, check, spec_for
 from .vendors import VENDORS, Request, Vendor
@@ -227,19 +236,36 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
         error_message="valid: `bulk-tasks run` would send it",
     )
     started = time.monotonic()
-    journal = Journal(path, plan.table.headers, durable=False)
-    watcher.start(plan.table.total, summary.notes)
-    try:
-        for item in plan.items(summary, watcher):
-            outcome = valid if item.request else plan.invalid_outcome(item)
-            journal.write(item.row, outcome, item.fingerprint)
-            summary.counts[outcome.status] += 1
-            watcher.advance(outcome.status)
-        journal.close()
-    finally:
-        watcher.finish()
+    with _locked(path, settings):
+        _keep_run_results(path)
+        journal = Journal(path, plan.table.headers, durable=False)
+        watcher.start(plan.table.total, summary.notes)
+        try:
+            for item in plan.items(summary, watcher):
+                outcome = valid if item.request else plan.invalid_outcome(item)
+                journal.write(item.row, outcome, item.fingerprint)
+                summary.counts[outcome.status] += 1
+                watcher.advance(outcome.status)
+            journal.close()
+        finally:
+            watcher.finish()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _keep_run_results(path: Path) -> None:
+    """Validation may replace an earlier validation, never a run's results or another file."""
+    if not journal_path(path).exists() and not path.exists():
+        return
+    try:
+        earlier = read_journal(journal_path(path) if journal_path(path).exists() else path)
+    except ResultsError:
+        earlier = {"": Outcome(status=Status.UNKNOWN)}  # not ours: not ours to overwrite
+    if any(outcome.status in EXISTS_OR_MAY for outcome in earlier.values()):
+        raise ResultsError(
+            f"{path} holds a run's results or another file, which validate would overwrite; "
+            "give validate another --results"
+        )
 
 
 def run(settings: Settings, *, key: str, progress: Progress | None = None) -> Summary:
@@ -251,7 +277,7 @@ async def run_async(settings: Settings, *, key: str, progress: Progress | None =
     base_url = check_base_url(settings.base_url or settings.vendor.base_url)
     plan = Plan(settings)
     path = settings.results or default_path(settings.input)
-    with _locked(path):
+    with _locked(path, settings):
         _make_way(path, settings)
         journal = Journal(
             path, plan.table.headers, resume=settings.resume, durable=settings.durable
@@ -366,17 +392,27 @@ def _left_alone(earlier: Outcome, option: str) -> Outcome:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, settings: Settings) -> Iterator[None]:
     """One run per results file at a time: a second one would corrupt the journal."""
+    if path.resolve() == settings.input.resolve():
+        raise OptionError(f"--results {path} is the input file itself; choose another path")
     lock = filelock.FileLock(f"{path}.lock", timeout=0)
     try:
-        with lock:
-            yield
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
     except filelock.Timeout:
         raise ResultsError(
             f"another bulk-tasks run is writing {path} (it holds {path}.lock); wait for it "
             "to end, or give this run another --results"
         ) from None
+    except OSError as error:
+        raise ResultsError(
+            f"cannot write beside {path} ({error.strerror}); choose another place with --results"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _make_way(path: Path, settings: Settings) -> None:

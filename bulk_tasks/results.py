@@ -27,13 +27,12 @@ import json
 import os
 from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
 from .errors import ResultsError
-from .inputs import Row
+from .inputs import Row, cell_text
 
 RESULT_COLUMNS = (
     "row",
@@ -115,11 +114,7 @@ def _cells(row: Row, outcome: Outcome, fingerprint: str) -> list[str]:
         str(outcome.attempts),
         fingerprint,
     ]
-    return ours + [_text(cell) for cell in row.cells]
-
-
-def _text(cell: str | datetime) -> str:
-    return cell.isoformat(sep=" ") if isinstance(cell, datetime) else cell
+    return ours + [cell_text(cell) for cell in row.cells]
 
 
 # --- line formats ----------------------------------------------------------------------------

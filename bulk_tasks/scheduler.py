@@ -54,9 +54,6 @@ class Rate:
             )
         return cls(int(match[1]), float(match[2]))
 
-    def __str__(self) -> str:
-        return f"{self.limit} requests per {self.period:g} s"
-
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
@@ -211,7 +208,7 @@ class Sender:
         self._base_url = base_url.rstrip("/")
         self._retry = retry
         self._stop = stop or asyncio.Event()
-        self.window = ArrivalWindow(rate)
+        self._window = ArrivalWindow(rate)
         self._pace = AsyncLimiter(1, rate.period / rate.limit)
         self._unreachable_rows = 0
 
@@ -263,7 +260,7 @@ class Sender:
             json=job.request.body,
             headers=self._headers,
         )
-        async with self.window.slot():
+        async with self._window.slot():
             await self._pace.acquire()
             if self._stop.is_set():
                 raise _Stopped
@@ -285,7 +282,7 @@ class Sender:
         answer = self._vendor.read(response.status_code, response.headers, response.content)
         if answer.verdict is Verdict.RETRY:
             if answer.http_status == 429:
-                self.window.pause(self._retry_after(answer))
+                self._window.pause(self._retry_after(answer))
             raise _Retry(answer, answer.error_message, connected=True)
         return answer
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
 from pydantic import model_validator as _model_validator
 
-Cell = str | datetime
+from .inputs import Cell, cell_text
 
 
 class DateOrder(StrEnum):
@@ -75,14 +75,8 @@ MAX_MEDIA = 6
 NOTHING_TO_CHANGE = "nothing_to_change"
 
 
-def _text(value: Cell) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    return value
-
-
 def read_lemlist_id(value: Cell, *, prefix: str | None, what: str, example: str) -> str:
-    text = _text(value)
+    text = cell_text(value)
     if not _ID_SHAPE.fullmatch(text) or (prefix and not text.startswith(prefix)):
         raise CellProblem(
             f"is not {what}; lemlist ids look like {example}: copy the id from lemlist"
@@ -115,21 +109,21 @@ def _task_id(value: Cell) -> str:
 
 
 def _task_type(value: Cell) -> str:
-    text = _text(value).strip().lower()
+    text = cell_text(value).strip().lower()
     if text not in {"email", "manual", "phone", "linkedin"}:
         raise CellProblem("is not a task type; write one of email, manual, phone, linkedin")
     return text
 
 
 def _priority(value: Cell) -> str:
-    text = _text(value).strip().lower()
+    text = cell_text(value).strip().lower()
     if text not in _PRIORITIES:
         raise CellProblem("is not a priority; write low, medium, high or none (or 0, 1, 2)")
     return _PRIORITIES[text]
 
 
 def _done(value: Cell) -> bool:
-    text = _text(value).strip().lower()
+    text = cell_text(value).strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
@@ -139,7 +133,7 @@ def _done(value: Cell) -> bool:
 
 def _media(value: Cell, info: ValidationInfo) -> tuple[str, ...]:
     kind = info.field_name or "images"
-    urls = tuple(u.strip() for u in _LIST_SEPARATORS.split(_text(value)) if u.strip())
+    urls = tuple(u.strip() for u in _LIST_SEPARATORS.split(cell_text(value)) if u.strip())
     for url in urls:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.netloc:
@@ -206,7 +200,7 @@ def _when(value: Cell, info: ValidationInfo) -> datetime:
 
 
 def _plain(value: Cell) -> str:
-    return _text(value)
+    return cell_text(value)
 
 
 LeadOrContactId = Annotated[str, BeforeValidator(_record_id)]
@@ -330,7 +324,7 @@ def _problem(detail: Any, values: Mapping[str, Cell]) -> Problem:
     field = str(location[0]) if location else NOTHING_TO_CHANGE
     if isinstance(cause, CellProblem) and cause.field:
         field = cause.field
-    value = _text(values[field]) if field in values else None
+    value = cell_text(values[field]) if field in values else None
     if isinstance(cause, CellProblem):
         return Problem(field, str(cause), value)
     if detail["type"] == "missing":

@@ -330,3 +330,37 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     ran = bulk_tasks(command, "--help", key=None)
     assert ran.code == 0
     assert "Example: " in ran.stdout
+
+
+def test_validate_never_overwrites_a_runs_results(server: SandboxServer, tmp_path: Path) -> None:
+    data = write_creates(tmp_path / "in.csv", 2)
+    results = tmp_path / "in.results.csv"
+    assert run_lemlist(data, server.url).code == 0
+    ran = bulk_tasks("validate", data, "-t", "lemlist", "--results", results, key=None)
+    assert ran.code == 2
+    assert "holds a run's results or another file, which validate would overwrite" in ran.stderr
+    assert {line["status"] for line in read_results(results)} == {"created"}
+    # an earlier validation, though, is simply replaced
+    check = tmp_path / "check.csv"
+    for _ in range(2):
+        again = bulk_tasks("validate", data, "-t", "lemlist", "--results", check, key=None)
+        assert again.code == 0, again.stderr
+
+
+def test_results_never_overwrite_the_input(tmp_path: Path) -> None:
+    data = write_creates(tmp_path / "in.csv", 2)
+    before = data.read_bytes()
+    for command in (["run", "--sandbox"], ["validate"]):
+        ran = bulk_tasks(*command, data, "-t", "lemlist", "--results", data, key=None)
+        assert ran.code == 2
+        assert ran.stderr.splitlines()[-1].startswith(
+            f"bulk-tasks: --results {data} is the input file itself"
+        )
+    assert data.read_bytes() == before
+
+
+def test_results_may_go_to_a_new_folder(server: SandboxServer, tmp_path: Path) -> None:
+    results = tmp_path / "reports" / "today" / "out.csv"
+    ran = run_lemlist(write_creates(tmp_path / "in.csv", 2), server.url, "--results", results)
+    assert ran.code == 0, ran.stderr
+    assert len(read_results(results)) == 2
