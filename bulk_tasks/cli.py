@@ -6,6 +6,7 @@ User mistakes end here as one line on stderr that says what to do, and exit code
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import sys
@@ -338,6 +339,9 @@ def _user_errors() -> Iterator[None]:
     except BulkTasksError as error:
         err.print(f"bulk-tasks: {error}")
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:  # before a run's own handling starts, or during validate
+        err.print("bulk-tasks: stopped by Ctrl-C")
+        raise typer.Exit(2) from None
 
 
 @contextlib.contextmanager
@@ -346,15 +350,13 @@ def _destination(settings: job.Settings, *, sandbox: bool) -> Iterator[tuple[job
     if not sandbox:
         yield settings, _key(settings.target)
         return
-    from dataclasses import replace
-
     from .sandbox import Sandbox, SandboxServer
 
     with SandboxServer(Sandbox()) as server:
         err.print(
             f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}."
         )
-        yield replace(settings, base_url=server.url), SANDBOX_KEY
+        yield dataclasses.replace(settings, base_url=server.url, sandbox=True), SANDBOX_KEY
 
 
 def _key(target: str) -> str:

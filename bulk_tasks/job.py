@@ -68,6 +68,8 @@ class Settings:
     #: mark each row "sending", fsynced, before its request goes out (off only to measure
     #: what that costs: without the marks a crash can lose track of rows on their way)
     durable: bool = True
+    #: sending to the built-in sandbox: its rows never count as done for the real vendor
+    sandbox: bool = False
 
     @property
     def vendor(self) -> Vendor:
@@ -187,6 +189,8 @@ class Plan:
     def _item(self, row: Row) -> Item:
         values = self.columns.values(row)
         target, action = self.settings.target, self.settings.action
+        if self.settings.sandbox:  # a task made in the sandbox does not exist in the vendor
+            target += " sandbox"
         if row.extra:
             cells = {"values": values, "extra": row.extra}
             problem = _extra_cells(row, len(self.table.headers))

@@ -180,7 +180,8 @@ def _lemlist_read(status: int, headers: Mapping[str, str], body: bytes) -> Answe
         verdict=Verdict.FAILED,
         http_status=status,
         error_code=code,
-        error_message=f"lemlist refused it: {message}",
+        error_message=f"lemlist refused it: {message}; fix the row, then run again with "
+        "--resume --retry-failed",
     )
 
 

@@ -411,3 +411,17 @@ def test_a_full_disk_stops_the_run_and_loses_nothing_written(tmp_path: Path) -> 
         sandbox, read_results(results), allowed={"created", "skipped", "unknown"}
     )
     assert len(read_results(results)) == 60
+
+
+def test_rows_done_in_the_sandbox_are_not_done_for_real(tmp_path: Path) -> None:
+    data = write_creates(tmp_path / "in.csv", range(3))
+    demo = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", key=None)
+    assert demo.code == 0
+    with SandboxServer(fast_sandbox()) as real:  # stands for lemlist itself here
+        ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", real.url, "--resume")
+        assert ran.code == 0, ran.stderr
+        assert len(real.sandbox.applied) == 3  # the demo's tasks do not exist there
+    again = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", "--resume", key=None)
+    assert again.code == 0
+    statuses = Counter(line["status"] for line in read_results(tmp_path / "in.results.csv"))
+    assert statuses == {"skipped": 3, "created": 3}

@@ -217,7 +217,9 @@ async def test_vendor_refusals_are_not_retried() -> None:
 
     outcome = await sender(handle).send(CREATE)
     assert (outcome.status, outcome.http_status, outcome.attempts) == (Status.FAILED, 400, 1)
-    assert outcome.error_message == "lemlist refused it: Bad params"
+    assert outcome.error_message == (
+        "lemlist refused it: Bad params; fix the row, then run again with --resume --retry-failed"
+    )
 
 
 # --- whole runs ------------------------------------------------------------------------------
