@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import random
 import shlex
 import sys
 import time
@@ -286,6 +287,9 @@ def sandbox_command(
         list[str] | None,
         typer.Option(help="Accept only this API key (repeatable; default: any key)."),
     ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Draw the same faults every time (default: new ones).")
+    ] = None,
 ) -> None:
     """Serve a local emulator of the vendors' task endpoints, for tests and demos.
 
@@ -302,6 +306,7 @@ def sandbox_command(
                 p_spurious_429=p429,
                 p_hang=phang,
                 p_drop=pdrop,
+                seed=random.randrange(2**32) if seed is None else seed,
             )
         except ValueError as error:
             raise OptionError(f"sandbox faults: {error}") from None
