@@ -129,6 +129,10 @@ class _Format:
     def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
         raise NotImplementedError
 
+    def again(self, line: dict[str, str], columns: Sequence[str]) -> str:
+        """A line read back, written out again with ``columns``."""
+        return self.line(columns, [line.get(name, "") for name in columns])
+
     def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
         """The headers and the whole lines; a torn last line (a killed run) is skipped."""
         raise NotImplementedError
@@ -166,6 +170,11 @@ class _Csv(_Format):
 class _JsonLines(_Format):
     def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
         return json.dumps(dict(zip(headers, cells, strict=True)), ensure_ascii=False) + "\n"
+
+    def again(self, line: dict[str, str], columns: Sequence[str]) -> str:
+        # each line has its own keys: keep those that ``columns`` does not name, too
+        ordered = {name: line.get(name, "") for name in columns} | line
+        return json.dumps(ordered, ensure_ascii=False) + "\n"
 
     def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
         def lines() -> Iterator[dict[str, str]]:
@@ -270,7 +279,7 @@ def compact(
                 continue
             if current is not None and key not in current and line["status"] not in EXISTS_OR_MAY:
                 continue
-            out.write(kind.line(columns, [_settled(line).get(name, "") for name in columns]))
+            out.write(kind.again(_settled(line), columns))
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, path)

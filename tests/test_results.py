@@ -251,3 +251,16 @@ def test_a_file_that_is_not_ours_is_not_resumed(tmp_path: Path) -> None:
     path.write_text("name,email\nJane,jane@example.com\n", encoding="utf-8")
     with pytest.raises(ResultsError, match="is not a bulk-tasks results file"):
         Journal(path, ["a"], resume=True)
+
+
+def test_jsonl_lines_keep_their_own_keys_through_a_resume(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    first = Journal(path, ["Due", "Note"])
+    first.write(Row(2, ("2026-04-03", "keep me")), CREATED, "f1")
+    first.close()
+    second = Journal(path, ["Due"], resume=True)
+    second.write(Row(3, ("2026-04-04",)), CREATED, "f2")
+    second.close()
+    lines = [json.loads(text) for text in path.read_text(encoding="utf-8").splitlines()]
+    assert [line.get("Note") for line in lines] == ["keep me", None]
+    assert [line["row"] for line in lines] == ["2", "3"]
