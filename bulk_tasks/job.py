@@ -15,7 +15,7 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -243,18 +243,29 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     with _locked(path, settings):
         _keep_run_results(path)
         journal = Journal(path, plan.table.headers, durable=False)
+        record = _recorder(journal, summary, watcher)
         watcher.start(plan.table.total, summary.notes)
         try:
             for item in plan.items(summary, watcher):
-                outcome = valid if item.request else plan.invalid_outcome(item)
-                journal.write(item.row, outcome, item.fingerprint)
-                summary.counts[outcome.status] += 1
-                watcher.advance(outcome.status)
+                record(item, valid if item.request else plan.invalid_outcome(item))
             journal.close()
         finally:
             watcher.finish()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _recorder(
+    journal: Journal, summary: Summary, progress: Progress
+) -> Callable[[Item, Outcome], None]:
+    """How a row ends: its line in the results file, its count, its tick of progress."""
+
+    def record(item: Item, outcome: Outcome) -> None:
+        journal.write(item.row, outcome, item.fingerprint)
+        summary.counts[outcome.status] += 1
+        progress.advance(outcome.status)
+
+    return record
 
 
 def _keep_run_results(path: Path) -> None:
@@ -322,10 +333,7 @@ async def _send(
             return None
         return Job(item.request, creates=creates)
 
-    def record(item: Item, outcome: Outcome) -> None:
-        journal.write(item.row, outcome, item.fingerprint)
-        summary.counts[outcome.status] += 1
-        progress.advance(outcome.status)
+    record = _recorder(journal, summary, progress)
 
     async def before_send(item: Item) -> None:
         await journal.sending(item.row, item.fingerprint)
