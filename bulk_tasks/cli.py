@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import random
 import shlex
@@ -22,12 +23,12 @@ import typer
 from rich.console import Console
 
 from . import job
+from .cells import DateOrder, Reading
 from .columns import read_map_file, read_set_options
 from .errors import BulkTasksError, MissingKey, OptionError
 from .progress import watcher
 from .results import Status
 from .scheduler import Rate
-from .specs import DateOrder, Reading
 from .vendors import VENDORS
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ SANDBOX_KEY = "sandbox-demo-key"
 
 class Target(StrEnum):
     lemlist = "lemlist"
+    saleshandy = "saleshandy"
 
 
 class Action(StrEnum):
@@ -166,13 +168,27 @@ def run(
             "already exist: this may create them twice. Check them in the vendor's app first."
         ),
     ] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Saleshandy: the most prospects one request carries (1-100, default 100)."
+        ),
+    ] = None,
+    no_pack: Annotated[
+        bool,
+        typer.Option(
+            "--no-pack",
+            help="Saleshandy: one request per row, instead of packing the prospects of rows "
+            "that ask for the same task into one request.",
+        ),
+    ] = False,
 ) -> None:
     """Send every valid row to the vendor and write what happened to each.
 
     Example: LEMLIST_API_KEY=… bulk-tasks run tasks.csv --target lemlist
 
     Try it with no account: bulk-tasks run sample_inputs/lemlist_create.csv
-    --target lemlist --sandbox
+    --target lemlist --sandbox (or sample_inputs/saleshandy_create.csv --target saleshandy)
 
     Stopped or interrupted? Run the same command with --resume: nothing done is sent twice.
     """
@@ -196,6 +212,8 @@ def run(
             force=force,
             retry_failed=retry_failed,
             retry_unknown=retry_unknown,
+            batch_size=batch_size,
+            pack=not no_pack,
         )
         _check_run_options(settings, sandbox=sandbox)
         with _destination(settings, sandbox=sandbox) as (settings, key):
@@ -203,9 +221,10 @@ def run(
         _report(summary, f"{settings.target} {settings.action}")
         if summary.counts[Status.UNKNOWN]:
             err.print(
-                f"{summary.counts[Status.UNKNOWN]} rows are unknown: they were sent but no answer "
-                f"came back, so they may exist in {settings.target}. Check them before sending "
-                "them again with --resume --retry-unknown (README: When things go wrong)."
+                f"{summary.counts[Status.UNKNOWN]} {summary.line_noun} are unknown: they were "
+                f"sent but no answer said what became of them, so they may exist in "
+                f"{settings.target}. Check them before sending them again with --resume "
+                "--retry-unknown (README: When things go wrong)."
             )
         if summary.stopped or summary.counts[Status.NOT_SENT]:
             err.print(f"To carry on: {_resume_command()}")
@@ -221,6 +240,16 @@ def _check_run_options(settings: job.Settings, *, sandbox: bool) -> None:
         )
     if (settings.retry_failed or settings.retry_unknown) and not settings.resume:
         raise OptionError("--retry-failed and --retry-unknown go with --resume")
+    most = settings.vendor.most_per_request
+    if settings.batch_size is not None and most == 1:
+        raise OptionError(
+            f"--batch-size: {settings.target} takes one task per request; leave the option out"
+        )
+    if settings.batch_size is not None and not 1 <= settings.batch_size <= most:
+        raise OptionError(
+            f"--batch-size {settings.batch_size}: {settings.target} takes 1 to {most} "
+            f"{settings.vendor.line_noun} per request"
+        )
 
 
 def _resume_command() -> str:
@@ -296,7 +325,7 @@ def sandbox_command(
     Example: bulk-tasks sandbox --port 8080 --latency 0.04-0.12
     then: LEMLIST_API_KEY=any bulk-tasks run tasks.csv -t lemlist --base-url http://127.0.0.1:8080
     """
-    from .sandbox import Faults, Sandbox, SandboxServer
+    from .sandbox import EMULATED, Faults, Sandbox, SandboxServer
 
     with _user_errors():
         try:
@@ -318,7 +347,9 @@ def sandbox_command(
                 f"--port {port}: cannot listen there ({error.strerror}); choose another port"
             ) from None
         with server, contextlib.suppress(KeyboardInterrupt):
-            err.print(f"Sandbox serving lemlist at {server.url}/api/tasks (Ctrl-C stops)")
+            for name, emulated in EMULATED.items():
+                err.print(f"Sandbox serving {name} at {server.url}{emulated.prefix}/…")
+            err.print("Ctrl-C stops it.")
             while True:
                 time.sleep(3600)
 
@@ -370,23 +401,45 @@ def _key(target: str) -> str:
     if not key:
         raise MissingKey(
             f"{vendor.key_env} is not set: export {vendor.key_env}=your-key "
-            f"(find it in {vendor.name}'s settings, under integrations), "
-            "or try the built-in sandbox with --sandbox"
+            f"({vendor.key_hint}), or try the built-in sandbox with --sandbox"
         )
     return key
 
 
 def _report(summary: job.Summary, what: str) -> None:
-    out.print(f"{what}: {summary.rows} rows in {summary.seconds:.1f} s")
+    rows, noun = summary.rows, summary.line_noun
+    if noun == "rows":
+        out.print(f"{what}: {summary.lines} rows in {summary.seconds:.1f} s")
+    else:
+        out.print(f"{what}: {rows.settled} rows, {summary.lines} {noun} in {summary.seconds:.1f} s")
     for status in Status:
         if summary.counts[status]:
             out.print(f"  {status.value:<9} {summary.counts[status]:>7}")
-    if summary.blank_rows:
-        out.print(f"  (blank rows ignored: {summary.blank_rows})")
+    if rows.blank:
+        out.print(f"  (blank rows ignored: {rows.blank})")
+    if noun != "rows":
+        out.print(
+            f"Rows: {rows.fully} fully created, {rows.partly} partly created, "
+            f"{rows.not_done} not created"
+        )
+        if rows.partly_rows:
+            more = ", …" if rows.partly > len(rows.partly_rows) else ""
+            listed = ", ".join(map(str, rows.partly_rows))
+            out.print(f"  partly created: rows {listed}{more} (see prospect_id in the results)")
     out.print(f"Results: {summary.results}")
     if summary.stopped:
         err.print(f"Stopped: {summary.stopped}")
 
 
+class _ToStderr(logging.Handler):
+    """The library's warnings, on stderr above any progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"bulk-tasks: {record.getMessage()}")
+
+
 def main() -> None:
+    library = logging.getLogger("bulk_tasks")
+    library.addHandler(_ToStderr(logging.WARNING))
+    library.propagate = False
     app(prog_name="bulk-tasks")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import ColumnError, OptionError
 from .inputs import Cell, Row
-from .specs import Spec
+from .vendors.base import Spec
 
 _IGNORED = re.compile(r"[\s_\-]+")
 

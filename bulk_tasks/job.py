@@ -1,21 +1,24 @@
-"""The batch job as a library: input file -> verdicts -> requests -> results file.
+"""The batch job as a library: input file -> lines -> requests -> results file.
 
 ``validate`` and ``run`` are what the CLI's commands call; both are usable from Python.
-Data flows one way: rows are read as a stream, each becomes an :class:`Item` (its request
-and fingerprint, or the problems that keep it from being sent), and each item ends as a
-line of the results file, which is also the run's journal (see :mod:`bulk_tasks.results`).
+Data flows one way: rows are read as a stream, and each becomes one or more :class:`Line`
+(one per row for lemlist, one per prospect for Saleshandy): what the line asks for and its
+fingerprint, or the problems that keep it from being sent. Lines to send are packed into
+requests (:mod:`bulk_tasks.packing`), and each line ends as a line of the results file,
+which is also the run's journal (see :mod:`bulk_tasks.results`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +28,11 @@ from urllib.parse import urlsplit
 import filelock
 import httpx
 
+from .cells import Reading
 from .columns import ColumnMap, map_columns
 from .errors import OptionError, ResultsError
-from .inputs import Row, Table, is_blank, open_table
+from .inputs import Cell, Row, Table, is_blank, open_table
+from .packing import Packer
 from .results import (
     DONE,
     EXISTS_OR_MAY,
@@ -38,9 +43,9 @@ from .results import (
     journal_path,
     read_journal,
 )
-from .scheduler import Job, Rate, RetryPolicy, Sender, run_jobs
-from .specs import Problem, Reading, Spec, check, spec_for
-from .vendors import VENDORS, Request, Vendor
+from .scheduler import Rate, RetryPolicy, Sender, run_jobs
+from .vendors import VENDORS, spec_for
+from .vendors.base import Ask, Problem, Request, Spec, Vendor, check
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,10 +70,14 @@ class Settings:
     force: bool = False
     retry_failed: bool = False
     retry_unknown: bool = False
-    #: mark each row "sending", fsynced, before its request goes out (off only to measure
-    #: what that costs: without the marks a crash can lose track of rows on their way)
+    #: the most lines one request carries (default: the vendor's most, 100 for Saleshandy)
+    batch_size: int | None = None
+    #: pack lines of different rows into one request when they ask for the same task
+    pack: bool = True
+    #: mark each line "sending", fsynced, before its request goes out (off only to measure
+    #: what that costs: without the marks a crash can lose track of lines on their way)
     durable: bool = True
-    #: sending to the built-in sandbox: its rows never count as done for the real vendor
+    #: sending to the built-in sandbox: its lines never count as done for the real vendor
     sandbox: bool = False
 
     @property
@@ -84,10 +93,12 @@ class Settings:
 class Progress(Protocol):
     """What the job tells whoever is watching."""
 
-    def start(self, total: int | None, notes: list[str]) -> None: ...
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        """``total`` rows are coming (None: unknown); ``lines`` says what a line is."""
 
-    def advance(self, status: Status | None) -> None:
-        """One more row settled: its status, or None for a blank row."""
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        """One more line settled with ``status`` (None: a blank row); ``row_done`` when it
+        was its row's last."""
 
     def notice(self, message: str) -> None:
         """Something the user should know now (a stop has begun, say)."""
@@ -96,10 +107,10 @@ class Progress(Protocol):
 
 
 class _Silent:
-    def start(self, total: int | None, notes: list[str]) -> None:
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
         pass
 
-    def advance(self, status: Status | None) -> None:
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
         pass
 
     def notice(self, message: str) -> None:
@@ -110,40 +121,86 @@ class _Silent:
 
 
 @dataclass
+class RowTally:
+    """How rows ended, as their lines settle: every line done, some, or none."""
+
+    fully: int = 0
+    partly: int = 0
+    not_done: int = 0
+    blank: int = 0
+    #: the first few rows partly done, to point at
+    partly_rows: list[int] = field(default_factory=list)
+    #: rows with lines still to settle: row -> [lines left, lines done, lines in all]
+    _open: dict[int, list[int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def settled(self) -> int:
+        return self.fully + self.partly + self.not_done
+
+    def expect(self, row: int, lines: int) -> None:
+        self._open[row] = [lines, 0, lines]
+
+    def settle(self, row: int, *, done: bool) -> bool:
+        """One of ``row``'s lines settled; True when it was the row's last."""
+        entry = self._open[row]
+        entry[0] -= 1
+        entry[1] += done
+        if entry[0]:
+            return False
+        _, lines_done, lines = self._open.pop(row)
+        if lines_done == lines:
+            self.fully += 1
+        elif lines_done:
+            self.partly += 1
+            if len(self.partly_rows) < 10:
+                self.partly_rows.append(row)
+        else:
+            self.not_done += 1
+        return True
+
+
+@dataclass
 class Summary:
-    """How a run ended: counts per status, where the results are, and why it stopped."""
+    """How a run ended: counts per line status, rows, where the results are, why it stopped."""
 
     results: Path
+    #: what a line is ("rows" when each row is one line, "prospects" for Saleshandy)
+    line_noun: str = "rows"
     counts: Counter[Status] = field(default_factory=Counter)
-    blank_rows: int = 0
+    rows: RowTally = field(default_factory=RowTally)
     notes: list[str] = field(default_factory=list)
     stopped: str | None = None
     seconds: float = 0.0
 
     @property
-    def rows(self) -> int:
+    def lines(self) -> int:
         return sum(self.counts.values())
 
     @property
     def exit_code(self) -> int:
-        """0: every row done; 1: finished, some rows not done; 2: stopped."""
+        """0: every line done; 1: finished, some lines not done; 2: stopped."""
         if self.stopped:
             return 2
         return 0 if all(status in DONE for status in self.counts) else 1
 
 
 @dataclass(frozen=True)
-class Item:
-    """One input row, what our validation made of it, and its identity across runs."""
+class Line:
+    """One line of the results file: a row (and prospect), what it asks, its identity."""
 
     row: Row
+    prospect_id: str
     fingerprint: str
-    request: Request | None  # None: the row is invalid
+    ask: Ask | None  # None: the row is invalid
     problems: tuple[Problem, ...] = ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.ask.notes if self.ask else ()
 
 
 def fingerprint(target: str, action: str, content: object) -> str:
-    """A short hash of what a row asks for: equal for equal rows, wherever they stand."""
+    """A short hash of what a line asks for: equal for equal lines, wherever they stand."""
     text = json.dumps([target, action, content], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -153,7 +210,14 @@ class Plan:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.model = spec_for(settings.target, settings.action)
+        self.vendor = settings.vendor
+        model = spec_for(settings.target, settings.action)
+        if model is None:
+            raise OptionError(
+                f"--action {settings.action}: {settings.target} can only "
+                + " or ".join(self.vendor.actions)
+            )
+        self.model = model
         self.table: Table = open_table(
             settings.input,
             sheet=settings.sheet,
@@ -167,46 +231,66 @@ class Plan:
             constants=settings.constants,
         )
 
-    def items(self, summary: Summary, progress: Progress) -> Iterator[Item]:
-        """Every non-blank row, validated and fingerprinted; blank rows are only counted."""
+    def summary(self, results: Path) -> Summary:
+        return Summary(results=results, line_noun=self.vendor.line_noun, notes=self.table.notes)
+
+    def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
+        """Every line of every non-blank row; blank rows are only counted."""
         seen: Counter[str] = Counter()
         for row in self.table.rows():
             if is_blank(row):
-                summary.blank_rows += 1
+                summary.rows.blank += 1
                 progress.advance(None)
                 continue
-            item = self._item(row)
-            seen[item.fingerprint] += 1
-            if seen[item.fingerprint] > 1:  # an identical row again: the 2nd, 3rd... of them
-                item = Item(
-                    item.row,
-                    f"{item.fingerprint}#{seen[item.fingerprint]}",
-                    item.request,
-                    item.problems,
-                )
-            yield item
+            lines = self._lines(row)
+            summary.rows.expect(row.number, len(lines))
+            for line in lines:
+                seen[line.fingerprint] += 1
+                if seen[line.fingerprint] > 1:  # an identical line again: the 2nd, 3rd...
+                    again = f"{line.fingerprint}#{seen[line.fingerprint]}"
+                    line = dataclasses.replace(line, fingerprint=again)
+                yield line
 
-    def _item(self, row: Row) -> Item:
+    def _lines(self, row: Row) -> list[Line]:
         values = self.columns.values(row)
-        target, action = self.settings.target, self.settings.action
-        if self.settings.sandbox:  # a task made in the sandbox does not exist in the vendor
-            target += " sandbox"
         if row.extra:
             cells = {"values": values, "extra": row.extra}
             problem = _extra_cells(row, len(self.table.headers))
-            return Item(row, fingerprint(target, action, cells), None, (problem,))
+            return self._invalid(row, values, cells, (problem,))
         verdict = check(self.model, values, reading=self.settings.reading)
-        if isinstance(verdict, Spec):
-            request = self.settings.vendor.build(verdict)
-            sent = [request.method, request.path, request.body]
-            return Item(row, fingerprint(target, action, sent), request)
-        return Item(row, fingerprint(target, action, values), None, tuple(verdict))
+        if not isinstance(verdict, Spec):
+            return self._invalid(row, values, values, tuple(verdict))
+        return [
+            Line(row, ask.subject, self._fingerprint(_sent(ask.request)), ask)
+            for ask in self.vendor.asks(verdict)
+        ]
 
-    def invalid_outcome(self, item: Item) -> Outcome:
+    def _invalid(
+        self, row: Row, values: Mapping[str, Cell], content: object, problems: tuple[Problem, ...]
+    ) -> list[Line]:
+        """One invalid line per subject the row names (one line when it names none)."""
+        return [
+            Line(
+                row,
+                subject,
+                self._fingerprint([content, subject] if subject else content),
+                None,
+                problems,
+            )
+            for subject in self.vendor.named(values)
+        ]
+
+    def _fingerprint(self, content: object) -> str:
+        target = self.settings.target
+        if self.settings.sandbox:  # a task made in the sandbox does not exist in the vendor
+            target += " sandbox"
+        return fingerprint(target, self.settings.action, content)
+
+    def invalid_outcome(self, line: Line) -> Outcome:
         return Outcome(
             status=Status.INVALID,
-            error_code=";".join(dict.fromkeys(problem.field for problem in item.problems)),
-            error_message="; ".join(self._sentence(problem) for problem in item.problems),
+            error_code=";".join(dict.fromkeys(problem.field for problem in line.problems)),
+            error_message="; ".join(self._sentence(problem) for problem in line.problems),
         )
 
     def _sentence(self, problem: Problem) -> str:
@@ -216,6 +300,10 @@ class Plan:
         if problem.value is None:
             return f"{where} {problem.message}"
         return f'{where} = "{problem.value}" {problem.message}'
+
+
+def _sent(request: Request) -> list[object]:
+    return [request.method, request.path, request.body]
 
 
 def _extra_cells(row: Row, width: int) -> Problem:
@@ -229,10 +317,10 @@ def _extra_cells(row: Row, width: int) -> Problem:
 
 
 def validate(settings: Settings, *, progress: Progress | None = None) -> Summary:
-    """Every row's verdict into the results file; nothing is sent."""
+    """Every line's verdict into the results file; nothing is sent."""
     plan = Plan(settings)
     path = settings.results or default_path(settings.input, suffix=".validation.csv")
-    summary = Summary(results=path, notes=list(plan.table.notes))
+    summary = plan.summary(path)
     watcher = progress or _Silent()
     valid = Outcome(
         status=Status.NOT_SENT,
@@ -244,10 +332,10 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
         _keep_run_results(path)
         journal = Journal(path, plan.table.headers, durable=False)
         record = _recorder(journal, summary, watcher)
-        watcher.start(plan.table.total, summary.notes)
+        watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
-            for item in plan.items(summary, watcher):
-                record(item, valid if item.request else plan.invalid_outcome(item))
+            for line in plan.lines(summary, watcher):
+                record(line, valid if line.ask else plan.invalid_outcome(line))
             journal.close()
         finally:
             watcher.finish()
@@ -257,15 +345,24 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
 
 def _recorder(
     journal: Journal, summary: Summary, progress: Progress
-) -> Callable[[Item, Outcome], None]:
-    """How a row ends: its line in the results file, its count, its tick of progress."""
+) -> Callable[[Line, Outcome], None]:
+    """How a line ends: its entry in the results file, its counts, its tick of progress."""
 
-    def record(item: Item, outcome: Outcome) -> None:
-        journal.write(item.row, outcome, item.fingerprint)
+    def record(line: Line, outcome: Outcome) -> None:
+        message = _with_notes(outcome.error_message, line.notes)
+        outcome = dataclasses.replace(outcome, prospect_id=line.prospect_id, error_message=message)
+        journal.write(line.row, outcome, line.fingerprint)
         summary.counts[outcome.status] += 1
-        progress.advance(outcome.status)
+        row_done = summary.rows.settle(line.row.number, done=outcome.status in DONE)
+        progress.advance(outcome.status, row_done=row_done)
 
     return record
+
+
+def _with_notes(message: str, notes: Sequence[str]) -> str:
+    """``message`` and the line's notes, each once (a resumed message may hold them)."""
+    said = [message] if message else []
+    return "; ".join(said + [note for note in notes if note not in message])
 
 
 def _keep_run_results(path: Path) -> None:
@@ -284,7 +381,7 @@ def _keep_run_results(path: Path) -> None:
 
 
 def run(settings: Settings, *, key: str, progress: Progress | None = None) -> Summary:
-    """Send every valid row to the vendor; the results file says what became of each."""
+    """Send every valid line to the vendor; the results file says what became of each."""
     return asyncio.run(run_async(settings, key=key, progress=progress))
 
 
@@ -317,37 +414,44 @@ async def _send(
     base_url: str,
     progress: Progress,
 ) -> Summary:
-    summary = Summary(results=journal.path, notes=list(plan.table.notes))
-    rate = settings.rate or Rate(settings.vendor.limit, settings.vendor.period)
-    creates = settings.action == "create"
+    summary = plan.summary(journal.path)
+    vendor = settings.vendor
+    rate = settings.rate or Rate(vendor.limit, vendor.period)
     stop, abort = asyncio.Event(), asyncio.Event()
 
-    def job_of(item: Item) -> Job | None:
-        if item.request is None:
-            record(item, plan.invalid_outcome(item))
+    def ask_of(line: Line) -> Ask | None:
+        if line.ask is None:
+            record(line, plan.invalid_outcome(line))
             return None
-        earlier = journal.earlier.get(item.fingerprint)
+        earlier = journal.earlier.get(line.fingerprint)
         decided = resumed(earlier, settings) if earlier else None
         if decided is not None:
-            record(item, decided)
+            record(line, decided)
             return None
-        return Job(item.request, creates=creates)
+        return line.ask
 
     record = _recorder(journal, summary, progress)
 
-    async def before_send(item: Item) -> None:
-        await journal.sending(item.row, item.fingerprint)
+    async def before_send(lines: Sequence[Line]) -> None:
+        await journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
+
+    packer: Packer[Line] = Packer(
+        vendor,
+        row_of=lambda line: line.row.number,
+        size=settings.batch_size or vendor.most_per_request,
+        per_row=not settings.pack,
+    )
 
     workers = min(rate.limit, 32)
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
     started = time.monotonic()
-    progress.start(plan.table.total, summary.notes)
+    progress.start(plan.table.total, summary.notes, lines=summary.line_noun)
     try:
         with _signals(summary, progress, stop, abort, grace=settings.grace):
             async with httpx.AsyncClient(timeout=settings.timeout, limits=limits) as client:
                 sender = Sender(
                     client=client,
-                    vendor=settings.vendor,
+                    vendor=vendor,
                     key=key,
                     base_url=base_url,
                     rate=rate,
@@ -355,9 +459,11 @@ async def _send(
                     stop=stop,
                 )
                 stopped = await run_jobs(
-                    plan.items(summary, progress),
-                    job_of=job_of,
+                    plan.lines(summary, progress),
+                    ask_of=ask_of,
+                    packer=packer,
                     sender=sender,
+                    creates=settings.action == "create",
                     on_outcome=record,
                     stop=stop,
                     abort=abort,
@@ -373,7 +479,7 @@ async def _send(
 
 
 def resumed(earlier: Outcome, settings: Settings) -> Outcome | None:
-    """What an earlier run's last word on a row means now: a line to write, or None to send."""
+    """What an earlier run's last word on a line means now: an outcome, or None to send it."""
     if earlier.status in DONE:
         return Outcome(
             status=Status.SKIPPED,

@@ -1,4 +1,8 @@
-"""What a run shows while it works: a progress bar at a terminal, log lines elsewhere."""
+"""What a run shows while it works: a progress bar at a terminal, log lines elsewhere.
+
+The bar moves by rows (their total is known from the start); the counts are of lines, which
+are rows for lemlist and prospects for Saleshandy.
+"""
 
 from __future__ import annotations
 
@@ -45,17 +49,24 @@ class _BarProgress:
         self._task = self._bar.add_task("rows", total=None, rate="")
         self._started = time.monotonic()
         self._done = 0
+        self._lines = 0
+        self._noun = "rows"
 
-    def start(self, total: int | None, notes: list[str]) -> None:
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
         _print_notes(self._bar.console, notes)
         self._started = time.monotonic()
+        self._noun = lines
         self._bar.update(self._task, total=total)
         self._bar.start()
 
-    def advance(self, status: Status | None) -> None:
-        self._done += 1
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        self._lines += status is not None
+        self._done += row_done
         per_second = self._done / max(time.monotonic() - self._started, 1e-6)
-        self._bar.update(self._task, advance=1, rate=f"{per_second:.1f} rows/s")
+        rate = f"{per_second:.1f} rows/s"
+        if self._noun != "rows":
+            rate = f"{self._lines} {self._noun}, {rate}"
+        self._bar.update(self._task, advance=int(row_done), rate=rate)
 
     def notice(self, message: str) -> None:
         self._bar.console.print(message)
@@ -74,15 +85,17 @@ class _LogProgress:
         self._counts: Counter[Status] = Counter()
         self._done = 0
         self._total: int | None = None
+        self._noun = "rows"
         self._started = self._last = time.monotonic()
 
-    def start(self, total: int | None, notes: list[str]) -> None:
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
         _print_notes(self._console, notes)
         self._total = total
+        self._noun = lines
         self._started = self._last = time.monotonic()
 
-    def advance(self, status: Status | None) -> None:
-        self._done += 1
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        self._done += row_done
         if status is not None:
             self._counts[status] += 1
         if time.monotonic() - self._last >= self.every:
@@ -104,5 +117,7 @@ class _LogProgress:
         if self._total and per_second > 0 and done < self._total:
             left = f", ~{(self._total - done) / per_second:.0f} s left"
         counts = ", ".join(f"{s.value} {n}" for s, n in sorted(self._counts.items()))
+        if self._noun != "rows":
+            counts = f"{sum(self._counts.values())} {self._noun}: {counts}"
         stamp = time.strftime("%H:%M:%S")
         self._console.print(f"[{stamp}] {done}{of} rows, {per_second:.1f} rows/s{left} ({counts})")

@@ -1,16 +1,18 @@
 """The results file, which is also the run's journal.
 
-While a run works, the file only grows. Before a row's request goes out, a line with status
-``sending`` is written and made durable (flushed, and fsynced together with whatever else
-is pending, so the disk is not asked once per row); when the answer comes, a second line
-with the outcome follows. Whatever stops the run, even ``kill -9``, the file tells every
-row's state: a row whose last line says ``sending`` may have reached the vendor, and
-:func:`read_journal` reports it as ``unknown``. When a run ends (finished, stopped, or
-interrupted), the file is compacted in place: one line per row, no ``sending`` lines.
+The file reports on *lines*: one per row, or one per row and prospect for a vendor whose
+task names many prospects (Saleshandy). While a run works, the file only grows. Before a
+request goes out, a line with status ``sending`` is written for each line it carries and
+made durable (flushed, and fsynced together with whatever else is pending, so the disk is
+not asked once per line); when the answer comes, a second line with the outcome follows.
+Whatever stops the run, even ``kill -9``, the file tells every line's state: a line whose
+last entry says ``sending`` may have reached the vendor, and :func:`read_journal` reports it
+as ``unknown``. When a run ends (finished, stopped, or interrupted), the file is compacted
+in place: one entry per line, no ``sending`` entries.
 
-Rows are known by their *fingerprint* (the ``fingerprint`` column): a hash of what is sent,
-plus ``#2``, ``#3``... for identical rows after the first, so an edited row is a new row and
-an unchanged one is recognised even when rows were inserted above it.
+Lines are known by their *fingerprint* (the ``fingerprint`` column): a hash of what the line
+asks for, plus ``#2``, ``#3``... for identical lines after the first, so an edited row makes
+new lines and an unchanged one is recognised even when rows were inserted above it.
 
 The format follows the extension: ``.csv`` (the default), ``.jsonl``, or ``.xlsx``. An XLSX
 cannot be appended to, so its journal is a CSV beside it (``NAME.xlsx.partial.csv``) until
@@ -25,7 +27,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterator, Sequence, Set
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -348,11 +350,13 @@ class Journal:
         self._put(self._format.line(self._headers, cells))
         self._dirty.set()
 
-    async def sending(self, row: Row, fingerprint: str) -> None:
-        """Mark a row as on its way; returns once the mark would survive a power cut."""
+    async def sending(self, lines: Iterable[tuple[Row, str, str]]) -> None:
+        """Mark lines (row, prospect id, fingerprint) as on their way, all with one fsync;
+        returns once the marks would survive a power cut."""
         if not self._durable:
             return
-        self.write(row, Outcome(status=Status.SENDING), fingerprint)
+        for row, prospect_id, fingerprint in lines:
+            self.write(row, Outcome(status=Status.SENDING, prospect_id=prospect_id), fingerprint)
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
         done = asyncio.get_running_loop().create_future()

@@ -1,5 +1,8 @@
 """Rate-limited sending: a few workers, one HTTP client, one arrival window per API key.
 
+A request may carry several lines (a Saleshandy task for many prospects): the window counts
+requests, never lines, and the answer gives an outcome per line.
+
 The rate guarantee is about what the *server* sees. A request arrives at the server some
 time after we start sending it and before its answer reaches us, and network delays vary,
 so spacing our send times is not enough. :class:`ArrivalWindow` instead counts a request
@@ -22,7 +25,7 @@ import functools
 import math
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,10 +34,12 @@ import stamina
 from aiolimiter import AsyncLimiter
 
 from .errors import OptionError
+from .packing import Packed, Packer
 from .results import INTERRUPTED, Outcome, Status
-from .vendors import Answer, Request, Vendor, Verdict
+from .vendors.base import Answer, Ask, LineAnswer, Request, Vendor, Verdict
 
 T = TypeVar("T")
+L = TypeVar("L")
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,8 @@ class ArrivalWindow:
 
 @dataclass(frozen=True)
 class Job:
-    """One request to send, and whether sending it twice could make two tasks."""
+    """One request to send (carrying one or more lines), and whether sending it twice could
+    make two tasks."""
 
     request: Request
     creates: bool
@@ -158,6 +164,7 @@ class Attempts:
 
 
 NOT_SENT_MESSAGE = "the run stopped before this row was sent; run again with --resume"
+_LINE_STATUS = {Verdict.FAILED: Status.FAILED, Verdict.UNKNOWN: Status.UNKNOWN}
 
 
 class _Retry(Exception):
@@ -178,7 +185,10 @@ class _Stopped(Exception):
 
 
 class StopRun(Exception):
-    """No further row can succeed (the key was refused, or the vendor cannot be reached)."""
+    """No further row can succeed (the key was refused, or the vendor cannot be reached).
+
+    ``outcome`` is what each line of the request that found it out becomes.
+    """
 
     def __init__(self, outcome: Outcome, message: str) -> None:
         super().__init__(message)
@@ -214,12 +224,14 @@ class Sender:
 
     async def send(
         self, job: Job, *, announce: Announce | None = None, attempts: Attempts | None = None
-    ) -> Outcome:
+    ) -> list[Outcome]:
         """Send one job until it is done, refused, or retrying can no longer help.
 
-        ``announce`` is awaited once, just before the first request goes out (the journal's
-        "sending" mark). Once the run is stopping, no further request is sent.
+        Returns an outcome per line the request carries, in the order of the vendor's
+        subjects. ``announce`` is awaited once, just before the first request goes out (the
+        journal's "sending" marks). Once the run is stopping, no further request is sent.
         """
+        every = len(self._vendor.subjects(job.request))
         attempts = attempts or Attempts()
         try:
             async for attempt in stamina.retry_context(
@@ -233,18 +245,19 @@ class Sender:
                 with attempt:
                     answer = await self._attempt(job, attempts, announce)
         except _Retry as gave_up:
-            return self._gave_up(gave_up, attempts.tries)
+            return [self._gave_up(gave_up, attempts.tries)] * every
         except _NoAnswer as lost:
-            return Outcome(
+            unknown = Outcome(
                 status=Status.UNKNOWN,
                 error_code="no_answer",
                 error_message=str(lost),
                 attempts=attempts.tries,
             )
+            return [unknown] * every
         except _Stopped:
-            return attempts.cut_short()
+            return [attempts.cut_short()] * every
         self._unreachable_rows = 0
-        return self._settled(answer, job, attempts.tries)
+        return self._settled(answer, job, attempts.tries, every)
 
     def _backoff(self, error: Exception) -> bool | float:
         if not isinstance(error, _Retry):
@@ -279,7 +292,9 @@ class Sender:
                     raise _NoAnswer(_describe(error) + _MAY_EXIST) from None
                 raise _Retry(None, _describe(error), connected=True) from None
             attempts.on_the_wire = False
-        answer = self._vendor.read(response.status_code, response.headers, response.content)
+        answer = self._vendor.read(
+            response.status_code, response.headers, response.content, sent=job.request
+        )
         if answer.verdict is Verdict.RETRY:
             if answer.http_status == 429:
                 self._window.pause(self._retry_after(answer))
@@ -290,7 +305,7 @@ class Sender:
         wait = answer.retry_after if answer.retry_after is not None else 1.0
         return min(wait, self._retry.longest_retry_after)
 
-    def _settled(self, answer: Answer, job: Job, tries: int) -> Outcome:
+    def _settled(self, answer: Answer, job: Job, tries: int, every: int) -> list[Outcome]:
         if answer.verdict is Verdict.REJECTED_KEY:
             outcome = Outcome(
                 status=Status.NOT_SENT,
@@ -301,20 +316,37 @@ class Sender:
             )
             raise StopRun(outcome, _key_message(self._vendor, answer))
         if answer.verdict is Verdict.FAILED:
-            return Outcome(
+            refused = Outcome(
                 status=Status.FAILED,
                 http_status=answer.http_status,
                 error_code=answer.error_code,
                 error_message=answer.error_message,
                 attempts=tries,
             )
-        return Outcome(
-            status=Status.CREATED if job.creates else Status.UPDATED,
-            remote_id=answer.remote_id,
-            http_status=answer.http_status,
-            error_message=answer.error_message,
-            attempts=tries,
+            return [refused] * every
+        done = Status.CREATED if job.creates else Status.UPDATED
+        lines = (
+            answer.lines
+            or (
+                LineAnswer(
+                    verdict=Verdict.DONE,
+                    remote_id=answer.remote_id,
+                    error_message=answer.error_message,
+                ),
+            )
+            * every
         )
+        return [
+            Outcome(
+                status=_LINE_STATUS.get(line.verdict, done),
+                remote_id=line.remote_id,
+                http_status=answer.http_status,
+                error_code=line.error_code,
+                error_message=line.error_message,
+                attempts=tries,
+            )
+            for line in lines
+        ]
 
     def _gave_up(self, last: _Retry, tries: int) -> Outcome:
         if not last.connected:
@@ -375,60 +407,77 @@ def _key_message(vendor: Vendor, answer: Answer) -> str:
 
 
 async def run_jobs(
-    items: Iterable[T],
+    lines: Iterable[L],
     *,
-    job_of: Callable[[T], Job | None],
+    ask_of: Callable[[L], Ask | None],
+    packer: Packer[L],
     sender: Sender,
-    on_outcome: Callable[[T, Outcome], None],
+    creates: bool,
+    on_outcome: Callable[[L, Outcome], None],
     stop: asyncio.Event,
     abort: asyncio.Event | None = None,
-    before_send: Callable[[T], Awaitable[None]] | None = None,
+    before_send: Callable[[Sequence[L]], Awaitable[None]] | None = None,
     workers: int,
 ) -> StopRun | None:
-    """Send every item's job; items without one, or met after a stop, are reported too.
+    """Send every line, packed into requests; lines not sent, or met after a stop, are reported.
 
-    ``job_of`` returns None for an item that is not to be sent (the caller reports it).
+    ``ask_of`` returns None for a line that is not to be sent (the caller reports it).
     ``stop`` ends the sending of new requests; ``abort`` also gives up on the requests on
-    their way (their rows become unknown). Memory stays flat: a fixed set of workers pulls
-    from a short queue that the producer fills as the input is read.
+    their way (their lines become unknown). Memory stays flat: a fixed set of workers pulls
+    from a short queue that the producer fills as the input is read, through a packer that
+    holds a bounded number of lines.
     """
-    queue: asyncio.Queue[tuple[T, Job] | None] = asyncio.Queue(maxsize=workers)
+    queue: asyncio.Queue[Packed[L] | None] = asyncio.Queue(maxsize=workers)
     stopped: list[StopRun] = []
     abort = abort or asyncio.Event()
     not_sent = Attempts().cut_short()
 
+    def report(lines: Iterable[L], outcomes: Iterable[Outcome]) -> None:
+        for line, outcome in zip(lines, outcomes, strict=True):
+            on_outcome(line, outcome)
+
     async def worker() -> None:
-        while (entry := await queue.get()) is not None:
-            item, job = entry
+        while (packed := await queue.get()) is not None:
+            every = len(packed.lines)
             if stop.is_set():
-                on_outcome(item, not_sent)
+                report(packed.lines, [not_sent] * every)
                 continue
             attempts = Attempts()
-            announce = functools.partial(before_send, item) if before_send else None
+            announce = functools.partial(before_send, packed.lines) if before_send else None
+            job = Job(packed.request, creates=creates)
             try:
-                outcome = await _unless(
+                outcomes = await _unless(
                     abort, sender.send(job, announce=announce, attempts=attempts)
                 )
             except StopRun as stop_run:
                 stopped.append(stop_run)
                 stop.set()
-                outcome = stop_run.outcome
-            on_outcome(item, outcome or attempts.cut_short())
+                outcomes = [stop_run.outcome] * every
+            report(packed.lines, outcomes or [attempts.cut_short()] * every)
+
+    async def dispatch(ready: list[Packed[L]]) -> None:
+        for packed in ready:
+            if stop.is_set():
+                report(packed.lines, [not_sent] * len(packed.lines))
+            else:
+                await queue.put(packed)
 
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
                 group.create_task(worker())
-            for count, item in enumerate(items):
-                job = job_of(item)
-                if job is None:
+            for count, line in enumerate(lines):
+                ask = ask_of(line)
+                if ask is None:
                     pass
                 elif stop.is_set():
-                    on_outcome(item, not_sent)
+                    on_outcome(line, not_sent)
                 else:
-                    await queue.put((item, job))
+                    await dispatch(packer.add(line, ask))
+                await dispatch(packer.due())
                 if count % 500 == 499:
                     await asyncio.sleep(0)  # let the workers run while invalid rows stream by
+            await dispatch(packer.drain())
             for _ in range(workers):
                 await queue.put(None)
     except ExceptionGroup as group:

@@ -10,9 +10,11 @@ import pytest
 from aiolimiter import AsyncLimiter
 
 from bulk_tasks.errors import OptionError
+from bulk_tasks.packing import Packer
 from bulk_tasks.results import Outcome, Status
 from bulk_tasks.scheduler import ArrivalWindow, Job, Rate, RetryPolicy, Sender, run_jobs
-from bulk_tasks.vendors import LEMLIST, Request
+from bulk_tasks.vendors.base import Ask, Request
+from bulk_tasks.vendors.lemlist import LEMLIST
 
 FAST = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 CREATE = Job(Request("POST", "/api/tasks", {"recordId": "lea_x"}), creates=True)
@@ -151,19 +153,19 @@ async def test_429_waits_for_retry_after_then_succeeds() -> None:
     send = sender(scripted(429, headers={"Retry-After": "0.2"}))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    outcome = await send.send(CREATE)
+    [outcome] = await send.send(CREATE)
     assert (outcome.status, outcome.attempts) == (Status.CREATED, 2)
     assert outcome.remote_id == "opp_AAAAAAAAAAAAAAAAA"
     assert loop.time() - started >= 0.2
 
 
 async def test_server_errors_are_retried_with_backoff() -> None:
-    outcome = await sender(scripted(500, 503, 502)).send(CREATE)
+    [outcome] = await sender(scripted(500, 503, 502)).send(CREATE)
     assert (outcome.status, outcome.attempts) == (Status.CREATED, 4)
 
 
 async def test_retries_are_bounded() -> None:
-    outcome = await sender(scripted(503, 503, 503, 503, 503)).send(CREATE)
+    [outcome] = await sender(scripted(503, 503, 503, 503, 503)).send(CREATE)
     assert (outcome.status, outcome.error_code, outcome.attempts) == (
         Status.FAILED,
         "retries_exhausted",
@@ -180,7 +182,7 @@ async def test_a_create_sent_without_answer_is_unknown_and_not_sent_again() -> N
         seen.append(request.method)
         raise httpx.ReadTimeout("timed out", request=request)
 
-    outcome = await sender(handle).send(CREATE)
+    [outcome] = await sender(handle).send(CREATE)
     assert (outcome.status, outcome.error_code, outcome.attempts) == (
         Status.UNKNOWN,
         "no_answer",
@@ -191,23 +193,23 @@ async def test_a_create_sent_without_answer_is_unknown_and_not_sent_again() -> N
 
 
 async def test_a_create_cut_mid_answer_is_unknown() -> None:
-    outcome = await sender(scripted(httpx.RemoteProtocolError)).send(CREATE)
+    [outcome] = await sender(scripted(httpx.RemoteProtocolError)).send(CREATE)
     assert (outcome.status, outcome.attempts) == (Status.UNKNOWN, 1)
 
 
 async def test_an_update_without_answer_is_sent_again() -> None:
-    outcome = await sender(scripted(httpx.ReadTimeout, httpx.RemoteProtocolError)).send(UPDATE)
+    [outcome] = await sender(scripted(httpx.ReadTimeout, httpx.RemoteProtocolError)).send(UPDATE)
     assert (outcome.status, outcome.attempts) == (Status.UPDATED, 3)
 
 
 async def test_an_update_that_never_gets_an_answer_is_unknown() -> None:
     steps = [httpx.ReadTimeout] * 4
-    outcome = await sender(scripted(*steps)).send(UPDATE)
+    [outcome] = await sender(scripted(*steps)).send(UPDATE)
     assert (outcome.status, outcome.attempts) == (Status.UNKNOWN, 4)
 
 
 async def test_failing_to_connect_is_retried_as_nothing_was_sent() -> None:
-    outcome = await sender(scripted(httpx.ConnectError, httpx.ConnectTimeout)).send(CREATE)
+    [outcome] = await sender(scripted(httpx.ConnectError, httpx.ConnectTimeout)).send(CREATE)
     assert (outcome.status, outcome.attempts) == (Status.CREATED, 3)
 
 
@@ -215,7 +217,7 @@ async def test_vendor_refusals_are_not_retried() -> None:
     async def handle(request: httpx.Request) -> httpx.Response:
         return httpx.Response(400, text="Bad params")
 
-    outcome = await sender(handle).send(CREATE)
+    [outcome] = await sender(handle).send(CREATE)
     assert (outcome.status, outcome.http_status, outcome.attempts) == (Status.FAILED, 400, 1)
     assert outcome.error_message == (
         "lemlist refused it: Bad params; fix the row, then run again with --resume --retry-failed"
@@ -234,8 +236,10 @@ async def run(handler: Handler, rows: int) -> tuple[dict[int, Outcome], str | No
 
     stopped = await run_jobs(
         range(rows),
-        job_of=lambda _: CREATE,
+        ask_of=lambda _: Ask(CREATE.request),
+        packer=Packer(LEMLIST, row_of=lambda row: row, size=1),
         sender=sender(handler, rate=Rate(50, 0.1)),
+        creates=True,
         on_outcome=record,
         stop=asyncio.Event(),
         workers=4,

@@ -5,16 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bulk_tasks.specs import (
-    DateOrder,
-    LemlistCreate,
-    LemlistUpdate,
-    Problem,
-    Reading,
-    Spec,
-    check,
-    read_when,
-)
+from bulk_tasks.cells import DateOrder, Reading, read_when
+from bulk_tasks.vendors.base import Problem, Spec, check
+from bulk_tasks.vendors.lemlist import LemlistCreate, LemlistUpdate
 
 LEAD = "lea_zUwSUPSxozD9fLVGw"
 CONTACT = "ctc_xW8Ou6C03Csv8vatp"
@@ -177,7 +170,7 @@ def test_impossible_dates_and_typo_years() -> None:
 
 
 def test_dates_are_sent_as_utc_with_milliseconds() -> None:
-    from bulk_tasks.vendors import utc_iso
+    from bulk_tasks.vendors.base import utc_iso
 
     when = read_when("2026-04-03T14:30:05.123456+02:00", UTC_READING)
     assert utc_iso(when) == "2026-04-03T12:30:05.123Z"

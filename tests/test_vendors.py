@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bulk_tasks.specs import LemlistCreate, LemlistUpdate, Reading, check
-from bulk_tasks.vendors import LEMLIST, Request, Verdict, retry_after_seconds
+from bulk_tasks.cells import Reading
+from bulk_tasks.vendors.base import Request, Verdict, check, retry_after_seconds
+from bulk_tasks.vendors.lemlist import LEMLIST, LemlistCreate, LemlistUpdate
 
 LEAD = "lea_zUwSUPSxozD9fLVGw"
 USER = "usr_7YzNqVRMCfdeHEzMn"

@@ -1,0 +1,140 @@
+"""Cell readers every vendor shares: dates, yes/no, lists, plain text.
+
+Cells arrive as text (or as a datetime from a real Excel date cell). A reader turns one into
+a typed value or raises :class:`CellProblem` with a sentence that says what to write instead;
+the vendors' pydantic specs use them as ``BeforeValidator``s.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BeforeValidator, ValidationInfo
+
+from .inputs import Cell, cell_text
+
+
+class DateOrder(StrEnum):
+    """How to read a slashed date such as 03/04/2026 (``--date-format``)."""
+
+    DMY = "DMY"
+    MDY = "MDY"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reading:
+    """How to read cells whose meaning depends on the user's locale."""
+
+    timezone: tzinfo = UTC
+    date_order: DateOrder | None = None
+
+
+class CellProblem(ValueError):
+    """A cell's value is wrong; the message says why and what to write instead.
+
+    ``field`` names the culprit when the check spans fields (a model-level check).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_TRUE = {"true", "yes", "y", "1", "x"}
+_FALSE = {"false", "no", "n", "0"}
+#: what separates the items of a list cell; ids may also be separated by spaces
+LIST_SEPARATORS = re.compile(r"[,;\n]+")
+ID_SEPARATORS = re.compile(r"[,;\s]+")
+_SLASHED = re.compile(
+    r"(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
+    r"(?:[ T]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?)?"
+)
+_YEAR_FIRST_SLASHED = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)")
+
+
+def split_list(value: Cell, separators: re.Pattern[str] = LIST_SEPARATORS) -> tuple[str, ...]:
+    """The non-blank items of a list cell, trimmed, in order (duplicates kept)."""
+    return tuple(item.strip() for item in separators.split(cell_text(value)) if item.strip())
+
+
+def read_yes_no(value: Cell) -> bool:
+    text = cell_text(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise CellProblem("is not yes or no; write true/false, yes/no, 1/0, or x for done")
+
+
+def reading_of(info: ValidationInfo) -> Reading:
+    """The run's :class:`Reading`, passed to pydantic as validation context."""
+    return info.context.get("reading", Reading()) if info.context else Reading()
+
+
+def read_when(value: Cell, reading: Reading) -> datetime:
+    """A cell as an aware UTC datetime; a value without a zone is in ``reading.timezone``."""
+    when = value if isinstance(value, datetime) else _parse_date_text(value.strip(), reading)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=reading.timezone)
+    if not 2000 <= when.year <= 2100:
+        raise CellProblem(f"is in the year {when.year}, which looks like a typo")
+    return when.astimezone(UTC)
+
+
+def read_day(value: Cell, reading: Reading) -> date:
+    """A cell as a calendar day: the date it is in ``reading.timezone``."""
+    return read_when(value, reading).astimezone(reading.timezone).date()
+
+
+def _parse_date_text(text: str, reading: Reading) -> datetime:
+    year_first = _YEAR_FIRST_SLASHED.fullmatch(text)
+    if year_first:  # 2026/04/03 is never ambiguous: read it as ISO
+        y, m, d, rest = year_first.groups()
+        text = f"{y}-{int(m):02d}-{int(d):02d}{rest}"
+    try:
+        return datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        pass
+    slashed = _SLASHED.fullmatch(text)
+    if slashed is None:
+        raise CellProblem(
+            "is not a date; write it as 2026-04-03, 2026-04-03 14:30 or 2026-04-03T14:30:00Z"
+        )
+    if reading.date_order is None:
+        raise CellProblem(
+            "is ambiguous (day/month or month/day?); write 2026-04-03, "
+            "or pass --date-format DMY (day first) or --date-format MDY (month first)"
+        )
+    return _slashed_datetime(slashed, reading.date_order)
+
+
+def _slashed_datetime(match: re.Match[str], order: DateOrder) -> datetime:
+    a, b, year = int(match["a"]), int(match["b"]), int(match["y"])
+    day, month = (a, b) if order is DateOrder.DMY else (b, a)
+    hour, minute, second = int(match["h"] or 0), int(match["mi"] or 0), int(match["s"] or 0)
+    if match["ampm"]:
+        if not 1 <= hour <= 12:
+            raise CellProblem(f"has hour {hour} with AM/PM; use 1-12 or a 24-hour time")
+        hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
+    try:
+        return datetime(year + 2000 if year < 100 else year, month, day, hour, minute, second)
+    except ValueError as error:
+        raise CellProblem(f"is not a real date ({error}) when read as {order.value}") from None
+
+
+def _when(value: Cell, info: ValidationInfo) -> datetime:
+    return read_when(value, reading_of(info))
+
+
+def _day(value: Cell, info: ValidationInfo) -> date:
+    return read_day(value, reading_of(info))
+
+
+When = Annotated[datetime, BeforeValidator(_when)]
+Day = Annotated[date, BeforeValidator(_day)]
+YesNo = Annotated[bool, BeforeValidator(read_yes_no)]
+Text = Annotated[str, BeforeValidator(cell_text)]

@@ -1,0 +1,244 @@
+"""What a vendor is: its specs, the requests it is sent, and how its answers are read.
+
+A row of the input becomes one or more *lines* (what the results file reports on): one for
+a lemlist task, one per prospect for Saleshandy. Each line asks for something of its own,
+an :class:`Ask` (the request that line alone would make). Lines whose asks the vendor can
+carry together are packed into one request (:meth:`Vendor.merge`), and reading the answer
+to a request gives an outcome per line it carried (:attr:`Answer.lines`).
+
+Nothing here touches the network, so request shapes and answer readings are tested
+without one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..cells import CellProblem, Reading
+from ..inputs import Cell, cell_text
+
+Json = dict[str, Any]
+#: the problem "field" of a row whose fault is no single field (an update that changes nothing)
+NOTHING_TO_CHANGE = "nothing_to_change"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to send, without the host or the key (both come from the run's settings)."""
+
+    method: str
+    path: str
+    body: Json
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one line asks of the vendor: the request it would make alone, and about whom."""
+
+    request: Request
+    #: who the line is about when a request can carry several (a Saleshandy prospect id)
+    subject: str = ""
+    #: said on the line whatever becomes of it (an id given twice in the row, say)
+    notes: tuple[str, ...] = ()
+
+
+class Verdict(StrEnum):
+    DONE = "done"  # the vendor applied it
+    FAILED = "failed"  # the vendor refused it, for a reason retrying will not change
+    RETRY = "retry"  # the vendor did not apply it and may if asked again (429, 5xx)
+    REJECTED_KEY = "rejected_key"  # 401/403: no row can succeed with this key
+    UNKNOWN = "unknown"  # a line the answer says nothing about: it may have been applied
+
+
+@dataclass(frozen=True, kw_only=True)
+class LineAnswer:
+    """What an answer says of one line of a request that carried several."""
+
+    verdict: Verdict  # DONE, FAILED or UNKNOWN
+    remote_id: str = ""
+    error_code: str = ""
+    error_message: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    """An HTTP answer, read.
+
+    ``lines`` holds one entry per line the request carried, in the order of
+    :meth:`Vendor.subjects`, when the vendor answers per line; otherwise (None) the answer
+    as a whole is every line's outcome.
+    """
+
+    verdict: Verdict
+    http_status: int
+    remote_id: str = ""
+    error_code: str = ""
+    error_message: str = ""
+    retry_after: float | None = None  # seconds, when the vendor said how long to wait
+    lines: tuple[LineAnswer, ...] | None = None
+
+
+# --- specs ------------------------------------------------------------------------------------
+
+
+class Spec(BaseModel):
+    """A task action that passed our validation, ready to become requests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: ClassVar[str]
+    action: ClassVar[str]
+    #: field -> other names a column may have for it
+    aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: fields that must have a column (or a --set) for the run to start
+    required: ClassVar[tuple[str, ...]] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a row cannot be sent. ``field`` is the vendor's field name, or a row-level code."""
+
+    field: str
+    message: str
+    value: str | None = None
+
+
+def check(
+    model: type[Spec], values: Mapping[str, Cell], *, reading: Reading
+) -> Spec | list[Problem]:
+    """Validate one row's non-blank values; a spec, or every problem found in the row."""
+    try:
+        return model.model_validate(dict(values), context={"reading": reading})
+    except ValidationError as error:
+        return [_problem(detail, values) for detail in error.errors()]
+
+
+def _problem(detail: Any, values: Mapping[str, Cell]) -> Problem:
+    cause = detail.get("ctx", {}).get("error")
+    location = detail["loc"]
+    field = str(location[0]) if location else NOTHING_TO_CHANGE
+    if isinstance(cause, CellProblem) and cause.field:
+        field = cause.field
+    value = cell_text(values[field]) if field in values else None
+    if isinstance(cause, CellProblem):
+        return Problem(field, str(cause), value)
+    if detail["type"] == "missing":
+        return Problem(field, "is empty; every task needs one", None)
+    if detail["type"] == "extra_forbidden":
+        return Problem(field, "is not a field of this action", value)
+    return Problem(field, str(detail["msg"]), value)
+
+
+# --- vendors ----------------------------------------------------------------------------------
+
+
+class Vendor:
+    """One vendor's task API. Subclasses fill in the class attributes and methods.
+
+    The defaults describe a vendor whose request carries exactly one line (lemlist).
+    """
+
+    name: ClassVar[str]
+    base_url: ClassVar[str]
+    key_env: ClassVar[str]
+    #: where a user finds the key, for the message when it is missing
+    key_hint: ClassVar[str]
+    #: the documented (or assumed) rate limit: `limit` requests per `period` seconds per key
+    limit: ClassVar[int]
+    period: ClassVar[float]
+    specs: ClassVar[tuple[type[Spec], ...]]
+    #: what one line of the results file is, in a summary ("rows", "prospects")
+    line_noun: ClassVar[str] = "rows"
+    #: the most lines one request may carry
+    most_per_request: ClassVar[int] = 1
+
+    def spec(self, action: str) -> type[Spec] | None:
+        return next((spec for spec in self.specs if spec.action == action), None)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return tuple(spec.action for spec in self.specs)
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def asks(self, spec: Spec) -> tuple[Ask, ...]:
+        """One per line the row makes; by default the row is one line."""
+        return (Ask(self.build(spec)),)
+
+    def build(self, spec: Spec) -> Request:
+        raise NotImplementedError
+
+    def named(self, values: Mapping[str, Cell]) -> tuple[str, ...]:
+        """The subjects an invalid row names, one line each ("": the row is one line)."""
+        return ("",)
+
+    def pack_key(self, request: Request) -> str | None:
+        """Requests with equal keys may be merged into one; None: never merged."""
+        return None
+
+    def merge(self, requests: Sequence[Request]) -> Request:
+        """One request carrying the lines of ``requests`` (all with one :meth:`pack_key`)."""
+        if len(requests) != 1:
+            raise ValueError(f"{self.name} sends one line per request")
+        return requests[0]
+
+    def subjects(self, request: Request) -> tuple[str, ...]:
+        """The lines a request carries, in the order :attr:`Answer.lines` follows."""
+        return ("",)
+
+    def read(
+        self, status: int, headers: Mapping[str, str], body: bytes, *, sent: Request | None = None
+    ) -> Answer:
+        """The answer to ``sent``; a vendor that answers per line reads it against what it sent."""
+        raise NotImplementedError
+
+
+# --- shared readings -----------------------------------------------------------------------
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: lemlist sends a number, Attio an HTTP date."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def utc_iso(when: datetime) -> str:
+    """2026-04-03T09:00:00.000Z: UTC with milliseconds, as the lemlist docs show."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def json_or_text(body: bytes) -> tuple[Json | None, str]:
+    """The body as a JSON object (None if it is not one), and as text."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, text
+    return (data if isinstance(data, dict) else None), text
+
+
+def retryable(status: int) -> bool:
+    return status == 429 or status >= 500

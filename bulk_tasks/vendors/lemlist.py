@@ -1,0 +1,281 @@
+"""lemlist: create (POST /api/tasks, seed 000) and update (PATCH /api/tasks, seeds 001, 003).
+
+One row is one task is one request. Basic auth with an empty user and the key as password;
+20 requests per 2 s per key; errors are plain text ("Bad params") or JSON (``{"error": …}``).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, ValidationInfo, model_validator
+
+from ..cells import CellProblem, Text, When, YesNo, split_list
+from ..inputs import Cell, cell_text
+from .base import (
+    NOTHING_TO_CHANGE,
+    Answer,
+    Json,
+    Request,
+    Spec,
+    Vendor,
+    Verdict,
+    json_or_text,
+    retry_after_seconds,
+    retryable,
+    utc_iso,
+)
+
+# --- cell readers: raw cell -> typed value, raising CellProblem with advice ---------------
+
+_ID_SHAPE = re.compile(r"[a-z]{3}_[A-Za-z0-9]+")
+_PRIORITIES = {"": "", "none": "", "0": "0", "low": "0", "1": "1", "medium": "1", "2": "2"}
+_PRIORITIES |= {"high": "2"}
+_MEDIA_EXTENSIONS = {"images": {"png", "jpg", "jpeg", "gif"}, "videos": {"mp4", "mov"}}
+MAX_MEDIA = 6
+
+
+def read_lemlist_id(value: Cell, *, prefix: str | None, what: str, example: str) -> str:
+    text = cell_text(value)
+    if not _ID_SHAPE.fullmatch(text) or (prefix and not text.startswith(prefix)):
+        raise CellProblem(
+            f"is not {what}; lemlist ids look like {example}: copy the id from lemlist"
+        )
+    return text
+
+
+def _record_id(value: Cell) -> str:
+    return read_lemlist_id(
+        value,
+        prefix=None,
+        what="a lemlist lead or contact id",
+        example="lea_zUwSUPSxozD9fLVGw (lead) or ctc_xW8Ou6C03Csv8vatp (contact)",
+    )
+
+
+def _user_id(value: Cell) -> str:
+    return read_lemlist_id(
+        value, prefix="usr_", what="a lemlist user id", example="usr_7YzNqVRMCfdeHEzMn"
+    )
+
+
+def _task_id(value: Cell) -> str:
+    return read_lemlist_id(
+        value,
+        prefix="opp_",
+        what="a lemlist task id (a lead's lea_ or a contact's ctc_ id is not a task)",
+        example="opp_LyXDV8KHzctQdLFpG",
+    )
+
+
+def _task_type(value: Cell) -> str:
+    text = cell_text(value).strip().lower()
+    if text not in {"email", "manual", "phone", "linkedin"}:
+        raise CellProblem("is not a task type; write one of email, manual, phone, linkedin")
+    return text
+
+
+def _priority(value: Cell) -> str:
+    text = cell_text(value).strip().lower()
+    if text not in _PRIORITIES:
+        raise CellProblem("is not a priority; write low, medium, high or none (or 0, 1, 2)")
+    return _PRIORITIES[text]
+
+
+def _media(value: Cell, info: ValidationInfo) -> tuple[str, ...]:
+    kind = info.field_name or "images"
+    urls = split_list(value)
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.netloc:
+            raise CellProblem(f"holds {url!r}, which is not a public https:// address")
+        last = parts.path.rsplit("/", 1)[-1]
+        extension = last.rsplit(".", 1)[-1].lower() if "." in last else ""
+        allowed = _MEDIA_EXTENSIONS[kind]
+        if extension and extension not in allowed:
+            raise CellProblem(
+                f"holds {url!r}, a .{extension} file; {kind} must be " + ", ".join(sorted(allowed))
+            )
+    return urls
+
+
+LeadOrContactId = Annotated[str, BeforeValidator(_record_id)]
+UserId = Annotated[str, BeforeValidator(_user_id)]
+TaskId = Annotated[str, BeforeValidator(_task_id)]
+TaskType = Annotated[Literal["email", "manual", "phone", "linkedin"], BeforeValidator(_task_type)]
+Priority = Annotated[Literal["", "0", "1", "2"], BeforeValidator(_priority)]
+Media = Annotated[tuple[str, ...], BeforeValidator(_media)]
+
+
+# --- the specs ----------------------------------------------------------------------------
+
+
+class LemlistCreate(Spec):
+    """POST /api/tasks (seed 000)."""
+
+    target: ClassVar[str] = "lemlist"
+    action: ClassVar[str] = "create"
+    aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {"recordId": ("leadId",)}
+    required: ClassVar[tuple[str, ...]] = ("recordId", "type", "assignedTo", "dueDate")
+
+    # the vendor's own field names, camelCase and all
+    recordId: LeadOrContactId
+    type: TaskType
+    assignedTo: UserId
+    dueDate: When
+    title: Text | None = None
+    message: Text | None = None
+    priority: Priority | None = None
+    images: Media = ()
+    videos: Media = ()
+
+    @model_validator(mode="after")
+    def _media_fits(self) -> LemlistCreate:
+        if (self.images or self.videos) and self.type != "linkedin":
+            raise CellProblem(
+                f"can only be attached to linkedin tasks, and this task's type is "
+                f"{self.type}: remove them or make it a linkedin task",
+                field="images" if self.images else "videos",
+            )
+        _check_media_count(self.images, self.videos)
+        return self
+
+
+class LemlistUpdate(Spec):
+    """PATCH /api/tasks (seeds 001, 003). A blank cell leaves the field unchanged."""
+
+    target: ClassVar[str] = "lemlist"
+    action: ClassVar[str] = "update"
+    required: ClassVar[tuple[str, ...]] = ("id",)
+
+    id: TaskId
+    assignedTo: UserId | None = None
+    dueDate: When | None = None
+    title: Text | None = None
+    message: Text | None = None
+    priority: Priority | None = None
+    done: YesNo | None = None
+    images: Media | None = None
+    videos: Media | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> LemlistUpdate:
+        if not self.model_fields_set - {"id"}:
+            raise CellProblem(
+                "nothing to change: every field besides id is blank "
+                "(a blank cell means 'leave unchanged'); fill in what should change",
+                field=NOTHING_TO_CHANGE,
+            )
+        _check_media_count(self.images or (), self.videos or ())
+        return self
+
+
+def _check_media_count(images: tuple[str, ...], videos: tuple[str, ...]) -> None:
+    if len(images) + len(videos) > MAX_MEDIA:
+        raise CellProblem(
+            f"{len(images)} images and {len(videos)} videos: lemlist takes at most "
+            f"{MAX_MEDIA} files per task in all; keep the {MAX_MEDIA} that matter",
+            field="images" if images else "videos",
+        )
+
+
+# --- requests and answers -------------------------------------------------------------------
+
+_HINTS = {
+    "LINKEDIN_MEDIA_INVALID_TYPE": "images and videos can only be set on a linkedin task",
+}
+
+
+def _create_body(spec: LemlistCreate) -> Json:
+    body: Json = {"recordId": spec.recordId}
+    if spec.recordId.startswith("lea_"):
+        body["leadId"] = spec.recordId  # the seed's schema marks leadId required
+    body |= {"type": spec.type, "assignedTo": spec.assignedTo, "dueDate": utc_iso(spec.dueDate)}
+    optional = {"title": spec.title, "message": spec.message, "priority": spec.priority}
+    body |= {name: value for name, value in optional.items() if value is not None}
+    body |= {
+        name: list(urls)
+        for name, urls in (("images", spec.images), ("videos", spec.videos))
+        if urls
+    }
+    return body
+
+
+def _update_body(spec: LemlistUpdate) -> Json:
+    body: Json = {}
+    for name in spec.model_fields_set:
+        value = getattr(spec, name)
+        if isinstance(value, datetime):
+            value = utc_iso(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        body[name] = value
+    return {"id": spec.id} | {name: body[name] for name in sorted(body) if name != "id"}
+
+
+class Lemlist(Vendor):
+    name: ClassVar[str] = "lemlist"
+    base_url: ClassVar[str] = "https://api.lemlist.com"
+    key_env: ClassVar[str] = "LEMLIST_API_KEY"
+    key_hint: ClassVar[str] = "find it in lemlist's settings, under integrations"
+    limit: ClassVar[int] = 20
+    period: ClassVar[float] = 2.0
+    specs: ClassVar[tuple[type[Spec], ...]] = (LemlistCreate, LemlistUpdate)
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        token = base64.b64encode(f":{key}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {token}"}
+
+    def build(self, spec: Spec) -> Request:
+        if isinstance(spec, LemlistCreate):
+            return Request("POST", "/api/tasks", _create_body(spec))
+        if isinstance(spec, LemlistUpdate):
+            return Request("PATCH", "/api/tasks", _update_body(spec))
+        raise TypeError(f"not a lemlist spec: {type(spec).__name__}")
+
+    def read(
+        self, status: int, headers: Mapping[str, str], body: bytes, *, sent: Request | None = None
+    ) -> Answer:
+        data, text = json_or_text(body)
+        if 200 <= status < 300:
+            remote_id = str(data.get("_id", "")) if data else ""
+            message = "" if remote_id else "lemlist answered success without a task id"
+            return Answer(
+                verdict=Verdict.DONE, http_status=status, remote_id=remote_id, error_message=message
+            )
+        if status in (401, 403):
+            return Answer(
+                verdict=Verdict.REJECTED_KEY,
+                http_status=status,
+                error_code="key_rejected",
+                error_message=text or "key rejected",
+            )
+        if retryable(status):
+            return Answer(
+                verdict=Verdict.RETRY,
+                http_status=status,
+                error_code=f"http_{status}",
+                error_message=text,
+                retry_after=retry_after_seconds(headers.get("retry-after")),
+            )
+        code = str(data["error"]) if data and "error" in data else f"http_{status}"
+        message = text or f"HTTP {status}"
+        if code in _HINTS:
+            message = f"{message}: {_HINTS[code]}"
+        elif status == 404:
+            message = f"{message}: lemlist has no task with this id; check the id column"
+        return Answer(
+            verdict=Verdict.FAILED,
+            http_status=status,
+            error_code=code,
+            error_message=f"lemlist refused it: {message}; fix the row, then run again with "
+            "--resume --retry-failed",
+        )
+
+
+LEMLIST = Lemlist()
