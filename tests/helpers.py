@@ -6,12 +6,16 @@ import csv
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from bulk_tasks.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_inputs"
 KEY = "test-key-Zq7-never-printed"
+KEY_VARIABLES = ("LEMLIST_API_KEY", "SALESHANDY_API_KEY")
 
 
 @dataclass
@@ -30,7 +34,7 @@ def bulk_tasks(
     """Run the real command in a child process, as a user would."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     if key is not None:
-        env["LEMLIST_API_KEY"] = key
+        env |= dict.fromkeys(KEY_VARIABLES, key)
     done = subprocess.run(
         [sys.executable, "-m", "bulk_tasks", *map(str, args)],
         capture_output=True,
@@ -41,6 +45,28 @@ def bulk_tasks(
         check=False,
     )
     return Ran(done.returncode, done.stdout, done.stderr)
+
+
+def popen(*args: str | Path) -> subprocess.Popen[str]:
+    """Start the real command in the background, with every vendor's key set."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env |= dict.fromkeys(KEY_VARIABLES, KEY)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bulk_tasks", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_sent(sandbox: Sandbox, count: int, *, seconds: float = 20) -> None:
+    """Until the sandbox has seen ``count`` requests (the run under test got going)."""
+    deadline = time.monotonic() + seconds
+    while len(sandbox.arrivals) < count:
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.02)
 
 
 def read_results(path: Path) -> list[dict[str, str]]:

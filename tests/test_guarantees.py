@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import filelock
-from helpers import KEY, ROOT, bulk_tasks, read_results
+from helpers import KEY, ROOT, bulk_tasks, popen, read_results, wait_for_sent
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
@@ -65,26 +65,6 @@ def check_nothing_twice_nothing_lost(
         elif status != "unknown":  # may exist only where the file says it may
             assert task_ids == [], line
     return statuses
-
-
-def popen(*args: str | Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["LEMLIST_API_KEY"] = KEY
-    return subprocess.Popen(
-        [sys.executable, "-m", "bulk_tasks", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_sent(sandbox: Sandbox, count: int, *, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while len(sandbox.arrivals) < count:
-        assert time.monotonic() < deadline, "the run never got going"
-        time.sleep(0.02)
 
 
 # --- refusing to lose the journal -------------------------------------------------------------

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -15,6 +16,7 @@ from bulk_tasks.results import Outcome, Status
 from bulk_tasks.scheduler import ArrivalWindow, Job, Rate, RetryPolicy, Sender, run_jobs
 from bulk_tasks.vendors.base import Ask, Request
 from bulk_tasks.vendors.lemlist import LEMLIST
+from bulk_tasks.vendors.saleshandy import SALESHANDY
 
 FAST = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 CREATE = Job(Request("POST", "/api/tasks", {"recordId": "lea_x"}), creates=True)
@@ -287,3 +289,122 @@ async def test_an_unreachable_vendor_stops_the_run() -> None:
     assert stopped.startswith("cannot reach lemlist")
     assert len(outcomes) == 20
     assert {o.status for o in outcomes.values()} == {Status.NOT_SENT}
+
+
+# --- requests that carry several lines (Saleshandy) --------------------------------------------
+
+PACKED = Job(
+    Request("POST", "/v1/tasks/create", {"prospectIds": ["P1", "P2", "P3"], "taskType": "13"}),
+    creates=True,
+)
+
+
+def saleshandy_sender(handler: Handler) -> Sender:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return Sender(
+        client=client,
+        vendor=SALESHANDY,
+        key="k",
+        base_url="https://api.test",
+        rate=Rate(20, 2.0),
+        retry=FAST,
+    )
+
+
+def per_prospect(*steps: int) -> tuple[Handler, list[dict[str, object]]]:
+    """Answers with the given statuses in turn, then 201 with P2 failed and P3 left out."""
+    queue, bodies = list(steps), []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        step = queue.pop(0) if queue else 201
+        if step != 201:
+            return httpx.Response(step, json={"message": "no"}, headers={"Retry-After": "0.05"})
+        results = [
+            {"prospectId": "P1", "taskId": "t1", "success": True},
+            {"prospectId": "P2", "taskId": None, "success": False},
+        ]
+        return httpx.Response(201, json={"payload": {"results": results}})
+
+    return handle, bodies
+
+
+async def test_one_request_gives_an_outcome_per_prospect() -> None:
+    handle, bodies = per_prospect()
+    outcomes = await saleshandy_sender(handle).send(PACKED)
+    assert [(o.status, o.remote_id) for o in outcomes] == [
+        (Status.CREATED, "t1"),
+        (Status.FAILED, ""),
+        (Status.UNKNOWN, ""),
+    ]
+    assert {o.http_status for o in outcomes} == {201}
+    assert len(bodies) == 1
+
+
+async def test_a_429_retries_the_whole_request_once_for_all_its_prospects() -> None:
+    handle, bodies = per_prospect(429, 503)
+    outcomes = await saleshandy_sender(handle).send(PACKED)
+    assert [o.status for o in outcomes] == [Status.CREATED, Status.FAILED, Status.UNKNOWN]
+    assert {o.attempts for o in outcomes} == {3}
+    assert [body["prospectIds"] for body in bodies] == [["P1", "P2", "P3"]] * 3
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+async def test_a_refused_request_fails_every_prospect_it_carried(status: int) -> None:
+    handle, bodies = per_prospect(status)
+    outcomes = await saleshandy_sender(handle).send(PACKED)
+    assert [(o.status, o.error_code) for o in outcomes] == [(Status.FAILED, f"http_{status}")] * 3
+    assert len(bodies) == 1
+
+
+async def test_no_answer_makes_every_prospect_unknown_and_is_not_sent_again() -> None:
+    seen: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    outcomes = await saleshandy_sender(handle).send(PACKED)
+    assert [(o.status, o.error_code) for o in outcomes] == [(Status.UNKNOWN, "no_answer")] * 3
+    assert seen == ["POST"]
+
+
+async def test_packed_lines_travel_in_few_requests_and_each_gets_its_outcome() -> None:
+    bodies: list[dict[str, object]] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        results = [
+            {"prospectId": p, "taskId": f"t-{p}", "success": True} for p in body["prospectIds"]
+        ]
+        return httpx.Response(201, json={"payload": {"results": results}})
+
+    lines = [(row, f"P{row}-{n}") for row in range(30) for n in range(4)]  # 120 lines
+    asks = {
+        line: Ask(
+            Request(
+                "POST",
+                "/v1/tasks/create",
+                {"prospectIds": [line[1]], "taskType": "13" if line[0] % 2 else "3"},
+            ),
+            subject=line[1],
+        )
+        for line in lines
+    }
+    outcomes: dict[tuple[int, str], Outcome] = {}
+    stopped = await run_jobs(
+        lines,
+        ask_of=asks.__getitem__,
+        packer=Packer(SALESHANDY, row_of=lambda line: line[0], size=50),
+        sender=saleshandy_sender(handle),
+        creates=True,
+        on_outcome=outcomes.__setitem__,
+        stop=asyncio.Event(),
+        workers=4,
+    )
+    assert stopped is None
+    assert sorted(len(body["prospectIds"]) for body in bodies) == [10, 10, 50, 50]  # type: ignore[arg-type]
+    assert {line: o.remote_id for line, o in outcomes.items()} == {
+        line: f"t-{line[1]}" for line in lines
+    }

@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from . import lemlist
+from . import lemlist, saleshandy
 from .app import App, Applied, Arrival, Emulated, Faults, max_in_window
 from .lemlist import DEMO_TASKS
 
@@ -32,7 +32,9 @@ __all__ = [
     "max_in_window",
 ]
 
-EMULATED: dict[str, Emulated] = {vendor.name: vendor for vendor in (lemlist.EMULATED,)}
+EMULATED: dict[str, Emulated] = {
+    vendor.name: vendor for vendor in (lemlist.EMULATED, saleshandy.EMULATED)
+}
 
 
 class Sandbox(App):
