@@ -425,19 +425,30 @@ async def run_jobs(
     ``stop`` ends the sending of new requests; ``abort`` also gives up on the requests on
     their way (their lines become unknown). Memory stays flat: a fixed set of workers pulls
     from a short queue that the producer fills as the input is read, through a packer that
-    holds a bounded number of lines.
+    holds a bounded number of lines. A batch that has waited goes out unfilled only when a
+    worker has nothing to send: while the rate limit keeps every worker busy, waiting longer
+    costs nothing and fills requests fuller.
     """
     queue: asyncio.Queue[Packed[L] | None] = asyncio.Queue(maxsize=workers)
     stopped: list[StopRun] = []
     abort = abort or asyncio.Event()
     not_sent = Attempts().cut_short()
+    idle = 0  # workers waiting for a request to send
 
     def report(lines: Iterable[L], outcomes: Iterable[Outcome]) -> None:
         for line, outcome in zip(lines, outcomes, strict=True):
             on_outcome(line, outcome)
 
+    async def next_request() -> Packed[L] | None:
+        nonlocal idle
+        idle += 1
+        try:
+            return await queue.get()
+        finally:
+            idle -= 1
+
     async def worker() -> None:
-        while (packed := await queue.get()) is not None:
+        while (packed := await next_request()) is not None:
             every = len(packed.lines)
             if stop.is_set():
                 report(packed.lines, [not_sent] * every)
@@ -474,7 +485,8 @@ async def run_jobs(
                     on_outcome(line, not_sent)
                 else:
                     await dispatch(packer.add(line, ask))
-                await dispatch(packer.due())
+                if idle and queue.empty():  # a sender waits: a batch that waited goes now
+                    await dispatch(packer.due())
                 if count % 500 == 499:
                     await asyncio.sleep(0)  # let the workers run while invalid rows stream by
             await dispatch(packer.drain())

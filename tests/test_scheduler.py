@@ -408,3 +408,42 @@ async def test_packed_lines_travel_in_few_requests_and_each_gets_its_outcome() -
     assert {line: o.remote_id for line, o in outcomes.items()} == {
         line: f"t-{line[1]}" for line in lines
     }
+
+
+async def test_batches_are_not_cut_short_while_every_sender_is_busy() -> None:
+    sizes: list[int] = []
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sizes.append(len(body["prospectIds"]))
+        await asyncio.sleep(0.02)  # a busy vendor: the workers are never idle for long
+        results = [{"prospectId": p, "taskId": "t", "success": True} for p in body["prospectIds"]]
+        return httpx.Response(201, json={"payload": {"results": results}})
+
+    lines = [(n, f"P{n}") for n in range(2000)]
+    asks = {
+        line: Ask(
+            Request(
+                "POST",
+                "/v1/tasks/create",
+                {"prospectIds": [line[1]], "taskType": str(2 + line[0] % 2)},
+            ),
+            subject=line[1],
+        )
+        for line in lines
+    }
+    outcomes: dict[tuple[int, str], Outcome] = {}
+    await run_jobs(
+        lines,
+        ask_of=asks.__getitem__,
+        # batches "wait too long" almost at once: only an idle sender may take them early
+        packer=Packer(SALESHANDY, row_of=lambda line: line[0], size=100, max_wait=0.001),
+        sender=saleshandy_sender(slow),
+        creates=True,
+        on_outcome=outcomes.__setitem__,
+        stop=asyncio.Event(),
+        workers=1,
+    )
+    assert len(outcomes) == 2000
+    assert sum(sizes) == 2000
+    assert len(sizes) <= 22  # 20 full requests; at most one early, small one per task
