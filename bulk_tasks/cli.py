@@ -46,6 +46,7 @@ SANDBOX_KEY = "sandbox-demo-key"
 class Target(StrEnum):
     lemlist = "lemlist"
     saleshandy = "saleshandy"
+    attio = "attio"
 
 
 class Action(StrEnum):
@@ -294,7 +295,7 @@ def validate(
             date_format=date_format,
         )
         summary = job.validate(settings, progress=watcher(err))
-        _report(summary, f"{settings.target} {settings.action} (validation only)")
+        _report(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
 
 
@@ -406,7 +407,7 @@ def _key(target: str) -> str:
     return key
 
 
-def _report(summary: job.Summary, what: str) -> None:
+def _report(summary: job.Summary, what: str, *, sent: bool = True) -> None:
     rows, noun = summary.rows, summary.line_noun
     if noun == "rows":
         out.print(f"{what}: {summary.lines} rows in {summary.seconds:.1f} s")
@@ -417,7 +418,7 @@ def _report(summary: job.Summary, what: str) -> None:
             out.print(f"  {status.value:<9} {summary.counts[status]:>7}")
     if rows.blank:
         out.print(f"  (blank rows ignored: {rows.blank})")
-    if noun != "rows":
+    if noun != "rows" and sent:
         out.print(
             f"Rows: {rows.fully} fully created, {rows.partly} partly created, "
             f"{rows.not_done} not created"

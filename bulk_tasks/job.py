@@ -232,7 +232,8 @@ class Plan:
         )
 
     def summary(self, results: Path) -> Summary:
-        return Summary(results=results, line_noun=self.vendor.line_noun, notes=self.table.notes)
+        notes = list(self.table.notes)
+        return Summary(results=results, line_noun=self.vendor.line_noun, notes=notes)
 
     def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
         """Every line of every non-blank row; blank rows are only counted."""

@@ -15,7 +15,7 @@ from bulk_tasks.sandbox import Sandbox
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_inputs"
 KEY = "test-key-Zq7-never-printed"
-KEY_VARIABLES = ("LEMLIST_API_KEY", "SALESHANDY_API_KEY")
+KEY_VARIABLES = ("LEMLIST_API_KEY", "SALESHANDY_API_KEY", "ATTIO_API_KEY")
 
 
 @dataclass

@@ -357,6 +357,7 @@ def test_validate_reports_a_line_per_prospect(tmp_path: Path) -> None:
     )
     assert ran.code == 1
     assert "saleshandy create (validation only): 9 rows, 15 prospects" in ran.stdout
+    assert "Rows:" not in ran.stdout  # nothing was sent, so nothing to say of rows created
     lines = read_results(results)
     assert Counter(line["status"] for line in lines) == {"not_sent": 13, "invalid": 2}
     assert [line["prospect_id"] for line in lines if line["row"] == "2"] == [

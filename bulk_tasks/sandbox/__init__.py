@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from . import lemlist, saleshandy
+from . import attio, lemlist, saleshandy
 from .app import App, Applied, Arrival, Emulated, Faults, max_in_window
 from .lemlist import DEMO_TASKS
 
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 EMULATED: dict[str, Emulated] = {
-    vendor.name: vendor for vendor in (lemlist.EMULATED, saleshandy.EMULATED)
+    vendor.name: vendor for vendor in (lemlist.EMULATED, saleshandy.EMULATED, attio.EMULATED)
 }
 
 

@@ -6,11 +6,12 @@ adding a vendor is adding its module and a line here.
 
 from __future__ import annotations
 
+from .attio import ATTIO
 from .base import Spec, Vendor
 from .lemlist import LEMLIST
 from .saleshandy import SALESHANDY
 
-VENDORS: dict[str, Vendor] = {vendor.name: vendor for vendor in (LEMLIST, SALESHANDY)}
+VENDORS: dict[str, Vendor] = {vendor.name: vendor for vendor in (LEMLIST, SALESHANDY, ATTIO)}
 
 
 def spec_for(target: str, action: str) -> type[Spec] | None:

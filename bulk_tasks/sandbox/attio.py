@@ -1,0 +1,220 @@
+"""Attio's emulated task API: POST /v2/tasks (seed 004, Attio's own OpenAPI 3.1).
+
+The request schema is the seed's own, read from the copy in ``bulk_tasks/seeds/`` and
+checked as JSON Schema 2020-12 (all six ``data`` fields required, ``content`` at most 2,000
+characters, uuids checked). One deliberate reading: the seed names a matching-attribute
+link's key ``'[slug_or_id_of_matching_attribute]'`` and requires it; that is a placeholder
+for the attribute's slug (``email_addresses``, ``domains``), so here it means "one more key,
+of that shape".
+
+Bearer auth; 25 requests per sliding second per key, refused with Attio's JSON 429 and a
+``Retry-After`` that is an HTTP date; every answer carries a ``Date`` header (uvicorn's).
+What matches nothing gets the seed's 404 ``not_found``: email addresses and domains under
+the reserved ``.invalid`` top-level domain (``ghost@nobody.invalid``, ``nobody.invalid``),
+the nil uuid ``00000000-0000-0000-0000-000000000000`` as a record or actor id, and objects
+other than people, companies, deals, users and workspaces.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .app import App, Change, CutShort, Emulated, RateState
+
+SEED = "004_fe36680fd2308aa3.txt"
+OBJECTS = frozenset({"people", "companies", "deals", "users", "workspaces"})
+NIL = "00000000-0000-0000-0000-000000000000"
+WORKSPACE = "14beef7a-99f7-4534-a87e-70b564330a4c"  # the seed's example workspace id
+TOKEN_ACTOR = "7f1e3b2a-5c4d-4e6f-8a9b-0c1d2e3f4a5b"
+_PLACEHOLDER = re.compile(r"\[.+\]")
+
+
+def _error(status: int, kind: str, code: str, message: str) -> JSONResponse:
+    body = {"status_code": status, "type": kind, "code": code, "message": message}
+    return JSONResponse(body, status)
+
+
+@cache
+def request_validator() -> Draft202012Validator:
+    """The create body's schema, from the seed's OpenAPI block."""
+    text = (files("bulk_tasks") / "seeds" / SEED).read_text(encoding="utf-8")
+    block = re.search(r"^````yaml[^\n]*\n(.*?)^````", text, re.DOTALL | re.MULTILINE)
+    if block is None:
+        raise RuntimeError(f"seed {SEED} has no ````yaml block")
+    operation = yaml.safe_load(block.group(1))["paths"]["/v2/tasks"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    return Draft202012Validator(
+        _placeholders_read(schema), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def _placeholders_read(schema: Any) -> Any:
+    """The seed's schema with ``'[slug_or_id_of_matching_attribute]'`` as any other key."""
+    if isinstance(schema, list):
+        return [_placeholders_read(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {name: _placeholders_read(value) for name, value in schema.items()}
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for name in [name for name in properties if _PLACEHOLDER.fullmatch(name)]:
+            schema["additionalProperties"] = properties.pop(name)
+            schema["required"] = [field for field in schema.get("required", []) if field != name]
+            schema["minProperties"] = len(schema["required"]) + 1
+    return schema
+
+
+def _problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "Body must be a JSON object."
+    error = best_match(request_validator().iter_errors(body))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path) or "body"
+    if error.validator == "maxLength":
+        detail = f"is {len(error.instance)} characters, over the maximum of {error.validator_value}"
+    else:
+        detail = str(error.message)
+        detail = f"{detail[:200]}…" if len(detail) > 200 else detail
+    return f"Body payload validation error at {where}: {detail}"
+
+
+def _unmatched(data: dict[str, Any]) -> str | None:
+    """The seed's 404 message for the first linked record or assignee that matches nothing."""
+    for link in data["linked_records"]:
+        if isinstance(link, str):
+            if link.endswith(".invalid"):
+                return f'No person or company matches "{link}".'
+            continue
+        if link["target_object"] not in OBJECTS:
+            return f'Object with slug/ID "{link["target_object"]}" not found.'
+        if link.get("target_record_id") == NIL:
+            return f'Record with ID "{NIL}" not found.'
+        for values in link.values():
+            for value in values if isinstance(values, list) else []:
+                matched = value.get("email_address") or value.get("domain") or ""
+                if matched.endswith(".invalid"):
+                    return f'No record matches "{matched}".'
+    for assignee in data["assignees"]:
+        who = assignee.get("workspace_member_email_address") or assignee["referenced_actor_id"]
+        if who.endswith(".invalid") or who == NIL:
+            return f'Workspace member "{who}" not found.'
+    return None
+
+
+def _record_id(value: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, value.lower()))
+
+
+def _resolved(link: Any) -> dict[str, str]:
+    if isinstance(link, str):
+        target = "people" if "@" in link else "companies"
+        return {"target_object_id": target, "target_record_id": _record_id(link)}
+    record = link.get("target_record_id") or _record_id(repr(sorted(link.items())))
+    return {"target_object_id": link["target_object"], "target_record_id": record}
+
+
+def _assigned(assignee: dict[str, str]) -> dict[str, str]:
+    actor = assignee.get("referenced_actor_id") or _record_id(
+        assignee["workspace_member_email_address"]
+    )
+    return {"referenced_actor_type": "workspace-member", "referenced_actor_id": actor}
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+
+class _Tasks:
+    """Attio's tasks: what POST /v2/tasks reads and changes (no HTTP here)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, dict[str, Any]] = {}
+
+    def apply(self, method: str, body: Any) -> tuple[Response, list[Change]]:
+        problem = _problem(body)
+        if problem is not None:
+            return _error(400, "invalid_request_error", "validation_type", problem), []
+        data = body["data"]
+        unmatched = _unmatched(data)
+        if unmatched is not None:
+            return _error(404, "invalid_request_error", "not_found", unmatched), []
+        task_id = str(uuid.uuid4())
+        now = _now_iso()
+        task = {
+            "id": {"workspace_id": WORKSPACE, "task_id": task_id},
+            "content_plaintext": data["content"],
+            "deadline_at": data["deadline_at"],
+            "is_completed": data["is_completed"],
+            "completed_at": now if data["is_completed"] else None,
+            "linked_records": [_resolved(link) for link in data["linked_records"]],
+            "assignees": [_assigned(assignee) for assignee in data["assignees"]],
+            "created_by_actor": {"type": "api-token", "id": TOKEN_ACTOR},
+            "created_at": now,
+        }
+        self.tasks[task_id] = task
+        return JSONResponse({"data": task}), [Change(task_id)]
+
+
+def _key(headers: Headers) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def retry_at(wait: float, *, now: float | None = None) -> str:
+    """The HTTP date, to the second, at which the window has room again."""
+    moment = datetime.fromtimestamp(math.ceil((now or time.time()) + max(wait, 0.0)), UTC)
+    return format_datetime(moment, usegmt=True)
+
+
+def _too_many(rate: RateState) -> Response:
+    response = _error(
+        429,
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        "Rate limit exceeded, please try again later",
+    )
+    response.headers["Retry-After"] = retry_at(rate.wait)
+    return response
+
+
+def _routes(app: App) -> list[Route]:
+    store = _Tasks()
+
+    async def create(request: Request) -> Response | CutShort:
+        return await app.write(request, store.apply)
+
+    return [Route("/v2/tasks", create, methods=["POST"])]
+
+
+EMULATED = Emulated(
+    name="attio",
+    prefix="/v2",
+    limit=25,
+    period=1.0,
+    key_of=_key,
+    unauthorized=lambda: _error(
+        401, "auth_error", "unauthorized", "Authentication failed: check your access token."
+    ),
+    too_many=_too_many,
+    rate_headers=lambda rate: {},
+    routes=_routes,
+)

@@ -1,0 +1,238 @@
+"""Attio: create a task (POST /v2/tasks, seed 004, Attio's own OpenAPI).
+
+One row is one task is one request. Bearer auth; 25 write requests per second per key; a
+429's ``Retry-After`` is an HTTP date (measured against the answer's own ``Date`` header,
+so a skewed local clock does not matter); every error is JSON
+``{status_code, type, code, message}``.
+
+``linked_records`` takes, per the seed, either an array of strings (email addresses for
+people, domains for companies) or an array of objects (``{target_object,
+target_record_id}``, or a matching attribute). A cell holding only addresses and domains is
+sent as strings, one holding only ``object:record-id`` pairs as objects; a cell that mixes
+them is sent wholly as objects, its addresses and domains in the matching-attribute form
+(``{"target_object": "people", "email_addresses": [{"email_address": …}]}``), since one
+array cannot mix strings and objects.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Annotated, ClassVar
+
+from pydantic import BeforeValidator
+
+from ..cells import CellProblem, When, YesNo, split_list
+from ..inputs import Cell, cell_text
+from .base import (
+    Answer,
+    Json,
+    Request,
+    Spec,
+    Vendor,
+    Verdict,
+    json_or_text,
+    retry_after_seconds,
+    retryable,
+    utc_iso,
+)
+
+MOST_CHARACTERS = 2000
+_EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+")
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
+_SLUG = re.compile(r"[a-z][a-z0-9_-]*")
+_LINK_FORMS = (
+    "an email address (a person), a domain such as acme.com (a company), or object:record-id "
+    "such as people:891dcbfc-9141-415d-9b2a-2238a6cc012d"
+)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == 36
+
+
+# --- cell readers ---------------------------------------------------------------------------
+
+
+def _content(value: Cell) -> str:
+    text = cell_text(value)
+    if len(text) > MOST_CHARACTERS:
+        raise CellProblem(
+            f"is {len(text):,} characters; Attio takes at most {MOST_CHARACTERS:,}: shorten it"
+        )
+    return text
+
+
+def _linked_record(item: str) -> str | tuple[str, str]:
+    """An address or domain as written, or an (object, record id) pair."""
+    if _EMAIL.fullmatch(item):
+        return item
+    target, colon, record = item.partition(":")
+    if colon and _SLUG.fullmatch(target.strip()) and _is_uuid(record.strip()):
+        return target.strip(), record.strip().lower()
+    if _DOMAIN.fullmatch(item):
+        return item.lower()
+    hint = ""
+    if item.lower().startswith(("http://", "https://", "www.")):
+        hint = " (write the bare domain, without http:// or www.)"
+    raise CellProblem(f'holds "{item}", which is not {_LINK_FORMS}{hint}')
+
+
+def _linked_records(value: Cell) -> tuple[str | tuple[str, str], ...]:
+    return tuple(_linked_record(item) for item in split_list(value))
+
+
+def _assignee(item: str) -> str:
+    if _EMAIL.fullmatch(item) or _is_uuid(item):
+        return item
+    raise CellProblem(
+        f'holds "{item}", which is not a workspace member\'s email address or actor id '
+        "(such as 50cf242c-7fa3-4cad-87d0-75b1af71c57b)"
+    )
+
+
+def _assignees(value: Cell) -> tuple[str, ...]:
+    return tuple(_assignee(item) for item in split_list(value))
+
+
+Content = Annotated[str, BeforeValidator(_content)]
+LinkedRecords = Annotated[tuple[str | tuple[str, str], ...], BeforeValidator(_linked_records)]
+Assignees = Annotated[tuple[str, ...], BeforeValidator(_assignees)]
+
+
+class AttioCreate(Spec):
+    """POST /v2/tasks (seed 004)."""
+
+    target: ClassVar[str] = "attio"
+    action: ClassVar[str] = "create"
+    aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "content": ("task",),
+        "deadline_at": ("deadline", "dueDate"),
+        "is_completed": ("completed", "done"),
+        "linked_records": ("records",),
+        "assignees": ("assignee",),
+    }
+    required: ClassVar[tuple[str, ...]] = ("content",)
+
+    content: Content
+    deadline_at: When | None = None
+    is_completed: YesNo = False
+    linked_records: LinkedRecords = ()
+    assignees: Assignees = ()
+
+
+# --- requests and answers -------------------------------------------------------------------
+
+
+def _links_body(links: tuple[str | tuple[str, str], ...]) -> list[object]:
+    if all(isinstance(link, str) for link in links):
+        return list(links)
+    return [_link_object(link) for link in links]
+
+
+def _link_object(link: str | tuple[str, str]) -> Json:
+    if isinstance(link, tuple):
+        return {"target_object": link[0], "target_record_id": link[1]}
+    if "@" in link:
+        return {"target_object": "people", "email_addresses": [{"email_address": link}]}
+    return {"target_object": "companies", "domains": [{"domain": link}]}
+
+
+def _assignee_body(assignee: str) -> Json:
+    if "@" in assignee:
+        return {"workspace_member_email_address": assignee}
+    return {"referenced_actor_type": "workspace-member", "referenced_actor_id": assignee.lower()}
+
+
+def _advice(code: str, status: int) -> str:
+    if code == "not_found" or status == 404:
+        return (
+            "no record or workspace member matches it: check the linked_records and assignees "
+            "cells, then run again with --resume --retry-failed"
+        )
+    return "fix the row, then run again with --resume --retry-failed"
+
+
+def _answer_time(headers: Mapping[str, str]) -> datetime | None:
+    """The answer's own ``Date``: the clock its Retry-After is written against."""
+    try:
+        when = parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class Attio(Vendor):
+    name: ClassVar[str] = "attio"
+    base_url: ClassVar[str] = "https://api.attio.com"
+    key_env: ClassVar[str] = "ATTIO_API_KEY"
+    key_hint: ClassVar[str] = (
+        "create an access token in Attio under Workspace settings > Developers"
+    )
+    limit: ClassVar[int] = 25
+    period: ClassVar[float] = 1.0
+    specs: ClassVar[tuple[type[Spec], ...]] = (AttioCreate,)
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def build(self, spec: Spec) -> Request:
+        if not isinstance(spec, AttioCreate):
+            raise TypeError(f"not an Attio spec: {type(spec).__name__}")
+        data: Json = {
+            "content": spec.content,
+            "format": "plaintext",
+            "deadline_at": utc_iso(spec.deadline_at) if spec.deadline_at else None,
+            "is_completed": spec.is_completed,
+            "linked_records": _links_body(spec.linked_records),
+            "assignees": [_assignee_body(assignee) for assignee in spec.assignees],
+        }
+        return Request("POST", "/v2/tasks", {"data": data})
+
+    def read(
+        self, status: int, headers: Mapping[str, str], body: bytes, *, sent: Request | None = None
+    ) -> Answer:
+        parsed, text = json_or_text(body)
+        data = parsed or {}
+        code = str(data.get("code") or f"http_{status}")
+        message = str(data.get("message") or text or f"HTTP {status}")
+        if 200 <= status < 300:
+            task = data.get("data")
+            ids = task.get("id") if isinstance(task, dict) else None
+            task_id = str(ids.get("task_id") or "") if isinstance(ids, dict) else ""
+            note = "" if task_id else "Attio answered success without a task id"
+            return Answer(
+                verdict=Verdict.DONE, http_status=status, remote_id=task_id, error_message=note
+            )
+        if status in (401, 403):
+            return Answer(
+                verdict=Verdict.REJECTED_KEY,
+                http_status=status,
+                error_code="key_rejected",
+                error_message=message,
+            )
+        if retryable(status):
+            wait = retry_after_seconds(headers.get("retry-after"), now=_answer_time(headers))
+            return Answer(
+                verdict=Verdict.RETRY,
+                http_status=status,
+                error_code=code,
+                error_message=message,
+                retry_after=wait,
+            )
+        return Answer(
+            verdict=Verdict.FAILED,
+            http_status=status,
+            error_code=code,
+            error_message=f"Attio refused it: {message.rstrip(' .')}; {_advice(code, status)}",
+        )
+
+
+ATTIO = Attio()
