@@ -337,3 +337,11 @@ def test_retryable_answers_retry_the_whole_request(status: int) -> None:
 
 def test_the_key_goes_in_x_api_key() -> None:
     assert SALESHANDY.auth_headers("s3cret") == {"x-api-key": "s3cret"}
+
+
+@pytest.mark.parametrize("header", ["prospectIds", "prospectId", "Prospect ID(s)", "prospect_ids"])
+def test_the_prospect_column_may_be_named_several_ways(header: str) -> None:
+    from bulk_tasks.columns import map_columns
+
+    columns = map_columns([header, "Task Type"], SaleshandyCreate)
+    assert columns.columns == {"prospectIds": 0, "taskType": 1}

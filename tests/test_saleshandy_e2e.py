@@ -367,6 +367,19 @@ def test_validate_reports_a_line_per_prospect(tmp_path: Path) -> None:
     ]
 
 
+def test_an_invalid_row_gets_a_line_per_prospect_it_names(tmp_path: Path) -> None:
+    data = write(tmp_path / "in.csv", "A1 B2; A1,Email,,,Send the deck")
+    results = tmp_path / "check.csv"
+    ran = bulk_tasks("validate", data, "-t", "saleshandy", "--results", results, key=None)
+    assert ran.code == 1
+    lines = read_results(results)
+    assert [(line["prospect_id"], line["status"]) for line in lines] == [
+        ("A1", "invalid"),
+        ("B2", "invalid"),
+    ]
+    assert {line["error_code"] for line in lines} == {"taskType"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
