@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import datetime
 import functools
 import io
@@ -24,6 +25,7 @@ from pathlib import Path
 import python_calamine
 
 from bulk_tasks.errors import InputError, OptionError
+from bulk_tasks.safe_cells import restore
 
 Cell = str | datetime.datetime
 # What python-calamine gives for a cell (bool and int are floats, datetime a date, to mypy)
@@ -75,6 +77,34 @@ def open_table(
     sheet: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+) -> Table:
+    table = _open_table(path, sheet=sheet, encoding=encoding, delimiter=delimiter)
+    return _restoring(table) if _written_by_us(table.headers) else table
+
+
+def _written_by_us(headers: Sequence[str]) -> bool:
+    """A results or failed-rows file of this tool's, come back as input."""
+    return {"error_code", "error_message"} <= set(headers)
+
+
+def _restoring(table: Table) -> Table:
+    """The table with the cells this tool defused when it wrote them given back as they were."""
+    source = table.rows
+
+    def rows() -> Iterator[Row]:
+        for row in source():
+            cells = tuple(restore(cell) if isinstance(cell, str) else cell for cell in row.cells)
+            yield Row(row.number, cells, row.extra)
+
+    return dataclasses.replace(table, _source=rows)
+
+
+def _open_table(
+    path: Path,
+    *,
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
 ) -> Table:
     suffix = path.suffix.lower()
     if suffix not in CSV_EXTENSIONS + SHEET_EXTENSIONS:

@@ -16,7 +16,8 @@ new lines and an unchanged one is recognised even when rows were inserted above 
 
 The format follows the extension: ``.csv`` (the default), ``.jsonl``, or ``.xlsx``. An XLSX
 cannot be appended to, so its journal is a CSV beside it (``NAME.xlsx.partial.csv``) until
-the run ends and the workbook is written from it.
+the run ends and the workbook is written from it. CSV and XLSX files are safe to open in a
+spreadsheet program: no cell can run as a formula (see :mod:`bulk_tasks.safe_cells`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .errors import ResultsError
 from .inputs import Row, cell_text
+from .safe_cells import RISKY_STARTS, defuse, restore
 
 RESULT_COLUMNS = (
     "row",
@@ -152,7 +154,7 @@ class _Csv(_Format):
     def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
-        self._writer.writerow(cells)
+        self._writer.writerow([defuse(cell) for cell in cells])
         return self._buffer.getvalue()
 
     def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
@@ -164,7 +166,7 @@ class _Csv(_Format):
         def lines() -> Iterator[dict[str, str]]:
             for cells in reader:
                 if len(cells) == len(headers):
-                    yield dict(zip(headers, cells, strict=True))
+                    yield dict(zip(headers, map(restore, cells), strict=True))
 
         return headers, lines()
 
@@ -438,7 +440,7 @@ def _export_xlsx(journal: Path, path: Path) -> None:
     with _lines(journal) as (headers, lines):
         sheet.append(headers)
         for line in lines:
-            sheet.append([_typed(name, line.get(name, "")) for name in headers])
+            sheet.append([_typed(sheet, name, line.get(name, "")) for name in headers])
     try:
         workbook.save(path)
     except OSError as error:
@@ -448,8 +450,17 @@ def _export_xlsx(journal: Path, path: Path) -> None:
     os.remove(journal)
 
 
-def _typed(column: str, cell: str) -> int | str:
-    return int(cell) if column in ("row", "http_status", "attempts") and cell.isdigit() else cell
+def _typed(sheet: Any, column: str, cell: str) -> object:
+    """A number for our number columns; a text cell, never a formula, for risky text."""
+    if column in ("row", "http_status", "attempts") and cell.isdigit():
+        return int(cell)
+    if not cell.startswith(RISKY_STARTS):
+        return cell
+    from openpyxl.cell import WriteOnlyCell
+
+    text = WriteOnlyCell(sheet, value=cell)
+    text.data_type = "s"  # openpyxl takes a string starting with = for a formula
+    return text
 
 
 def _import_xlsx(path: Path, journal: Path) -> None:

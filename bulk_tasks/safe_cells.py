@@ -1,0 +1,24 @@
+"""Cells that a spreadsheet program would run as a formula, written so that it cannot.
+
+A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return may be taken
+for a formula when a CSV file is opened in Excel or LibreOffice (CSV injection). Following
+OWASP's advice, every CSV file this tool writes puts a ``'`` before such a cell, and every
+XLSX file stores it as a text cell, never a formula. Values are sent to the vendor exactly
+as the user wrote them; only files are defused. When a file this tool wrote comes back as
+input, :func:`restore` gives back the value as it was.
+"""
+
+from __future__ import annotations
+
+#: what a cell may start with to be run as a formula
+RISKY_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse(text: str) -> str:
+    """``text`` as a CSV cell that no spreadsheet program runs."""
+    return f"'{text}" if text.startswith(RISKY_STARTS) else text
+
+
+def restore(text: str) -> str:
+    """A cell :func:`defuse` wrote, as it was."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(RISKY_STARTS) else text
