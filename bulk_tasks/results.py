@@ -450,6 +450,31 @@ def _export_xlsx(journal: Path, path: Path) -> None:
     os.remove(journal)
 
 
+def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A table of text (a failed-rows file) as CSV or XLSX by extension, safe to open."""
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise ResultsError(f"{path}: the extension says the format; use .csv or .xlsx")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if _is_xlsx(path):
+            from openpyxl import Workbook
+
+            workbook = Workbook(write_only=True)
+            sheet = workbook.create_sheet("rows")
+            sheet.append(list(header))
+            for row in rows:
+                sheet.append([_typed(sheet, "", cell) for cell in row])
+            workbook.save(path)
+            return
+        kind = _Csv()
+        with path.open("w", encoding=kind.encoding, newline="") as out:
+            out.write(kind.line(header, header))
+            for row in rows:
+                out.write(kind.line(header, row))
+    except OSError as error:
+        raise ResultsError(f"cannot write {path}: {error.strerror}; choose another path") from None
+
+
 def _typed(sheet: Any, column: str, cell: str) -> object:
     """A number for our number columns; a text cell, never a formula, for risky text."""
     if column in ("row", "http_status", "attempts") and cell.isdigit():

@@ -1,0 +1,297 @@
+"""Several results files of one piece of work -> each line's settled outcome (polars).
+
+The files are a first run, its resumes and retries, and runs of failed-rows files made
+from them, in the order given. A line is known by its fingerprint; a line run from a
+failed-rows file carries the original line's row number and fingerprint in its ``source``
+column (``ROW:FINGERPRINT``), so an edited row still settles the original line. Each line
+settles once: a done outcome in any file wins (the task exists; ``created`` or ``updated``
+before the ``skipped`` that only echoes them); otherwise the file given later wins. Lines
+done in one file and ``unknown`` in another may exist twice: they are counted and listed.
+
+Every column is read as text. CSV files are scanned lazily; only the few columns the
+settling needs are kept for every line, and the full lines are read again only for those
+a failed-rows file or a report needs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from .cells import ID_SEPARATORS
+from .errors import ResultsError
+from .results import RESULT_COLUMNS
+from .safe_cells import restore
+
+DONE = ("created", "updated", "skipped")
+NOT_DONE = ("invalid", "failed", "not_sent", "unknown")
+#: columns a failed-rows file adds after the input's own, and how a run renames them
+ADDED = ("error_code", "error_message", "source")
+_CARRIED_AGAIN = ("error_code (input)", "error_message (input)", "source")
+_KEEP = ("row", "status", "prospect_id", "error_code", "error_message", "fingerprint", "source")
+
+
+@dataclass(frozen=True)
+class ResultsFile:
+    path: Path
+    modified: datetime
+    lines: int
+
+
+@dataclass
+class Reconciled:
+    """Each line's settled outcome, and what the files disagree on."""
+
+    files: list[ResultsFile]
+    #: one row per line: _key, _row (original row), prospect_id, status, error_code,
+    #: error_message, _file and _line (where its settling outcome stands)
+    settled: pl.DataFrame
+    #: lines done in one file and unknown (or left sending) in another
+    disagreements: pl.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every line is done, 1 otherwise."""
+        return 0 if all(status in DONE for status in self.counts) else 1
+
+    @property
+    def has_prospects(self) -> bool:
+        return bool(self.settled.filter(pl.col("prospect_id") != "").height)
+
+    def rows_created(self) -> tuple[int, int, int]:
+        """Rows with every line done, some, none (by original row number)."""
+        per_row = self.settled.group_by("_row").agg(
+            pl.col("status").is_in(DONE).sum().alias("done"), pl.len().alias("lines")
+        )
+        fully = per_row.filter(pl.col("done") == pl.col("lines")).height
+        none = per_row.filter(pl.col("done") == 0).height
+        return fully, per_row.height - fully - none, none
+
+    def top_errors(self, most: int = 5) -> list[tuple[str, int, list[str], str]]:
+        """(error_code, lines, first rows, an example message), the most frequent first."""
+        failing = self.settled.filter(pl.col("status").is_in(("invalid", "failed", "not_sent")))
+        grouped = (
+            failing.group_by("error_code")
+            .agg(
+                pl.len().alias("lines"),
+                pl.col("_row").cast(pl.Int64, strict=False).sort().head(5).alias("rows"),
+                pl.col("error_message").first().alias("example"),
+            )
+            .sort(["lines", "error_code"], descending=[True, False])
+            .head(most)
+        )
+        return [
+            (code or "(none)", lines, [str(row) for row in rows], example)
+            for code, lines, rows, example in grouped.iter_rows()
+        ]
+
+    def rows_with(self, statuses: Sequence[str], table: pl.DataFrame | None = None) -> list[str]:
+        frame = self.settled if table is None else table
+        chosen = frame.filter(pl.col("status").is_in(statuses))
+        rows = chosen.select(pl.col("_row").cast(pl.Int64, strict=False)).to_series()
+        return [str(row) for row in rows.unique().sort().head(10)]
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _check_header(path: Path, columns: Sequence[str]) -> None:
+    if not set(RESULT_COLUMNS[:2]) <= set(columns) or "fingerprint" not in columns:
+        raise ResultsError(
+            f"{path}: not a bulk-tasks results file (it has no row, status and fingerprint "
+            "columns); give the results files that bulk-tasks run wrote"
+        )
+
+
+def _text_frame(rows: list[dict[str, str]], path: Path) -> pl.LazyFrame:
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    _check_header(path, columns)
+    data = {name: [row.get(name, "") for row in rows] for name in columns}
+    return pl.LazyFrame(data, schema=dict.fromkeys(columns, pl.String))
+
+
+def _jsonl_rows(path: Path) -> Iterator[dict[str, str]]:
+    with path.open(encoding="utf-8") as file:
+        for text in file:
+            try:
+                line = json.loads(text)
+            except ValueError:
+                continue  # a line torn by a kill
+            if isinstance(line, dict) and "status" in line:
+                yield {str(key): str(value) for key, value in line.items()}
+
+
+def _xlsx_rows(path: Path) -> list[dict[str, str]]:
+    import python_calamine
+
+    try:
+        with python_calamine.CalamineWorkbook.from_path(path) as workbook:
+            rows = workbook.get_sheet_by_index(0).to_python()
+    except python_calamine.CalamineError as error:
+        raise ValueError(str(error) or "not a workbook") from None
+    if not rows:
+        return []
+    header = [str(name) for name in rows[0]]
+    return [
+        {name: _text(value) for name, value in zip(header, values, strict=False)}
+        for values in rows[1:]
+    ]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def scan(path: Path) -> pl.LazyFrame:
+    """One results file, every column as text ("" for a missing cell)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pl.scan_csv(path, infer_schema=False, empty_string_is_null=False)
+            _check_header(path, frame.collect_schema().names())
+            return frame
+        if suffix == ".jsonl":
+            return _text_frame(list(_jsonl_rows(path)), path)
+        if suffix == ".xlsx":
+            return _text_frame(_xlsx_rows(path), path)
+    except ResultsError:
+        raise
+    except (OSError, pl.exceptions.PolarsError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ResultsError(f"{path}: cannot be read ({reason}); check the file") from None
+    raise ResultsError(f"{path}: a results file is .csv, .jsonl or .xlsx")
+
+
+def _narrow(frame: pl.LazyFrame, index: int) -> pl.LazyFrame:
+    names = frame.collect_schema().names()
+    source = pl.col("source") if "source" in names else pl.lit("")
+    return (
+        frame.with_row_index("_line")
+        .select(
+            pl.lit(index).alias("_file"),
+            "_line",
+            *(pl.col(name) if name in names else pl.lit("").alias(name) for name in _KEEP[:-1]),
+            source.alias("source"),
+        )
+        .with_columns(
+            pl.when(pl.col("source").str.contains(":"))
+            .then(pl.col("source").str.split_exact(":", 1).struct.field("field_1"))
+            .otherwise(pl.col("fingerprint"))
+            .alias("_key"),
+            pl.when(pl.col("source").str.contains(":"))
+            .then(pl.col("source").str.split_exact(":", 1).struct.field("field_0"))
+            .otherwise(pl.col("row"))
+            .alias("_row"),
+            pl.col("status").replace({"sending": "unknown"}),
+        )
+    )
+
+
+def reconcile(paths: Sequence[Path]) -> Reconciled:
+    """Settle every line of ``paths`` (in the order given: later files win)."""
+    if not paths:
+        raise ResultsError("give one or more results files to reconcile")
+    files, narrow = [], []
+    for index, path in enumerate(paths):
+        frame = scan(path)
+        narrow.append(_narrow(frame, index))
+        stat = path.stat()
+        files.append(ResultsFile(path, datetime.fromtimestamp(stat.st_mtime), 0))
+    lines = pl.concat(narrow).with_columns(
+        pl.col("status").is_in(DONE).alias("_done"),
+        pl.col("status").is_in(("created", "updated")).alias("_made"),
+    )
+    # within a file, a line's last entry is its word (a killed run leaves two)
+    last = lines.group_by(["_file", "_key"]).agg(pl.all().sort_by("_line").last())
+    ordered = last.sort(["_key", "_done", "_made", "_file"])
+    settled = ordered.group_by("_key", maintain_order=True).last()
+    states = last.group_by("_key").agg(
+        pl.col("_done").any().alias("ever_done"),
+        (pl.col("status") == "unknown").any().alias("ever_unknown"),
+    )
+    collected = pl.collect_all([settled, states, last.group_by("_file").len()])
+    settled_frame, state_frame, sizes = collected
+    disagreements = settled_frame.join(
+        state_frame.filter(pl.col("ever_done") & pl.col("ever_unknown")), on="_key"
+    )
+    per_file = dict(sizes.iter_rows())
+    files = [
+        ResultsFile(f.path, f.modified, int(per_file.get(index, 0)))
+        for index, f in enumerate(files)
+    ]
+    counts = dict(settled_frame.group_by("status").len().iter_rows())
+    return Reconciled(
+        files, settled_frame, disagreements, {str(k): int(v) for k, v in counts.items()}
+    )
+
+
+# --- the failed-rows file -------------------------------------------------------------------
+
+
+def _own_columns(names: Sequence[str]) -> dict[str, str]:
+    """The input's own columns of a results file: name in the file -> name to write."""
+    own: dict[str, str] = {}
+    for name in names[len(RESULT_COLUMNS) :]:
+        if name in _CARRIED_AGAIN or name in ("_key", "_row"):
+            continue
+        own[name] = name.removesuffix(" (input)")
+    return own
+
+
+def _prospect_column(line: dict[str, str], own: dict[str, str]) -> str | None:
+    """The input column that held the line's prospect id (Saleshandy), if any."""
+    prospect = line.get("prospect_id", "")
+    if not prospect:
+        return None
+    for name in own:
+        if prospect in ID_SEPARATORS.split(line.get(name, "")):
+            return name
+    return None
+
+
+def full_lines(reconciled: Reconciled, statuses: Sequence[str]) -> Iterator[dict[str, str]]:
+    """The settled lines with ``statuses``, every column of their results file, values as
+    written, with ``_row`` and ``_key`` (the original row and fingerprint); by file."""
+    chosen = reconciled.settled.filter(pl.col("status").is_in(statuses))
+    for (index,), picks in chosen.partition_by("_file", as_dict=True).items():
+        frame = scan(reconciled.files[int(index)].path)
+        keys = picks.select("_line", "_key", "_row").lazy()
+        joined = frame.with_row_index("_line").join(keys, on="_line").drop("_line").collect()
+        for line in joined.iter_rows(named=True):
+            yield {name: restore(str(value or "")) for name, value in line.items()}
+
+
+def failed_lines(
+    reconciled: Reconciled, *, include_unknown: bool = True
+) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of a failed-rows file: each line not done, in its input's own
+    columns (a Saleshandy line with just its prospect in the prospect column), then
+    error_code, error_message and source. Values are as the user wrote them."""
+    wanted = ["invalid", "failed", "not_sent", *(["unknown"] if include_unknown else [])]
+    header: list[str] = []
+    lines: list[tuple[int, str, dict[str, str]]] = []  # (row, prospect, cells by name)
+    for line in full_lines(reconciled, wanted):
+        own = _own_columns(list(line))
+        header += [name for name in own.values() if name not in header]
+        cells = {written: line[name] for name, written in own.items()}
+        column = _prospect_column(line, own)
+        if column is not None:  # only the prospect that did not get its task
+            cells[own[column]] = line["prospect_id"]
+        cells |= {
+            "error_code": line["error_code"],
+            "error_message": line["error_message"],
+            "source": f"{line['_row']}:{line['_key']}",
+        }
+        row = int(line["_row"]) if line["_row"].isdigit() else 0
+        lines.append((row, line.get("prospect_id", ""), cells))
+    lines.sort(key=lambda entry: entry[:2])
+    columns = [*header, *ADDED]
+    return columns, [[cells.get(name, "") for name in columns] for _, _, cells in lines]

@@ -1,0 +1,160 @@
+"""The XLSX report of a reconcile, for people who would rather look than read (openpyxl).
+
+A summary sheet first: lines per status with a bar chart of them, rows fully, partly and
+not created (Saleshandy), the top errors, and the files reconciled with their dates. Then
+one sheet per status that occurs, with its lines: the header row frozen, a filter on it,
+columns fitted to their contents, and failures highlighted. Every cell is a value, never a
+formula (see :mod:`bulk_tasks.safe_cells`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from .errors import ResultsError
+from .reconcile import Reconciled, full_lines
+from .results import RESULT_COLUMNS
+
+ORDER = ("created", "updated", "skipped", "invalid", "failed", "unknown", "not_sent")
+FILLS = {
+    "invalid": PatternFill("solid", start_color="F8D7DA"),
+    "failed": PatternFill("solid", start_color="F8D7DA"),
+    "unknown": PatternFill("solid", start_color="FFF3CD"),
+    "not_sent": PatternFill("solid", start_color="FFF3CD"),
+}
+BOLD = Font(bold=True)
+WIDEST = 60
+_HIDDEN = ("_key", "_row")
+
+
+def _cell(sheet: Any, value: object, *, bold: bool = False, fill: PatternFill | None = None) -> Any:
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # text, even when it starts with =
+    if bold:
+        cell.font = BOLD
+    if fill is not None:
+        cell.fill = fill
+    return cell
+
+
+def _printable(sheet: Any) -> Any:
+    """Printed landscape, one page wide."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    return sheet
+
+
+def _fit(sheet: Any, rows: Sequence[Sequence[object]]) -> None:
+    """Column widths from the longest value in the first thousand rows, within bounds."""
+    widths: dict[int, int] = {}
+    for row in rows[:1000]:
+        for index, value in enumerate(row, 1):
+            longest = max((len(part) for part in str(value).splitlines()), default=0)
+            widths[index] = max(widths.get(index, 8), min(longest + 2, WIDEST))
+    for index, width in widths.items():
+        sheet.column_dimensions[get_column_letter(index)].width = width
+
+
+def write_report(reconciled: Reconciled, path: Path) -> None:
+    if path.suffix.lower() != ".xlsx":
+        raise ResultsError(f"--report {path}: the report is an XLSX file; name it ….xlsx")
+    workbook = Workbook(write_only=True)
+    _summary_sheet(workbook, reconciled)
+    for status in [s for s in ORDER if reconciled.counts.get(s)]:
+        _status_sheet(workbook, status, full_lines(reconciled, [status]))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        workbook.save(path)
+    except OSError as error:
+        raise ResultsError(f"cannot write {path}: {error.strerror}; choose another path") from None
+
+
+def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:
+    sheet = _printable(workbook.create_sheet("Summary"))
+    for column, width in zip("ABCD", (36, 18, 14, 100), strict=True):
+        sheet.column_dimensions[column].width = width  # before the first row, in write-only
+    rows = 0
+
+    def put(*values: object, bold: bool = False) -> None:
+        nonlocal rows
+        rows += 1
+        sheet.append([_cell(sheet, value, bold=bold) for value in values])
+
+    put("bulk-tasks reconcile", bold=True)
+    put("made", datetime.now().strftime("%Y-%m-%d %H:%M"))
+    put()
+    put("status", "lines", bold=True)
+    first = rows + 1
+    statuses = [s for s in ORDER if reconciled.counts.get(s)]
+    for status in statuses:
+        put(status, reconciled.counts[status])
+    last = rows
+    put("total", sum(reconciled.counts.values()), bold=True)
+    if reconciled.has_prospects:
+        fully, partly, none = reconciled.rows_created()
+        put()
+        put("rows", "count", bold=True)
+        put("fully created", fully)
+        put("partly created", partly)
+        put("not created", none)
+    if statuses:
+        chart = BarChart()
+        chart.type = "bar"
+        chart.title = "Lines per status"
+        chart.legend = None
+        chart.add_data(Reference(sheet, min_col=2, min_row=first, max_row=last))
+        chart.set_categories(Reference(sheet, min_col=1, min_row=first, max_row=last))
+        chart.width, chart.height = 15, 7  # cm: about 14 rows beside the tables
+        sheet.add_chart(chart, "C3")
+    while rows < 18:  # what follows goes below the chart
+        put()
+    errors = reconciled.top_errors()
+    if errors:
+        put()
+        put("top errors", "lines", "first rows", "example", bold=True)
+        for code, lines, first_rows, example in errors:
+            short = example if len(example) <= 100 else example[:99] + "…"  # whole on its sheet
+            put(code, lines, ", ".join(first_rows), short)
+    put()
+    put("files reconciled (later ones win)", "modified", "lines", bold=True)
+    for file in reconciled.files:
+        put(str(file.path), file.modified.strftime("%Y-%m-%d %H:%M"), file.lines)
+
+
+def _status_sheet(workbook: Workbook, status: str, lines: Iterable[dict[str, str]]) -> None:
+    sheet = _printable(workbook.create_sheet(status))
+    fill = FILLS.get(status)
+    rows: list[list[str]] = []
+    header: list[str] = []
+    for line in lines:
+        if not header:
+            header = [name for name in line if name not in _HIDDEN]
+        rows.append([line.get(name, "") for name in header])
+    rows.sort(key=lambda row: (int(row[0]) if row[0].isdigit() else 0, row[3]))
+    sheet.freeze_panes = "A2"
+    _fit(sheet, [header, *rows])
+    sheet.append([_cell(sheet, name, bold=True) for name in header])
+    numbers = {RESULT_COLUMNS.index(name) for name in ("row", "http_status", "attempts")}
+    for row in rows:
+        sheet.append(
+            [
+                _cell(
+                    sheet, int(value) if index in numbers and value.isdigit() else value, fill=fill
+                )
+                for index, value in enumerate(row)
+            ]
+        )
+    if header:
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(rows) + 1}"

@@ -1,0 +1,185 @@
+"""Reconcile: several results files of one piece of work, each line settled once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+from helpers import KEY, SAMPLES, bulk_tasks, read_results
+
+from bulk_tasks.errors import ResultsError
+from bulk_tasks.inputs import open_table
+from bulk_tasks.reconcile import failed_lines, reconcile
+from bulk_tasks.report import write_report
+from bulk_tasks.results import write_table
+from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
+
+HEADER = "prospectIds,taskType,priority,dueDate,taskNote"
+TASK = "Call follow-up,Medium,2026-12-01,Proposal"
+
+
+def saleshandy(data: Path, url: str, results: Path, *more: str) -> int:
+    ran = bulk_tasks(
+        "run", data, "-t", "saleshandy", "--base-url", url, "--results", results, *more
+    )
+    assert ran.code in (0, 1), ran.stderr
+    return ran.code
+
+
+def snapshot(results: Path, name: str) -> Path:
+    return Path(shutil.copy(results, results.with_name(name)))
+
+
+def test_three_runs_of_one_input_settle_each_line_once(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(
+        f"{HEADER}\nA1 B2 INVALIDc3,{TASK}\nD4 OMITe5,{TASK}\n",
+        encoding="utf-8",
+    )
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(Sandbox(keys={"another-key"})) as refusing:
+        ran = bulk_tasks("run", data, "-t", "saleshandy", "--base-url", refusing.url)
+        assert ran.code == 2  # the key was refused: every line not_sent
+    first = snapshot(results, "first.csv")
+    with SandboxServer(Sandbox(keys={KEY}, faults=Faults(p_hang=1.0))) as hanging:
+        saleshandy(data, hanging.url, results, "--resume", "--timeout", "0.5")
+    resumed = snapshot(results, "resumed.csv")  # sent, no answer: every line unknown
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        saleshandy(data, server.url, results, "--resume", "--retry-unknown")
+    retried = snapshot(results, "retried.csv")
+    assert {line["status"] for line in read_results(first)} == {"not_sent"}
+    assert {line["status"] for line in read_results(resumed)} == {"unknown"}
+
+    settled = reconcile([first, resumed, retried])
+
+    statuses = dict(zip(settled.settled["prospect_id"], settled.settled["status"], strict=True))
+    assert statuses == {
+        "A1": "created",  # done in the last file wins over unknown and not_sent
+        "B2": "created",
+        "D4": "created",
+        "INVALIDc3": "failed",  # not done anywhere: the later file's word
+        "OMITe5": "unknown",  # left out of Saleshandy's answer
+    }
+    assert settled.counts == {"created": 3, "failed": 1, "unknown": 1}
+    assert settled.exit_code == 1
+    assert [file.lines for file in settled.files] == [5, 5, 5]
+    # done in one file, unknown in another: possible duplicates (the hang did create them)
+    assert sorted(settled.disagreements["prospect_id"]) == ["A1", "B2", "D4"]
+
+
+def test_done_wins_and_created_is_told_rather_than_its_echo(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(f"{HEADER}\nA1,{TASK}\n", "utf-8")
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        saleshandy(data, server.url, results)
+        first = snapshot(results, "first.csv")
+        saleshandy(data, server.url, results, "--resume")
+    settled = reconcile([first, results])
+    assert settled.counts == {"created": 1}
+    assert settled.settled["_file"].to_list() == [0]
+
+
+def test_the_failed_rows_round_trip_settles_the_original_lines(tmp_path: Path) -> None:
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        original = tmp_path / "original.csv"
+        saleshandy(SAMPLES / "saleshandy_create.csv", server.url, original)
+        header, rows = failed_lines(reconcile([original]))
+        assert header == [
+            "Prospect IDs", "Task Type", "Priority", "Due Date", "Task Note", "Account",
+            "error_code", "error_message", "source",
+        ]  # fmt: skip
+        assert [(row[0], row[6]) for row in rows] == [
+            ("INVALIDxx", "not_created"),  # the prospect without its task, not its row-mates
+            ("Wq8Er5Ty", "taskType"),
+            ("", "prospectIds"),
+        ]
+        failed = tmp_path / "failed.csv"
+        write_table(failed, header, rows)
+        # the user fixes two cells in a spreadsheet program, and runs the file as it is
+        text = failed.read_text(encoding="utf-8-sig")
+        failed.write_text(text.replace("INVALIDxx", "Lp0Ok9Ij").replace(",Email,", ",13,"), "utf-8")
+        again = tmp_path / "again.csv"
+        assert saleshandy(failed, server.url, again) == 1
+        created = [line for line in read_results(again) if line["status"] == "created"]
+        assert sorted(line["prospect_id"] for line in created) == ["Lp0Ok9Ij", "Wq8Er5Ty"]
+        assert {line["source"] for line in created} == {row[8] for row in rows[:2]}
+
+        settled = reconcile([original, again])
+        assert settled.counts == {"created": 14, "invalid": 1}
+        assert settled.settled["_row"].n_unique() == 9  # the original rows, settled
+        _, rows_left = failed_lines(settled)
+        assert [row[-1] for row in rows_left] == [rows[2][-1]]  # only row 10 is left
+
+
+def test_a_partly_created_row_and_the_top_errors(tmp_path: Path) -> None:
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        results = tmp_path / "out.csv"
+        saleshandy(SAMPLES / "saleshandy_create.csv", server.url, results)
+    settled = reconcile([results])
+    assert settled.rows_created() == (6, 1, 2)
+    assert [(code, lines, rows) for code, lines, rows, _ in settled.top_errors()] == [
+        ("not_created", 1, ["4"]),
+        ("prospectIds", 1, ["10"]),
+        ("taskType", 1, ["7"]),
+    ]
+
+
+def test_jsonl_and_xlsx_results_are_read_like_csv(tmp_path: Path) -> None:
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        for suffix in (".csv", ".jsonl", ".xlsx"):
+            saleshandy(SAMPLES / "saleshandy_create.csv", server.url, tmp_path / f"out{suffix}")
+    counts = [
+        reconcile([tmp_path / f"out{suffix}"]).counts for suffix in (".csv", ".jsonl", ".xlsx")
+    ]
+    assert counts == [{"created": 12, "failed": 1, "invalid": 2}] * 3
+
+
+def test_a_file_that_is_not_results_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match="not a bulk-tasks results file"):
+        reconcile([SAMPLES / "lemlist_create.csv"])
+    with pytest.raises(ResultsError, match=r"a results file is \.csv, \.jsonl or \.xlsx"):
+        reconcile([tmp_path / "notes.txt"])
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(ResultsError, match="cannot be read"):
+        reconcile([broken])
+
+
+def test_the_report_has_a_summary_with_a_chart_then_a_sheet_per_status(tmp_path: Path) -> None:
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        results = tmp_path / "out.csv"
+        saleshandy(SAMPLES / "saleshandy_create.csv", server.url, results)
+    report = tmp_path / "report.xlsx"
+    write_report(reconcile([results]), report)
+    book = openpyxl.load_workbook(report)
+    assert book.sheetnames == ["Summary", "created", "invalid", "failed"]
+    summary = book["Summary"]
+    assert len(summary._charts) == 1
+    cells = {row[0]: row[1] for row in summary.iter_rows(values_only=True) if row and row[0]}
+    assert (cells["created"], cells["failed"], cells["invalid"], cells["total"]) == (12, 1, 2, 15)
+    assert (cells["fully created"], cells["partly created"], cells["not created"]) == (6, 1, 2)
+    failed = book["failed"]
+    assert failed.freeze_panes == "A2"
+    assert failed.auto_filter.ref == f"A1:{failed.cell(1, failed.max_column).column_letter}2"
+    assert failed.cell(2, 4).value == "INVALIDxx"
+    assert failed.cell(2, 2).fill.start_color.rgb.endswith("F8D7DA")  # highlighted
+    assert book["created"].cell(2, 2).fill.start_color.rgb in (None, "00000000")
+
+
+def test_failed_rows_files_are_safe_and_come_back_as_written(tmp_path: Path) -> None:
+    header = ["content", "Owner", "error_code", "error_message", "source"]
+    rows = [['=HYPERLINK("http://x")', "-Jane", "http_400", "refused", "2:abc"]]
+    for suffix in (".csv", ".xlsx"):
+        path = tmp_path / f"failed{suffix}"
+        write_table(path, header, rows)
+        table = open_table(path)
+        [row] = list(table.rows())
+        assert list(row.cells) == rows[0]
+    raw = (tmp_path / "failed.csv").read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in raw
+    assert ",'-Jane," in raw
+    cell = openpyxl.load_workbook(tmp_path / "failed.xlsx").worksheets[0]["A2"]
+    assert (cell.value, cell.data_type) == ('=HYPERLINK("http://x")', "s")
