@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -30,6 +30,9 @@ from .progress import watcher
 from .results import Status
 from .scheduler import Rate
 from .vendors import VENDORS
+
+if TYPE_CHECKING:
+    from .reconcile import Reconciled
 
 app = typer.Typer(
     add_completion=False,
@@ -297,6 +300,102 @@ def validate(
         summary = job.validate(settings, progress=watcher(err))
         _report(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
+
+
+@app.command()
+def reconcile(
+    results: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Results files of one piece of work, oldest first: the first run, its "
+            "resumes and retries, runs of failed-rows files (.csv, .jsonl or .xlsx)."
+        ),
+    ],
+    failed_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the lines not done to this .csv or .xlsx, in the input's own columns "
+            "plus error_code, error_message and source: fix them, then run the file."
+        ),
+    ] = None,
+    exclude_unknown: Annotated[
+        bool, typer.Option(help="Leave the unknown lines out of --failed-out.")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Write an XLSX report: a summary with a chart, a sheet per status."),
+    ] = None,
+) -> None:
+    """Settle each line of several results files once, and say what is left to do.
+
+    A done outcome in any file wins (the task exists); otherwise the file given later wins.
+    Exit code 0 when every line is done, 1 otherwise, 2 when a file cannot be read.
+
+    Example: bulk-tasks reconcile tasks.results.csv failed.results.csv --failed-out failed.csv
+    """
+    from .reconcile import failed_lines
+    from .reconcile import reconcile as settle
+    from .report import write_report
+    from .results import write_table
+
+    with _user_errors():
+        settled = settle(results)
+        if failed_out is not None:
+            header, rows = failed_lines(settled, include_unknown=not exclude_unknown)
+            write_table(failed_out, header, rows)
+        if report is not None:
+            write_report(settled, report)
+        _reconciled(settled, failed_out=failed_out, report=report)
+        raise typer.Exit(settled.exit_code)
+
+
+def _reconciled(settled: Reconciled, *, failed_out: Path | None, report: Path | None) -> None:
+    lines = sum(settled.counts.values())
+    files = len(settled.files)
+    out.print(f"reconcile: {files} file{'s' * (files != 1)}, {lines:,} lines")
+    for status in Status:
+        if settled.counts.get(status.value):
+            out.print(f"  {status.value:<9} {settled.counts[status.value]:>9,}")
+    if settled.has_prospects:
+        fully, partly, none = settled.rows_created()
+        out.print(
+            f"Saleshandy rows: {fully} fully created, {partly} partly created, {none} not created"
+        )
+    errors = settled.top_errors()
+    if errors:
+        out.print("Top errors:")
+        for code, count, first, example in errors:
+            short = example if len(example) <= 90 else example[:89] + "…"
+            out.print(f"  {code} ({count:,}): rows {_first_rows(first)}: {short}")
+    unknown = settled.counts.get("unknown", 0)
+    if unknown:
+        rows = _first_rows(settled.rows_with(["unknown"]))
+        out.print(
+            f"Unknown: {unknown:,} lines (rows {rows}) were sent, but no answer said what became "
+            "of them: they may exist. Check them in the vendor's app (README: When things go "
+            "wrong) before sending them again with --resume --retry-unknown."
+        )
+    doubtful = settled.disagreements.height
+    if doubtful:
+        rows = _first_rows(
+            settled.rows_with(["created", "updated", "skipped"], settled.disagreements)
+        )
+        out.print(
+            f"Possible duplicates: {doubtful:,} lines (rows {rows}) are done in one file and "
+            "unknown in another: the task may exist twice; check them in the vendor's app."
+        )
+    if failed_out is not None:
+        out.print(
+            f"Failed rows: {failed_out}: fix the cells, then "
+            f"`bulk-tasks run {failed_out} --target …`"
+        )
+    if report is not None:
+        out.print(f"Report: {report}")
+
+
+def _first_rows(rows: list[str]) -> str:
+    """The first few row numbers, and "…" when the list was cut (it stops at five)."""
+    return ", ".join(rows) + (", …" if len(rows) >= 5 else "")
 
 
 @app.command("sandbox")

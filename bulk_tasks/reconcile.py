@@ -33,7 +33,6 @@ NOT_DONE = ("invalid", "failed", "not_sent", "unknown")
 #: columns a failed-rows file adds after the input's own, and how a run renames them
 ADDED = ("error_code", "error_message", "source")
 _CARRIED_AGAIN = ("error_code (input)", "error_message (input)", "source")
-_KEEP = ("row", "status", "prospect_id", "error_code", "error_message", "fingerprint", "source")
 
 
 @dataclass(frozen=True)
@@ -77,25 +76,38 @@ class Reconciled:
         """(error_code, lines, first rows, an example message), the most frequent first."""
         failing = self.settled.filter(pl.col("status").is_in(("invalid", "failed", "not_sent")))
         grouped = (
-            failing.group_by("error_code")
+            failing.sort(["_file", "_line"])
+            .group_by("error_code")
             .agg(
                 pl.len().alias("lines"),
                 pl.col("_row").cast(pl.Int64, strict=False).sort().head(5).alias("rows"),
-                pl.col("error_message").first().alias("example"),
+                pl.col("_file").first(),
+                pl.col("_line").first(),
             )
             .sort(["lines", "error_code"], descending=[True, False])
             .head(most)
         )
+        examples = self._messages(grouped.select("_file", "_line"))
         return [
-            (code or "(none)", lines, [str(row) for row in rows], example)
-            for code, lines, rows, example in grouped.iter_rows()
+            (code or "(none)", lines, [str(row) for row in rows], examples[(file, line)])
+            for code, lines, rows, file, line in grouped.iter_rows()
         ]
+
+    def _messages(self, where: pl.DataFrame) -> dict[tuple[int, int], str]:
+        """The error_message of a few lines, read from their files."""
+        found: dict[tuple[int, int], str] = {}
+        for (index,), lines in where.partition_by("_file", as_dict=True).items():
+            frame = scan(self.files[int(index)].path).with_row_index("_line")
+            picked = frame.join(lines.lazy().select("_line"), on="_line").collect()
+            for line, message in picked.select("_line", "error_message").iter_rows():
+                found[(int(index), int(line))] = restore(message or "")
+        return found
 
     def rows_with(self, statuses: Sequence[str], table: pl.DataFrame | None = None) -> list[str]:
         frame = self.settled if table is None else table
         chosen = frame.filter(pl.col("status").is_in(statuses))
         rows = chosen.select(pl.col("_row").cast(pl.Int64, strict=False)).to_series()
-        return [str(row) for row in rows.unique().sort().head(10)]
+        return [str(row) for row in rows.unique().sort().head(5)]
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -171,27 +183,28 @@ def scan(path: Path) -> pl.LazyFrame:
 
 
 def _narrow(frame: pl.LazyFrame, index: int) -> pl.LazyFrame:
+    """What settling needs of each line, and nothing long: a line's identity and word."""
     names = frame.collect_schema().names()
-    source = pl.col("source") if "source" in names else pl.lit("")
-    return (
-        frame.with_row_index("_line")
-        .select(
-            pl.lit(index).alias("_file"),
-            "_line",
-            *(pl.col(name) if name in names else pl.lit("").alias(name) for name in _KEEP[:-1]),
-            source.alias("source"),
-        )
-        .with_columns(
-            pl.when(pl.col("source").str.contains(":"))
-            .then(pl.col("source").str.split_exact(":", 1).struct.field("field_1"))
-            .otherwise(pl.col("fingerprint"))
-            .alias("_key"),
-            pl.when(pl.col("source").str.contains(":"))
-            .then(pl.col("source").str.split_exact(":", 1).struct.field("field_0"))
-            .otherwise(pl.col("row"))
-            .alias("_row"),
-            pl.col("status").replace({"sending": "unknown"}),
-        )
+
+    def column(name: str) -> pl.Expr:
+        return pl.col(name) if name in names else pl.lit("")
+
+    source = column("source").str.split_exact(":", 1)
+    carried = column("source").str.contains(":")
+    return frame.with_row_index("_line").select(
+        pl.lit(index, dtype=pl.UInt16).alias("_file"),
+        "_line",
+        pl.when(carried)
+        .then(source.struct.field("field_1"))
+        .otherwise(column("fingerprint"))
+        .alias("_key"),
+        pl.when(carried)
+        .then(source.struct.field("field_0"))
+        .otherwise(column("row"))
+        .alias("_row"),
+        column("prospect_id").alias("prospect_id"),
+        column("status").replace({"sending": "unknown"}).alias("status"),
+        column("error_code").alias("error_code"),
     )
 
 
@@ -199,38 +212,39 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
     """Settle every line of ``paths`` (in the order given: later files win)."""
     if not paths:
         raise ResultsError("give one or more results files to reconcile")
-    files, narrow = [], []
-    for index, path in enumerate(paths):
-        frame = scan(path)
-        narrow.append(_narrow(frame, index))
-        stat = path.stat()
-        files.append(ResultsFile(path, datetime.fromtimestamp(stat.st_mtime), 0))
-    lines = pl.concat(narrow).with_columns(
-        pl.col("status").is_in(DONE).alias("_done"),
-        pl.col("status").is_in(("created", "updated")).alias("_made"),
-    )
+    narrow = [_narrow(scan(path), index) for index, path in enumerate(paths)]
+    lines = pl.concat(narrow).collect(engine="streaming")  # short columns only
     # within a file, a line's last entry is its word (a killed run leaves two)
-    last = lines.group_by(["_file", "_key"]).agg(pl.all().sort_by("_line").last())
-    ordered = last.sort(["_key", "_done", "_made", "_file"])
-    settled = ordered.group_by("_key", maintain_order=True).last()
-    states = last.group_by("_key").agg(
-        pl.col("_done").any().alias("ever_done"),
-        (pl.col("status") == "unknown").any().alias("ever_unknown"),
+    last = lines.unique(subset=["_file", "_key"], keep="last").with_columns(
+        # the outcome that settles: done, then created or updated, then the later file
+        (
+            pl.col("status").is_in(DONE).cast(pl.UInt32) * 4
+            + pl.col("status").is_in(("created", "updated")).cast(pl.UInt32) * 2
+        )
+        .mul(65536)
+        .add(pl.col("_file").cast(pl.UInt32))
+        .alias("_rank")
     )
-    collected = pl.collect_all([settled, states, last.group_by("_file").len()])
-    settled_frame, state_frame, sizes = collected
-    disagreements = settled_frame.join(
-        state_frame.filter(pl.col("ever_done") & pl.col("ever_unknown")), on="_key"
+    best = last.group_by("_key").agg(pl.col("_rank").max())
+    settled_frame = last.join(best, on=["_key", "_rank"]).drop("_rank")
+    doubtful_keys = (
+        last.group_by("_key")
+        .agg(
+            pl.col("status").is_in(DONE).any().alias("done"),
+            (pl.col("status") == "unknown").any().alias("unknown"),
+        )
+        .filter(pl.col("done") & pl.col("unknown"))
+        .select("_key")
     )
+    sizes = last.group_by("_file").len()
     per_file = dict(sizes.iter_rows())
     files = [
-        ResultsFile(f.path, f.modified, int(per_file.get(index, 0)))
-        for index, f in enumerate(files)
+        ResultsFile(path, datetime.fromtimestamp(path.stat().st_mtime), int(per_file.get(i, 0)))
+        for i, path in enumerate(paths)
     ]
-    counts = dict(settled_frame.group_by("status").len().iter_rows())
-    return Reconciled(
-        files, settled_frame, disagreements, {str(k): int(v) for k, v in counts.items()}
-    )
+    counts = {str(k): int(v) for k, v in settled_frame.group_by("status").len().iter_rows()}
+    disagreements = settled_frame.join(doubtful_keys, on="_key")
+    return Reconciled(files, settled_frame, disagreements, counts)
 
 
 # --- the failed-rows file -------------------------------------------------------------------

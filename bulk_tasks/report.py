@@ -2,27 +2,32 @@
 
 A summary sheet first: lines per status with a bar chart of them, rows fully, partly and
 not created (Saleshandy), the top errors, and the files reconciled with their dates. Then
-one sheet per status that occurs, with its lines: the header row frozen, a filter on it,
-columns fitted to their contents, and failures highlighted. Every cell is a value, never a
-formula (see :mod:`bulk_tasks.safe_cells`).
+one sheet per status that occurs, with its lines (the first 100,000: a report is for looking,
+the results files hold every line): the header row frozen, a filter on it, columns fitted to
+their contents, and failures highlighted (one conditional format a sheet, so that a big
+sheet costs no more than its values). Every cell is a value, never a formula (see
+:mod:`bulk_tasks.safe_cells`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, Reference
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from .errors import ResultsError
 from .reconcile import Reconciled, full_lines
 from .results import RESULT_COLUMNS
+from .safe_cells import RISKY_STARTS
 
 ORDER = ("created", "updated", "skipped", "invalid", "failed", "unknown", "not_sent")
 FILLS = {
@@ -33,6 +38,7 @@ FILLS = {
 }
 BOLD = Font(bold=True)
 WIDEST = 60
+MOST_LINES = 100_000  # per status sheet
 _HIDDEN = ("_key", "_row")
 
 
@@ -73,7 +79,8 @@ def write_report(reconciled: Reconciled, path: Path) -> None:
     workbook = Workbook(write_only=True)
     _summary_sheet(workbook, reconciled)
     for status in [s for s in ORDER if reconciled.counts.get(s)]:
-        _status_sheet(workbook, status, full_lines(reconciled, [status]))
+        lines = islice(full_lines(reconciled, [status]), MOST_LINES)
+        _status_sheet(workbook, status, lines)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         workbook.save(path)
@@ -135,7 +142,6 @@ def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:
 
 def _status_sheet(workbook: Workbook, status: str, lines: Iterable[dict[str, str]]) -> None:
     sheet = _printable(workbook.create_sheet(status))
-    fill = FILLS.get(status)
     rows: list[list[str]] = []
     header: list[str] = []
     for line in lines:
@@ -148,13 +154,18 @@ def _status_sheet(workbook: Workbook, status: str, lines: Iterable[dict[str, str
     sheet.append([_cell(sheet, name, bold=True) for name in header])
     numbers = {RESULT_COLUMNS.index(name) for name in ("row", "http_status", "attempts")}
     for row in rows:
-        sheet.append(
-            [
-                _cell(
-                    sheet, int(value) if index in numbers and value.isdigit() else value, fill=fill
-                )
-                for index, value in enumerate(row)
-            ]
-        )
-    if header:
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(rows) + 1}"
+        sheet.append([_value(sheet, index in numbers, value) for index, value in enumerate(row)])
+    if not header:
+        return
+    area = f"A1:{get_column_letter(len(header))}{len(rows) + 1}"
+    sheet.auto_filter.ref = area
+    if status in FILLS and rows:
+        body = f"A2:{get_column_letter(len(header))}{len(rows) + 1}"
+        sheet.conditional_formatting.add(body, FormulaRule(formula=["TRUE"], fill=FILLS[status]))
+
+
+def _value(sheet: Any, number: bool, value: str) -> object:
+    """A number for our number columns, text otherwise; a text cell when it looks risky."""
+    if number and value.isdigit():
+        return int(value)
+    return _cell(sheet, value) if value.startswith(RISKY_STARTS) else value

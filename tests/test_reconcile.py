@@ -165,8 +165,10 @@ def test_the_report_has_a_summary_with_a_chart_then_a_sheet_per_status(tmp_path:
     assert failed.freeze_panes == "A2"
     assert failed.auto_filter.ref == f"A1:{failed.cell(1, failed.max_column).column_letter}2"
     assert failed.cell(2, 4).value == "INVALIDxx"
-    assert failed.cell(2, 2).fill.start_color.rgb.endswith("F8D7DA")  # highlighted
-    assert book["created"].cell(2, 2).fill.start_color.rgb in (None, "00000000")
+    [highlight] = list(failed.conditional_formatting)  # every failed line shaded red
+    assert str(highlight.sqref) == f"A2:{failed.cell(1, failed.max_column).column_letter}2"
+    assert highlight.rules[0].dxf.fill.start_color.rgb.endswith("F8D7DA")
+    assert list(book["created"].conditional_formatting) == []
 
 
 def test_failed_rows_files_are_safe_and_come_back_as_written(tmp_path: Path) -> None:
@@ -183,3 +185,87 @@ def test_failed_rows_files_are_safe_and_come_back_as_written(tmp_path: Path) -> 
     assert ",'-Jane," in raw
     cell = openpyxl.load_workbook(tmp_path / "failed.xlsx").worksheets[0]["A2"]
     assert (cell.value, cell.data_type) == ('=HYPERLINK("http://x")', "s")
+
+
+# --- the command, end to end ------------------------------------------------------------------
+
+
+def test_the_round_trip_through_the_command(tmp_path: Path) -> None:
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        original = tmp_path / "original.csv"
+        saleshandy(SAMPLES / "saleshandy_create.csv", server.url, original)
+        failed = tmp_path / "failed.xlsx"
+        first = bulk_tasks("reconcile", original, "--failed-out", failed, key=None)
+        assert first.code == 1, first.stderr
+        assert first.stdout.startswith("reconcile: 1 file, 15 lines\n")
+        assert "Saleshandy rows: 6 fully created, 1 partly created, 2 not created" in first.stdout
+        assert "  not_created (1): rows 4: Saleshandy did not create this task" in first.stdout
+        assert f"Failed rows: {failed}: fix the cells" in first.stdout
+        # two cells fixed in a spreadsheet program, the file saved as it is
+        book = openpyxl.load_workbook(failed)
+        sheet = book.worksheets[0]
+        assert [sheet.cell(row, 1).value for row in (2, 3, 4)] == ["INVALIDxx", "Wq8Er5Ty", None]
+        sheet.cell(2, 1).value = "Lp0Ok9Ij"
+        sheet.cell(3, 2).value = "Call demo"
+        book.save(failed)
+        again = tmp_path / "again.csv"
+        assert saleshandy(failed, server.url, again) == 1
+        left = tmp_path / "left.csv"
+        settled = bulk_tasks("reconcile", original, again, "--failed-out", left, key=None)
+    assert settled.code == 1
+    assert "  created          14\n  invalid           1\n" in settled.stdout
+    assert "Saleshandy rows: 8 fully created, 0 partly created, 1 not created" in settled.stdout
+    [line] = list(open_table(left).rows())
+    assert line.cells[-1].startswith("10:")  # the original row 10, the one still empty
+
+
+def test_exit_codes_say_done_not_done_unreadable(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(f"{HEADER}\nA1,{TASK}\n", "utf-8")
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        saleshandy(data, server.url, tmp_path / "ok.csv")
+    done = bulk_tasks("reconcile", tmp_path / "ok.csv", key=None)
+    assert (done.code, done.stdout.splitlines()[1]) == (0, "  created           1")
+    missing = bulk_tasks("reconcile", tmp_path / "ok.csv", tmp_path / "nope.csv", key=None)
+    assert missing.code == 2
+    assert missing.stderr.startswith(f"bulk-tasks: {tmp_path / 'nope.csv'}: cannot be read")
+    assert "Traceback" not in missing.stderr
+
+
+def test_unknown_and_possible_duplicates_are_spelled_out(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(f"{HEADER}\nA1 OMITb2,{TASK}\n", "utf-8")
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(Sandbox(keys={KEY}, faults=Faults(p_hang=1.0))) as hanging:
+        saleshandy(data, hanging.url, results, "--timeout", "0.5")
+    hung = snapshot(results, "hung.csv")
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        saleshandy(data, server.url, results, "--resume", "--retry-unknown")
+    ran = bulk_tasks("reconcile", hung, results, "--report", tmp_path / "r.xlsx", key=None)
+    assert ran.code == 1
+    assert (
+        "Unknown: 1 lines (rows 2) were sent, but no answer said what became of them" in ran.stdout
+    )
+    assert "Possible duplicates: 1 lines (rows 2) are done in one file and unknown in another" in (
+        ran.stdout
+    )
+    assert openpyxl.load_workbook(tmp_path / "r.xlsx").sheetnames == [
+        "Summary",
+        "created",
+        "unknown",
+    ]
+
+
+def test_a_journal_left_by_a_kill_settles_to_each_lines_last_word(tmp_path: Path) -> None:
+    from bulk_tasks.inputs import Row
+    from bulk_tasks.results import Journal, Outcome, Status
+
+    path = tmp_path / "killed.csv"
+    journal = Journal(path, ["leadId"])
+    journal.write(Row(2, ("lea_a",)), Outcome(status=Status.SENDING), "f1")
+    journal.write(Row(3, ("lea_b",)), Outcome(status=Status.SENDING), "f2")
+    journal.write(Row(2, ("lea_a",)), Outcome(status=Status.CREATED, remote_id="opp_1"), "f1")
+    journal.abandon()  # as kill -9 leaves it: no tidying
+    settled = reconcile([path])
+    assert settled.counts == {"created": 1, "unknown": 1}  # f2's sending mark: it may exist
+    assert sorted(settled.settled["_key"]) == ["f1", "f2"]
