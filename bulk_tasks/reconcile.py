@@ -29,7 +29,6 @@ from .results import RESULT_COLUMNS
 from .safe_cells import restore
 
 DONE = ("created", "updated", "skipped")
-NOT_DONE = ("invalid", "failed", "not_sent", "unknown")
 #: columns a failed-rows file adds after the input's own, and how a run renames them
 ADDED = ("error_code", "error_message", "source")
 _CARRIED_AGAIN = ("error_code (input)", "error_message (input)", "source")
@@ -47,8 +46,8 @@ class Reconciled:
     """Each line's settled outcome, and what the files disagree on."""
 
     files: list[ResultsFile]
-    #: one row per line: _key, _row (original row), prospect_id, status, error_code,
-    #: error_message, _file and _line (where its settling outcome stands)
+    #: one row per line: _key (its fingerprint), _row (its original row), prospect_id,
+    #: status, error_code, and _file and _line (where its settling outcome stands)
     settled: pl.DataFrame
     #: lines done in one file and unknown (or left sending) in another
     disagreements: pl.DataFrame
