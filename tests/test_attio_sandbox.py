@@ -1,0 +1,232 @@
+"""Attio's emulator over real HTTP: Bearer auth, the seed's schema, JSON errors, the window."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from importlib.resources import files
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
+from bulk_tasks.sandbox.attio import NIL, request_validator
+
+MEMBER = "50cf242c-7fa3-4cad-87d0-75b1af71c57b"
+PERSON = "891dcbfc-9141-415d-9b2a-2238a6cc012d"
+
+
+def seed_operation() -> Any:
+    text = (files("bulk_tasks") / "seeds" / "004_fe36680fd2308aa3.txt").read_text("utf-8")
+    block = re.search(r"^````yaml[^\n]*\n(.*?)^````", text, re.DOTALL | re.MULTILINE)
+    assert block is not None
+    return yaml.safe_load(block.group(1))
+
+
+def task(**changes: Any) -> dict[str, Any]:
+    data = {
+        "content": "Follow up on current software solutions",
+        "format": "plaintext",
+        "deadline_at": "2023-01-01T15:00:00.000000000Z",
+        "is_completed": False,
+        "linked_records": ["person@company.com", "fundstack.com"],
+        "assignees": [
+            {"referenced_actor_type": "workspace-member", "referenced_actor_id": MEMBER},
+            {"workspace_member_email_address": "alice@attio.com"},
+        ],
+    } | changes
+    return {"data": {name: value for name, value in data.items() if value != "DROP"}}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(keys={"token-1", "token-2"})) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: SandboxServer) -> Iterator[httpx.Client]:
+    headers = {"Authorization": "Bearer token-1"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=5) as http:
+        yield http
+
+
+def test_the_seed_example_is_created_in_the_seeds_response_shape(
+    server: SandboxServer, client: httpx.Client
+) -> None:
+    before = len(server.sandbox.applied)
+    answer = client.post("/v2/tasks", json=task())
+    assert answer.status_code == 200
+    data = answer.json()["data"]
+    required = seed_operation()["components"]["schemas"]["task"]["required"]
+    assert set(required) <= set(data)
+    assert re.fullmatch(r"[0-9a-f-]{36}", data["id"]["task_id"])
+    assert data["content_plaintext"] == "Follow up on current software solutions"
+    assert [link["target_object_id"] for link in data["linked_records"]] == ["people", "companies"]
+    assert data["assignees"][0] == {
+        "referenced_actor_type": "workspace-member",
+        "referenced_actor_id": MEMBER,
+    }
+    [applied] = server.sandbox.applied[before:]
+    assert (applied.vendor, applied.task_id, applied.body) == (
+        "attio",
+        data["id"]["task_id"],
+        task(),
+    )
+
+
+def test_links_by_record_id_and_by_matching_attribute(client: httpx.Client) -> None:
+    links = [
+        {"target_object": "companies", "target_record_id": PERSON},
+        {"target_object": "people", "email_addresses": [{"email_address": "a@b.com"}]},
+    ]
+    answer = client.post("/v2/tasks", json=task(linked_records=links))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["linked_records"][0] == {
+        "target_object_id": "companies",
+        "target_record_id": PERSON,
+    }
+
+
+def test_the_schema_is_the_seeds_own() -> None:
+    seed = seed_operation()["paths"]["/v2/tasks"]["post"]["requestBody"]["content"]
+    data = seed["application/json"]["schema"]["properties"]["data"]
+    ours = request_validator().schema["properties"]["data"]
+    assert ours["required"] == data["required"]
+    assert ours["properties"]["content"]["maxLength"] == 2000
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"content": "DROP"}, "data"),
+        ({"format": "DROP"}, "data"),
+        ({"deadline_at": "DROP"}, "data"),
+        ({"is_completed": "DROP"}, "data"),
+        ({"linked_records": "DROP"}, "data"),
+        ({"assignees": "DROP"}, "data"),
+        ({"format": "markdown"}, "data/format"),
+        ({"deadline_at": 5}, "data/deadline_at"),
+        ({"is_completed": "yes"}, "data/is_completed"),
+        ({"linked_records": [{"target_object": "people", "target_record_id": "12"}]}, "data"),
+        (
+            {
+                "linked_records": [
+                    "a@b.com",
+                    {"target_object": "people", "target_record_id": PERSON},
+                ]
+            },
+            "data",
+        ),
+        (
+            {"assignees": [{"referenced_actor_type": "api-token", "referenced_actor_id": MEMBER}]},
+            "data",
+        ),
+    ],
+)
+def test_schema_refusals_are_attios_json_400(
+    server: SandboxServer, client: httpx.Client, changes: dict[str, Any], where: str
+) -> None:
+    before = len(server.sandbox.applied)
+    answer = client.post("/v2/tasks", json=task(**changes))
+    assert answer.status_code == 400
+    body = answer.json()
+    assert (body["status_code"], body["type"], body["code"]) == (
+        400,
+        "invalid_request_error",
+        "validation_type",
+    )
+    assert body["message"].startswith(f"Body payload validation error at {where}")
+    assert len(server.sandbox.applied) == before
+
+
+def test_content_over_2000_characters_says_its_length(client: httpx.Client) -> None:
+    answer = client.post("/v2/tasks", json=task(content="x" * 2001))
+    assert answer.json()["message"] == (
+        "Body payload validation error at data/content: is 2001 characters, over the maximum "
+        "of 2000"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"linked_records": ["ceo@hooli.invalid"]},
+            'No person or company matches "ceo@hooli.invalid".',
+        ),
+        ({"linked_records": ["hooli.invalid"]}, 'No person or company matches "hooli.invalid".'),
+        (
+            {"linked_records": [{"target_object": "planets", "target_record_id": PERSON}]},
+            'Object with slug/ID "planets" not found.',
+        ),
+        (
+            {"linked_records": [{"target_object": "people", "target_record_id": NIL}]},
+            f'Record with ID "{NIL}" not found.',
+        ),
+        (
+            {"assignees": [{"workspace_member_email_address": "bob@attio.invalid"}]},
+            'Workspace member "bob@attio.invalid" not found.',
+        ),
+    ],
+)
+def test_what_matches_nothing_is_a_404_not_found(
+    client: httpx.Client, changes: dict[str, Any], message: str
+) -> None:
+    answer = client.post("/v2/tasks", json=task(**changes))
+    assert answer.status_code == 404
+    assert answer.json() == {
+        "status_code": 404,
+        "type": "invalid_request_error",
+        "code": "not_found",
+        "message": message,
+    }
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dG9rZW4tMQ=="},
+        {"Authorization": "Bearer nope"},
+    ],
+)
+def test_without_a_valid_bearer_token_401(server: SandboxServer, headers: dict[str, str]) -> None:
+    answer = httpx.post(f"{server.url}/v2/tasks", json=task(), headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "unauthorized"
+    assert "date" in answer.headers
+
+
+def test_a_full_window_gets_a_429_with_an_http_date_retry_after() -> None:
+    with SandboxServer(Sandbox(limit=3, period=0.5)) as small:
+        headers = {"Authorization": "Bearer t"}
+        answers = [
+            httpx.post(f"{small.url}/v2/tasks", json=task(), headers=headers) for _ in range(4)
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        refused = answers[-1]
+        assert refused.json()["type"] == "rate_limit_error"
+        when = parsedate_to_datetime(refused.headers["retry-after"])
+        sent = parsedate_to_datetime(refused.headers["date"])
+        assert timedelta(0) <= when - sent <= timedelta(seconds=2)
+        assert len(small.sandbox.applied) == 3
+        assert all("date" in answer.headers for answer in answers)
+
+
+def test_faults_apply_to_attio_too() -> None:
+    with SandboxServer(Sandbox(faults=Faults(p_error_500=1.0))) as failing:
+        answer = httpx.post(
+            f"{failing.url}/v2/tasks", json=task(), headers={"Authorization": "Bearer t"}
+        )
+        assert answer.status_code == 500
+        assert failing.sandbox.applied == []
+
+
+def test_get_is_not_served(client: httpx.Client) -> None:
+    assert client.get("/v2/tasks").status_code == 405
