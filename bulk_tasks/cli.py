@@ -307,6 +307,7 @@ def reconcile(
     results: Annotated[
         list[Path],
         typer.Argument(
+            metavar="RESULTS",
             help="Results files of one piece of work, oldest first: the first run, its "
             "resumes and retries, runs of failed-rows files (.csv, .jsonl or .xlsx)."
         ),
