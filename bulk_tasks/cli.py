@@ -309,7 +309,7 @@ def reconcile(
         typer.Argument(
             metavar="RESULTS",
             help="Results files of one piece of work, oldest first: the first run, its "
-            "resumes and retries, runs of failed-rows files (.csv, .jsonl or .xlsx)."
+            "resumes and retries, runs of failed-rows files (.csv, .jsonl or .xlsx).",
         ),
     ],
     failed_out: Annotated[

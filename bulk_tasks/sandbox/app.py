@@ -262,6 +262,15 @@ class App:
         return CutShort(reply, self.faults.hang_seconds if fault == "hang" else 0.0, self)
 
 
+def writes(app: App, path: str, apply: Apply, *, methods: Sequence[str] = ("POST",)) -> Route:
+    """A route whose requests create or change tasks: ``apply`` under ``app.write``."""
+
+    async def endpoint(request: Request) -> Response | CutShort:
+        return await app.write(request, apply)
+
+    return Route(path, endpoint, methods=list(methods))
+
+
 def _with_headers(send: Send, headers: dict[str, str]) -> Send:
     extra = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
 

@@ -31,11 +31,10 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from starlette.datastructures import Headers
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .app import App, Change, CutShort, Emulated, RateState
+from .app import App, Change, Emulated, RateState, writes
 
 SEED = "004_fe36680fd2308aa3.txt"
 OBJECTS = frozenset({"people", "companies", "deals", "users", "workspaces"})
@@ -197,12 +196,7 @@ def _too_many(rate: RateState) -> Response:
 
 
 def _routes(app: App) -> list[Route]:
-    store = _Tasks()
-
-    async def create(request: Request) -> Response | CutShort:
-        return await app.write(request, store.apply)
-
-    return [Route("/v2/tasks", create, methods=["POST"])]
+    return [writes(app, "/v2/tasks", _Tasks().apply)]
 
 
 EMULATED = Emulated(

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .app import App, Change, CutShort, Emulated, RateState
+from .app import App, Change, Emulated, RateState, writes
 
 
 def _demo_task(number: int, kind: str, title: str) -> dict[str, Any]:
@@ -185,15 +185,12 @@ class _LemlistTasks:
 def _lemlist_routes(app: App) -> list[Route]:
     store = _LemlistTasks(demo=app.demo_tasks)
 
-    async def write(request: Request) -> Response | CutShort:
-        return await app.write(request, store.apply)
-
     async def list_pending(request: Request) -> Response:
         with app.lock:
             return JSONResponse(store.pending())
 
     return [
-        Route("/api/tasks", write, methods=["POST", "PATCH"]),
+        writes(app, "/api/tasks", store.apply, methods=("POST", "PATCH")),
         Route("/api/tasks", list_pending, methods=["GET"]),
     ]
 

@@ -26,11 +26,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from starlette.datastructures import Headers
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .app import App, Change, CutShort, Emulated, RateState
+from .app import App, Change, Emulated, RateState, writes
 
 SEED = "002_c8cea53b39d3097d.txt"
 MOST_PROSPECTS = 100
@@ -135,12 +134,7 @@ def _too_many(rate: RateState) -> Response:
 
 
 def _routes(app: App) -> list[Route]:
-    store = _Tasks()
-
-    async def create(request: Request) -> Response | CutShort:
-        return await app.write(request, store.apply)
-
-    return [Route("/v1/tasks/create", create, methods=["POST"])]
+    return [writes(app, "/v1/tasks/create", _Tasks().apply)]
 
 
 EMULATED = Emulated(
