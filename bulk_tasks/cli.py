@@ -97,9 +97,10 @@ DateFormatOpt = Annotated[
 def _settings(**given: Any) -> job.Settings:
     reading = Reading(timezone=_zone(given.pop("timezone")), date_order=given.pop("date_format"))
     map_file = given.pop("map_file")
+    mapping = dict(map_file) if isinstance(map_file, dict) else None  # a job file's own table
     return job.Settings(
         reading=reading,
-        mapping=read_map_file(map_file) if map_file else {},
+        mapping=mapping if mapping is not None else read_map_file(map_file) if map_file else {},
         constants=read_set_options(given.pop("set_values") or []),
         target=given.pop("target").value,
         action=given.pop("action").value,
@@ -122,8 +123,14 @@ def _zone(name: str) -> ZoneInfo:
 
 @app.command()
 def run(
-    input: InputArg,
-    target: TargetOpt,
+    ctx: typer.Context,
+    input: Annotated[
+        Path | None,
+        typer.Argument(help="The spreadsheet: .csv (also ; or tab separated) or .xlsx."),
+    ] = None,
+    target: Annotated[
+        Target | None, typer.Option("--target", "-t", help="The vendor to send to.")
+    ] = None,
     action: ActionOpt = Action.create,
     results: ResultsOpt = None,
     sheet: SheetOpt = None,
@@ -186,6 +193,14 @@ def run(
             "that ask for the same task into one request.",
         ),
     ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A TOML job file of run's options (input, target, rate, …); options given "
+            "here win over it. Keys stay in the environment.",
+        ),
+    ] = None,
 ) -> None:
     """Send every valid row to the vendor and write what happened to each.
 
@@ -195,9 +210,13 @@ def run(
     --target lemlist --sandbox (or sample_inputs/saleshandy_create.csv --target saleshandy)
 
     Stopped or interrupted? Run the same command with --resume: nothing done is sent twice.
+
+    Unattended: bulk-tasks run --config job.toml (see the README's "Job files").
     """
     with _user_errors():
-        settings = _settings(
+        options = _with_job_file(
+            ctx,
+            config,
             input=input,
             target=target,
             action=action,
@@ -210,14 +229,19 @@ def run(
             timezone=timezone,
             date_format=date_format,
             base_url=base_url,
-            rate=Rate.parse(rate) if rate else None,
+            rate=rate,
             timeout=timeout,
             resume=resume,
             force=force,
             retry_failed=retry_failed,
             retry_unknown=retry_unknown,
             batch_size=batch_size,
-            pack=not no_pack,
+            no_pack=no_pack,
+            sandbox=sandbox,
+        )
+        sandbox, rate_text, no_pack = (options.pop(name) for name in ("sandbox", "rate", "no_pack"))
+        settings = _settings(
+            **options, rate=Rate.parse(rate_text) if rate_text else None, pack=not no_pack
         )
         _check_run_options(settings, sandbox=sandbox)
         with _destination(settings, sandbox=sandbox) as (settings, key):
@@ -233,6 +257,50 @@ def run(
         if summary.stopped or summary.counts[Status.NOT_SENT]:
             err.print(f"To carry on: {_resume_command()}")
         raise typer.Exit(summary.exit_code)
+
+
+#: a job file's option -> run's parameter, where their names differ
+_PARAMETERS = {"map": "map_file", "set": "set_values"}
+_CHOICES: dict[str, type[StrEnum]] = {
+    "target": Target,
+    "action": Action,
+    "date_format": DateOrder,
+}
+
+
+def _with_job_file(ctx: typer.Context, config: Path | None, **given: Any) -> dict[str, Any]:
+    """run's options: those typed on the command line, else the job file's, else defaults."""
+    from .jobfile import read_job_file
+
+    options = dict(given)
+    for name, value in (read_job_file(config) if config else {}).items():
+        parameter = _PARAMETERS.get(name, name)
+        source = ctx.get_parameter_source(parameter)
+        if source is not None and source.name == "COMMANDLINE":
+            if name == "set":  # --set adds to the file's table, field by field
+                options[parameter] = [f"{k}={v}" for k, v in value.items()] + (given[parameter])
+            continue
+        options[parameter] = _from_file(config, name, value)
+    for name, example in (("input", "INPUT"), ("target", "--target NAME")):
+        if options[name] is None:
+            where = f" or {name} = … in {config}" if config else f" (or {name} in a --config file)"
+            raise OptionError(f"run needs {example}{where}")
+    return options
+
+
+def _from_file(config: Path | None, name: str, value: Any) -> Any:
+    if name in _CHOICES:
+        choice = _CHOICES[name]
+        try:
+            return choice(value.upper() if choice is DateOrder else value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in choice)
+            raise OptionError(f'--config {config}: "{name}" must be one of {allowed}') from None
+    if name == "set":
+        return [f"{field}={text}" for field, text in value.items()]
+    if name in ("input", "results") or (name == "map" and isinstance(value, str)):
+        return Path(value)
+    return value
 
 
 def _check_run_options(settings: job.Settings, *, sandbox: bool) -> None:
