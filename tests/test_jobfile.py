@@ -95,3 +95,22 @@ def test_run_without_input_or_target_says_where_to_give_them(tmp_path: Path) -> 
     assert ran.stderr.startswith(
         f'bulk-tasks: --config {wrong}: "target" must be one of lemlist, saleshandy, attio'
     )
+
+
+def test_an_inline_map_table_and_the_sandbox_from_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    (folder / "people.csv").write_text("Who,What\nA1 B2,Call demo\n", encoding="utf-8")
+    path = job(
+        tmp_path,
+        'input = "people.csv"\ntarget = "saleshandy"\nsandbox = true\n'
+        '[map]\nprospectIds = "Who"\ntaskType = "What"\n',
+    )
+    ran = bulk_tasks("run", "--config", path, key=None)
+    assert ran.code == 0, ran.stderr
+    assert "Using the built-in sandbox" in ran.stderr
+    lines = read_results(folder / "people.results.csv")
+    assert [(line["prospect_id"], line["status"]) for line in lines] == [
+        ("A1", "created"),
+        ("B2", "created"),
+    ]
