@@ -467,6 +467,81 @@ def _first_rows(rows: list[str]) -> str:
     return ", ".join(rows) + (", …" if len(rows) >= 5 else "")
 
 
+@app.command("run-folder")
+def run_folder(
+    inbox: Annotated[Path, typer.Argument(help="The folder where spreadsheets are dropped.")],
+    target: TargetOpt,
+    done: Annotated[
+        Path, typer.Option("--done", help="Where each run file goes, with its results.")
+    ],
+    action: ActionOpt = Action.create,
+    sheet: SheetOpt = None,
+    map_file: MapOpt = None,
+    set_values: SetOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    date_format: DateFormatOpt = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Send to this scheme+host instead (a proxy, a sandbox).")
+    ] = None,
+    rate: Annotated[str | None, typer.Option(help="Requests/seconds allowed for this key.")] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for each answer.")
+    ] = 30.0,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Saleshandy: the most prospects one request carries.")
+    ] = None,
+    no_pack: Annotated[
+        bool, typer.Option("--no-pack", help="Saleshandy: one request per row.")
+    ] = False,
+    sandbox: Annotated[
+        bool, typer.Option(help="Send to a built-in local emulator of the vendor: no key needed.")
+    ] = False,
+    settle: Annotated[
+        float,
+        typer.Option(min=0, help="A file changed less than this many seconds ago is left."),
+    ] = 5.0,
+) -> None:
+    """Run every new spreadsheet dropped in INBOX once, then move it to DONE with its results.
+
+    The same content is never sent twice (a ledger in DONE, by content hash); a file still
+    being written waits for the next pass; an unreadable one goes to DONE/failed with a note
+    why. A second instance exits at once. Exit code 0 when every line of every file is done,
+    1 when some are not, 2 when a file could not be run or a run stopped.
+
+    Example: bulk-tasks run-folder inbox/ --target saleshandy --done processed/
+    """
+    from .inbox import run_folder as run_inbox
+
+    with _user_errors():
+        settings = _settings(
+            input=inbox,
+            target=target,
+            action=action,
+            sheet=sheet,
+            map_file=map_file,
+            set_values=set_values,
+            timezone=timezone,
+            date_format=date_format,
+            base_url=base_url,
+            rate=Rate.parse(rate) if rate else None,
+            timeout=timeout,
+            batch_size=batch_size,
+            pack=not no_pack,
+        )
+        _check_run_options(settings, sandbox=sandbox)
+        with _destination(settings, sandbox=sandbox) as (settings, key):
+            folder = run_inbox(
+                inbox, done, settings, key=key, settle=settle, watcher=lambda: watcher(err)
+            )
+        for result in folder.files:
+            out.print(f"{result.name}: {result.said}")
+        if not folder.files:
+            out.print(f"{inbox}: nothing to run")
+        if folder.stopped:
+            err.print(f"Stopped: {folder.stopped}")
+        raise typer.Exit(folder.exit_code)
+
+
 @app.command("sandbox")
 def sandbox_command(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any).")] = 8080,

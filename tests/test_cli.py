@@ -325,7 +325,7 @@ def test_progress_is_plain_lines_when_nobody_watches(server: SandboxServer, tmp_
     ), ran.stderr
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "sandbox", "reconcile"])
+@pytest.mark.parametrize("command", ["run", "validate", "sandbox", "reconcile", "run-folder"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     ran = bulk_tasks(command, "--help", key=None)
     assert ran.code == 0
