@@ -26,7 +26,7 @@ from . import job
 from .cells import DateOrder, Reading
 from .columns import read_map_file, read_set_options
 from .errors import BulkTasksError, MissingKey, OptionError
-from .progress import watcher
+from .progress import json_line, watcher
 from .results import Status
 from .scheduler import Rate
 from .vendors import VENDORS
@@ -44,6 +44,53 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 SANDBOX_KEY = "sandbox-demo-key"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class _Say:
+    """Everything a command prints: lines for people, or one JSON object a line (--log-format
+    json) with the time, the level, the event and its figures."""
+
+    json = False
+
+    def __call__(
+        self,
+        event: str,
+        text: str,
+        /,
+        *,
+        level: str = "info",
+        to: Console | None = None,
+        **fields: Any,
+    ) -> None:
+        stream = to or out
+        if self.json:
+            message = text.removeprefix("bulk-tasks: ")
+            stream.print(
+                json_line(event, level=level, **({"message": message} if text else {}) | fields)
+            )
+        else:
+            stream.print(text)
+
+    def block(self, event: str, said: list[str], /, **fields: Any) -> None:
+        """A summary: its lines for people, one record for machines."""
+        if self.json:
+            self(event, "", **fields)
+        else:
+            for line in said:
+                out.print(line)
+
+
+say = _Say()
+
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(help="text for people; json: one JSON object a line, for log shippers."),
+]
 
 
 class Target(StrEnum):
@@ -201,6 +248,7 @@ def run(
             "here win over it. Keys stay in the environment.",
         ),
     ] = None,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Send every valid row to the vendor and write what happened to each.
 
@@ -213,6 +261,7 @@ def run(
 
     Unattended: bulk-tasks run --config job.toml (see the README's "Job files").
     """
+    say.json = log_format is LogFormat.json
     with _user_errors():
         options = _with_job_file(
             ctx,
@@ -245,17 +294,23 @@ def run(
         )
         _check_run_options(settings, sandbox=sandbox)
         with _destination(settings, sandbox=sandbox) as (settings, key):
-            summary = job.run(settings, key=key, progress=watcher(err))
+            summary = job.run(settings, key=key, progress=watcher(err, json_lines=say.json))
         _report(summary, f"{settings.target} {settings.action}")
-        if summary.counts[Status.UNKNOWN]:
-            err.print(
-                f"{summary.counts[Status.UNKNOWN]} {summary.line_noun} are unknown: they were "
+        unknown = summary.counts[Status.UNKNOWN]
+        if unknown:
+            say(
+                "unknown",
+                f"{unknown} {summary.line_noun} are unknown: they were "
                 f"sent but no answer said what became of them, so they may exist in "
                 f"{settings.target}. Check them before sending them again with --resume "
-                "--retry-unknown (README: When things go wrong)."
+                "--retry-unknown (README: When things go wrong).",
+                level="warning",
+                to=err,
+                lines=unknown,
             )
         if summary.stopped or summary.counts[Status.NOT_SENT]:
-            err.print(f"To carry on: {_resume_command()}")
+            command = _resume_command()
+            say("resume_hint", f"To carry on: {command}", to=err, command=command)
         raise typer.Exit(summary.exit_code)
 
 
@@ -342,6 +397,7 @@ def validate(
     set_values: SetOpt = None,
     timezone: TimezoneOpt = "UTC",
     date_format: DateFormatOpt = None,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Check every row without sending anything (no key needed).
 
@@ -351,6 +407,7 @@ def validate(
 
     Example: bulk-tasks validate tasks.xlsx --target lemlist --action update
     """
+    say.json = log_format is LogFormat.json
     with _user_errors():
         settings = _settings(
             input=input,
@@ -365,7 +422,7 @@ def validate(
             timezone=timezone,
             date_format=date_format,
         )
-        summary = job.validate(settings, progress=watcher(err))
+        summary = job.validate(settings, progress=watcher(err, json_lines=say.json))
         _report(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
 
@@ -394,6 +451,7 @@ def reconcile(
         Path | None,
         typer.Option(help="Write an XLSX report: a summary with a chart, a sheet per status."),
     ] = None,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Settle each line of several results files once, and say what is left to do.
 
@@ -402,6 +460,7 @@ def reconcile(
 
     Example: bulk-tasks reconcile tasks.results.csv failed.results.csv --failed-out failed.csv
     """
+    say.json = log_format is LogFormat.json
     from .reconcile import failed_lines
     from .reconcile import reconcile as settle
     from .report import write_report
@@ -419,47 +478,58 @@ def reconcile(
 
 
 def _reconciled(settled: Reconciled, *, failed_out: Path | None, report: Path | None) -> None:
-    lines = sum(settled.counts.values())
+    lines: list[str] = []
+    fields: dict[str, Any] = {"files": [str(file.path) for file in settled.files]}
+    total = sum(settled.counts.values())
     files = len(settled.files)
-    out.print(f"reconcile: {files} file{'s' * (files != 1)}, {lines:,} lines")
+    lines.append(f"reconcile: {files} file{'s' * (files != 1)}, {total:,} lines")
+    fields |= {"lines": total, "counts": dict(settled.counts)}
     for status in Status:
         if settled.counts.get(status.value):
-            out.print(f"  {status.value:<9} {settled.counts[status.value]:>9,}")
+            lines.append(f"  {status.value:<9} {settled.counts[status.value]:>9,}")
     if settled.has_prospects:
         fully, partly, none = settled.rows_created()
-        out.print(
+        lines.append(
             f"Saleshandy rows: {fully} fully created, {partly} partly created, {none} not created"
         )
+        fields["rows"] = {"fully_created": fully, "partly_created": partly, "not_created": none}
     errors = settled.top_errors()
     if errors:
-        out.print("Top errors:")
+        lines.append("Top errors:")
         for code, count, first, example in errors:
             short = example if len(example) <= 90 else example[:89] + "…"
-            out.print(f"  {code} ({count:,}): rows {_first_rows(first)}: {short}")
+            lines.append(f"  {code} ({count:,}): rows {_first_rows(first)}: {short}")
+        fields["top_errors"] = [
+            {"error_code": code, "lines": count, "first_rows": first, "example": example}
+            for code, count, first, example in errors
+        ]
     unknown = settled.counts.get("unknown", 0)
     if unknown:
-        rows = _first_rows(settled.rows_with(["unknown"]))
-        out.print(
-            f"Unknown: {unknown:,} lines (rows {rows}) were sent, but no answer said what became "
-            "of them: they may exist. Check them in the vendor's app (README: When things go "
-            "wrong) before sending them again with --resume --retry-unknown."
+        rows = settled.rows_with(["unknown"])
+        lines.append(
+            f"Unknown: {unknown:,} lines (rows {_first_rows(rows)}) were sent, but no answer said "
+            "what became of them: they may exist. Check them in the vendor's app (README: When "
+            "things go wrong) before sending them again with --resume --retry-unknown."
         )
+        fields["unknown_rows"] = rows
     doubtful = settled.disagreements.height
     if doubtful:
-        rows = _first_rows(
-            settled.rows_with(["created", "updated", "skipped"], settled.disagreements)
+        rows = settled.rows_with(["created", "updated", "skipped"], settled.disagreements)
+        lines.append(
+            f"Possible duplicates: {doubtful:,} lines (rows {_first_rows(rows)}) are done in one "
+            "file and unknown in another: the task may exist twice; check them in the vendor's app."
         )
-        out.print(
-            f"Possible duplicates: {doubtful:,} lines (rows {rows}) are done in one file and "
-            "unknown in another: the task may exist twice; check them in the vendor's app."
-        )
+        fields |= {"possible_duplicates": doubtful, "possible_duplicate_rows": rows}
     if failed_out is not None:
-        out.print(
+        lines.append(
             f"Failed rows: {failed_out}: fix the cells, then "
             f"`bulk-tasks run {failed_out} --target …`"
         )
+        fields["failed_out"] = str(failed_out)
     if report is not None:
-        out.print(f"Report: {report}")
+        lines.append(f"Report: {report}")
+        fields["report"] = str(report)
+    say.block("reconcile.summary", lines, exit_code=settled.exit_code, **fields)
 
 
 def _first_rows(rows: list[str]) -> str:
@@ -500,6 +570,7 @@ def run_folder(
         float,
         typer.Option(min=0, help="A file changed less than this many seconds ago is left."),
     ] = 5.0,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Run every new spreadsheet dropped in INBOX once, then move it to DONE with its results.
 
@@ -510,6 +581,7 @@ def run_folder(
 
     Example: bulk-tasks run-folder inbox/ --target saleshandy --done processed/
     """
+    say.json = log_format is LogFormat.json
     from .inbox import run_folder as run_inbox
 
     with _user_errors():
@@ -531,14 +603,20 @@ def run_folder(
         _check_run_options(settings, sandbox=sandbox)
         with _destination(settings, sandbox=sandbox) as (settings, key):
             folder = run_inbox(
-                inbox, done, settings, key=key, settle=settle, watcher=lambda: watcher(err)
+                inbox,
+                done,
+                settings,
+                key=key,
+                settle=settle,
+                watcher=lambda: watcher(err, json_lines=say.json),
             )
         for result in folder.files:
-            out.print(f"{result.name}: {result.said}")
+            said = f"{result.name}: {result.said}"
+            say("file", said, file=result.name, exit_code=result.code, outcome=result.said)
         if not folder.files:
-            out.print(f"{inbox}: nothing to run")
+            say("file", f"{inbox}: nothing to run", inbox=str(inbox), files=0)
         if folder.stopped:
-            err.print(f"Stopped: {folder.stopped}")
+            say("stopped", f"Stopped: {folder.stopped}", level="error", to=err)
         raise typer.Exit(folder.exit_code)
 
 
@@ -563,6 +641,7 @@ def sandbox_command(
     seed: Annotated[
         int | None, typer.Option(help="Draw the same faults every time (default: new ones).")
     ] = None,
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Serve a local emulator of the vendors' task endpoints, for tests and demos.
 
@@ -570,6 +649,8 @@ def sandbox_command(
     then: LEMLIST_API_KEY=any bulk-tasks run tasks.csv -t lemlist --base-url http://127.0.0.1:8080
     """
     from .sandbox import EMULATED, Faults, Sandbox, SandboxServer
+
+    say.json = log_format is LogFormat.json
 
     with _user_errors():
         try:
@@ -592,8 +673,15 @@ def sandbox_command(
             ) from None
         with server, contextlib.suppress(KeyboardInterrupt):
             for name, emulated in EMULATED.items():
-                err.print(f"Sandbox serving {name} at {server.url}{emulated.prefix}/…")
-            err.print("Ctrl-C stops it.")
+                url = f"{server.url}{emulated.prefix}/"
+                say(
+                    "sandbox.serving",
+                    f"Sandbox serving {name} at {url}…",
+                    to=err,
+                    vendor=name,
+                    url=url,
+                )
+            say("sandbox.ready", "Ctrl-C stops it.", to=err)
             while True:
                 time.sleep(3600)
 
@@ -617,10 +705,10 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except BulkTasksError as error:
-        err.print(f"bulk-tasks: {error}")
+        say("error", f"bulk-tasks: {error}", level="error", to=err)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:  # before a run's own handling starts, or during validate
-        err.print("bulk-tasks: stopped by Ctrl-C")
+        say("error", "bulk-tasks: stopped by Ctrl-C", level="error", to=err)
         raise typer.Exit(2) from None
 
 
@@ -633,8 +721,11 @@ def _destination(settings: job.Settings, *, sandbox: bool) -> Iterator[tuple[job
     from .sandbox import Sandbox, SandboxServer
 
     with SandboxServer(Sandbox()) as server:
-        err.print(
-            f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}."
+        say(
+            "sandbox",
+            f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}.",
+            to=err,
+            url=server.url,
         )
         yield dataclasses.replace(settings, base_url=server.url, sandbox=True), SANDBOX_KEY
 
@@ -652,34 +743,52 @@ def _key(target: str) -> str:
 
 def _report(summary: job.Summary, what: str, *, sent: bool = True) -> None:
     rows, noun = summary.rows, summary.line_noun
+    lines: list[str] = []
     if noun == "rows":
-        out.print(f"{what}: {summary.lines} rows in {summary.seconds:.1f} s")
+        lines.append(f"{what}: {summary.lines} rows in {summary.seconds:.1f} s")
     else:
-        out.print(f"{what}: {rows.settled} rows, {summary.lines} {noun} in {summary.seconds:.1f} s")
+        lines.append(
+            f"{what}: {rows.settled} rows, {summary.lines} {noun} in {summary.seconds:.1f} s"
+        )
+    counts = {status.value: n for status, n in summary.counts.items() if n}
     for status in Status:
         if summary.counts[status]:
-            out.print(f"  {status.value:<9} {summary.counts[status]:>7}")
+            lines.append(f"  {status.value:<9} {summary.counts[status]:>7}")
     if rows.blank:
-        out.print(f"  (blank rows ignored: {rows.blank})")
+        lines.append(f"  (blank rows ignored: {rows.blank})")
+    fields: dict[str, Any] = {
+        "what": what,
+        "rows": rows.settled,
+        "lines": summary.lines,
+        "line_noun": noun,
+        "counts": counts,
+        "blank_rows": rows.blank,
+        "seconds": round(summary.seconds, 2),
+        "results": str(summary.results),
+        "exit_code": summary.exit_code,
+    }
     if noun != "rows" and sent:
-        out.print(
+        lines.append(
             f"Rows: {rows.fully} fully created, {rows.partly} partly created, "
             f"{rows.not_done} not created"
         )
+        fields |= {"rows_fully_created": rows.fully, "rows_partly_created": rows.partly}
+        fields |= {"rows_not_created": rows.not_done, "partly_created_rows": rows.partly_rows}
         if rows.partly_rows:
             more = ", …" if rows.partly > len(rows.partly_rows) else ""
             listed = ", ".join(map(str, rows.partly_rows))
-            out.print(f"  partly created: rows {listed}{more} (see prospect_id in the results)")
-    out.print(f"Results: {summary.results}")
+            lines.append(f"  partly created: rows {listed}{more} (see prospect_id in the results)")
+    lines.append(f"Results: {summary.results}")
+    say.block("summary", lines, **fields)
     if summary.stopped:
-        err.print(f"Stopped: {summary.stopped}")
+        say("stopped", f"Stopped: {summary.stopped}", level="error", to=err)
 
 
 class _ToStderr(logging.Handler):
     """The library's warnings, on stderr above any progress bar."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        err.print(f"bulk-tasks: {record.getMessage()}")
+        say("warning", f"bulk-tasks: {record.getMessage()}", level="warning", to=err)
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ are rows for lemlist and prospects for Saleshandy.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.progress import (
@@ -28,9 +30,18 @@ def _print_notes(console: Console, notes: list[str]) -> None:
         console.print(f"Note: {note}")
 
 
-def watcher(console: Console) -> Progress:
-    """A bar for a person at a terminal; plain lines for cron and logs."""
+def watcher(console: Console, *, json_lines: bool = False) -> Progress:
+    """A bar for a person at a terminal; plain lines for cron and logs; JSON for shippers."""
+    if json_lines:
+        return _JsonProgress(console)
     return _BarProgress(console) if console.is_terminal else _LogProgress(console)
+
+
+def json_line(event: str, *, level: str = "info", **fields: object) -> str:
+    """One log record as a line of JSON: time, level, event, then the fields."""
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    record = {"time": stamp, "level": level, "event": event, **fields}
+    return json.dumps(record, ensure_ascii=False, default=str)
 
 
 class _BarProgress:
@@ -73,6 +84,54 @@ class _BarProgress:
 
     def finish(self) -> None:
         self._bar.stop()
+
+
+class _JsonProgress:
+    """A JSON line when the run starts, every few seconds, and at the end: for log shippers."""
+
+    every = 10.0
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._counts: Counter[Status] = Counter()
+        self._done = 0
+        self._total: int | None = None
+        self._noun = "rows"
+        self._started = self._last = time.monotonic()
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        for note in notes:
+            self._console.print(json_line("note", message=note))
+        self._total, self._noun = total, lines
+        self._started = self._last = time.monotonic()
+        self._console.print(json_line("run.started", rows_total=total, lines=lines))
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        self._done += row_done
+        if status is not None:
+            self._counts[status] += 1
+        if time.monotonic() - self._last >= self.every:
+            self._line()
+
+    def notice(self, message: str) -> None:
+        self._console.print(json_line("notice", level="warning", message=message))
+
+    def finish(self) -> None:
+        self._line()
+
+    def _line(self) -> None:
+        self._last = now = time.monotonic()
+        counts = {status.value: n for status, n in sorted(self._counts.items())}
+        self._console.print(
+            json_line(
+                "progress",
+                rows_done=self._done,
+                rows_total=self._total,
+                rows_per_second=round(self._done / max(now - self._started, 1e-6), 2),
+                lines=self._noun,
+                counts=counts,
+            )
+        )
 
 
 class _LogProgress:
