@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 from helpers import KEY, SAMPLES, bulk_tasks, read_results
 
@@ -269,3 +270,22 @@ def test_a_journal_left_by_a_kill_settles_to_each_lines_last_word(tmp_path: Path
     settled = reconcile([path])
     assert settled.counts == {"created": 1, "unknown": 1}  # f2's sending mark: it may exist
     assert sorted(settled.settled["_key"]) == ["f1", "f2"]
+
+
+def test_first_run_resume_and_retry_failed_give_each_line_once(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(f"{HEADER}\nA1 INVALIDb2,{TASK}\nC3,{TASK}\n", encoding="utf-8")
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        saleshandy(data, server.url, results)
+        first = snapshot(results, "first.csv")
+        saleshandy(data, server.url, results, "--resume")
+        resumed = snapshot(results, "resumed.csv")
+        saleshandy(data, server.url, results, "--resume", "--retry-failed")
+        retried = snapshot(results, "retried.csv")
+        assert len(server.sandbox.arrivals) == 2  # the retry sent the refused prospect alone
+    settled = reconcile([first, resumed, retried])
+    assert settled.settled.height == 3
+    statuses = dict(zip(settled.settled["prospect_id"], settled.settled["status"], strict=True))
+    assert statuses == {"A1": "created", "INVALIDb2": "failed", "C3": "created"}
+    assert settled.settled.filter(pl.col("prospect_id") == "INVALIDb2")["_file"].to_list() == [2]
