@@ -86,54 +86,6 @@ class _BarProgress:
         self._bar.stop()
 
 
-class _JsonProgress:
-    """A JSON line when the run starts, every few seconds, and at the end: for log shippers."""
-
-    every = 10.0
-
-    def __init__(self, console: Console) -> None:
-        self._console = console
-        self._counts: Counter[Status] = Counter()
-        self._done = 0
-        self._total: int | None = None
-        self._noun = "rows"
-        self._started = self._last = time.monotonic()
-
-    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
-        for note in notes:
-            self._console.print(json_line("note", message=note))
-        self._total, self._noun = total, lines
-        self._started = self._last = time.monotonic()
-        self._console.print(json_line("run.started", rows_total=total, lines=lines))
-
-    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
-        self._done += row_done
-        if status is not None:
-            self._counts[status] += 1
-        if time.monotonic() - self._last >= self.every:
-            self._line()
-
-    def notice(self, message: str) -> None:
-        self._console.print(json_line("notice", level="warning", message=message))
-
-    def finish(self) -> None:
-        self._line()
-
-    def _line(self) -> None:
-        self._last = now = time.monotonic()
-        counts = {status.value: n for status, n in sorted(self._counts.items())}
-        self._console.print(
-            json_line(
-                "progress",
-                rows_done=self._done,
-                rows_total=self._total,
-                rows_per_second=round(self._done / max(now - self._started, 1e-6), 2),
-                lines=self._noun,
-                counts=counts,
-            )
-        )
-
-
 class _LogProgress:
     """Plain lines every few seconds, for cron and logs where no one watches a bar."""
 
@@ -180,3 +132,31 @@ class _LogProgress:
             counts = f"{sum(self._counts.values())} {self._noun}: {counts}"
         stamp = time.strftime("%H:%M:%S")
         self._console.print(f"[{stamp}] {done}{of} rows, {per_second:.1f} rows/s{left} ({counts})")
+
+
+class _JsonProgress(_LogProgress):
+    """The same rhythm as the log lines, as JSON: for log shippers."""
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        for note in notes:
+            self._console.print(json_line("note", message=note))
+        self._total, self._noun = total, lines
+        self._started = self._last = time.monotonic()
+        self._console.print(json_line("run.started", rows_total=total, lines=lines))
+
+    def notice(self, message: str) -> None:
+        self._console.print(json_line("notice", level="warning", message=message))
+
+    def _line(self) -> None:
+        self._last = now = time.monotonic()
+        counts = {status.value: n for status, n in sorted(self._counts.items())}
+        self._console.print(
+            json_line(
+                "progress",
+                rows_done=self._done,
+                rows_total=self._total,
+                rows_per_second=round(self._done / max(now - self._started, 1e-6), 2),
+                lines=self._noun,
+                counts=counts,
+            )
+        )
