@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import random
 import shlex
 import sys
@@ -19,17 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import stamina.instrumentation
 import typer
 
 from . import job
 from .cells import DateOrder, Reading
 from .columns import read_map_file, read_set_options
-from .errors import BulkTasksError, MissingKey, OptionError
+from .errors import BulkTasksError, OptionError
+from .keys import Keys
 from .output import LogFormat, ToStderr, err, report_reconciled, report_run, say
 from .progress import watcher
 from .results import Status
 from .scheduler import Rate
-from .vendors import VENDORS
 
 if TYPE_CHECKING:
     pass
@@ -609,10 +609,10 @@ def _user_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _destination(settings: job.Settings, *, sandbox: bool) -> Iterator[tuple[job.Settings, str]]:
-    """Where to send and with which key: the built-in sandbox, or the vendor and its key."""
+def _destination(settings: job.Settings, *, sandbox: bool) -> Iterator[tuple[job.Settings, Keys]]:
+    """Where to send and with which keys: the built-in sandbox, or the vendor and its keys."""
     if not sandbox:
-        yield settings, _key(settings.target)
+        yield settings, Keys(settings.vendor)
         return
     from .sandbox import Sandbox, SandboxServer
 
@@ -623,21 +623,14 @@ def _destination(settings: job.Settings, *, sandbox: bool) -> Iterator[tuple[job
             to=err,
             url=server.url,
         )
-        yield dataclasses.replace(settings, base_url=server.url, sandbox=True), SANDBOX_KEY
-
-
-def _key(target: str) -> str:
-    vendor = VENDORS[target]
-    key = os.environ.get(vendor.key_env, "").strip()
-    if not key:
-        raise MissingKey(
-            f"{vendor.key_env} is not set: export {vendor.key_env}=your-key "
-            f"({vendor.key_hint}), or try the built-in sandbox with --sandbox"
-        )
-    return key
+        keys = Keys(settings.vendor, given=SANDBOX_KEY, sandbox=True)
+        yield dataclasses.replace(settings, base_url=server.url, sandbox=True), keys
 
 
 def main() -> None:
+    # retries show in the progress line and the results; stamina's own log line per retry
+    # ("stamina.retry_scheduled", without its details) would only be noise on the terminal
+    stamina.instrumentation.set_on_retry_hooks([])
     library = logging.getLogger("bulk_tasks")
     library.addHandler(ToStderr(logging.WARNING))
     library.propagate = False

@@ -3,6 +3,9 @@
 A header matches a field when both are equal ignoring case, spaces, underscores and hyphens
 (``Due Date``, ``due_date`` and ``dueDate`` all feed ``dueDate``). Columns that match no
 field are carried into the results file untouched.
+
+One column is no field of any vendor: ``apiKeyEnv`` names, per row, the environment variable
+that holds the row's API key (a blank cell: the vendor's own variable).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from .inputs import Cell, Row
 from .vendors.base import Spec
 
 _IGNORED = re.compile(r"[\s_\-]+")
+#: the column naming each row's key variable, matched like every header
+KEY_ENV = "apiKeyEnv"
 
 
 def normalise(name: str) -> str:
@@ -31,6 +36,8 @@ class ColumnMap:
     columns: Mapping[str, int]
     constants: Mapping[str, str]
     headers: tuple[str, ...]
+    #: where each row's key variable is named: a column position, a --set value, or nowhere
+    key_source: int | str | None = None
 
     def values(self, row: Row) -> dict[str, Cell]:
         """The row's non-blank values by field (a blank cell is no value at all)."""
@@ -42,9 +49,22 @@ class ColumnMap:
         found.update(self.constants)
         return found
 
+    def key_env(self, row: Row) -> str:
+        """The variable the row names for its key, as written ("": the vendor's own)."""
+        if isinstance(self.key_source, int):
+            return str(row.cells[self.key_source]).strip()
+        return self.key_source or ""
+
+    @property
+    def names_keys(self) -> bool:
+        """Whether rows may name their own key variable (a column or a --set for it)."""
+        return self.key_source is not None
+
     def source(self, field: str) -> str:
         """Where a field's value came from, in the words a user would look for."""
-        if field in self.constants:
+        if field == KEY_ENV and isinstance(self.key_source, int):
+            return f'column "{self.headers[self.key_source]}"'
+        if field in self.constants or field == KEY_ENV:
             return f"--set {field}"
         if field in self.columns:
             return f'column "{self.headers[self.columns[field]]}"'
@@ -67,7 +87,7 @@ def map_columns(
     constants: Mapping[str, str] | None = None,
 ) -> ColumnMap:
     """Match headers to the spec's fields, apply ``--map`` and ``--set``, check requirements."""
-    names = fields_of(spec)
+    names = fields_of(spec) | {normalise(KEY_ENV): KEY_ENV}
     explicit = {_field(names, field, "--map"): header for field, header in (mapping or {}).items()}
     fixed = {_field(names, field, "--set"): value for field, value in (constants or {}).items()}
     columns = _matched(headers, names, explicit)
@@ -76,7 +96,13 @@ def map_columns(
     missing = [f for f in spec.required if f not in columns and f not in fixed]
     if missing:
         raise ColumnError(_missing_message(missing, headers, spec))
-    return ColumnMap(columns=columns, constants=fixed, headers=tuple(headers))
+    key_column, key_constant = columns.pop(KEY_ENV, None), fixed.pop(KEY_ENV, None)
+    return ColumnMap(
+        columns=columns,
+        constants=fixed,
+        headers=tuple(headers),
+        key_source=key_constant if key_constant is not None else key_column,
+    )
 
 
 def _field(names: Mapping[str, str], given: str, option: str) -> str:

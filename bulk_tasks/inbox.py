@@ -32,8 +32,9 @@ from pathlib import Path
 import filelock
 
 from . import job
-from .errors import BulkTasksError, OptionError, ResultsError
+from .errors import BulkTasksError, MissingKey, OptionError, ResultsError
 from .inputs import CSV_EXTENSIONS, SHEET_EXTENSIONS
+from .keys import Keys
 
 LEDGER = ".bulk-tasks-ledger.jsonl"
 LOCK = ".bulk-tasks.lock"
@@ -115,7 +116,7 @@ def run_folder(
     done: Path,
     settings: job.Settings,
     *,
-    key: str,
+    key: str | Keys,
     settle: float = 5.0,
     watcher: Callable[[], job.Progress] | None = None,
 ) -> FolderSummary:
@@ -142,7 +143,7 @@ def _pass(
     done: Path,
     settings: job.Settings,
     *,
-    key: str,
+    key: str | Keys,
     settle: float,
     watcher: Callable[[], job.Progress] | None,
 ) -> FolderSummary:
@@ -165,8 +166,8 @@ def _pass(
         one = dataclasses.replace(settings, input=path, results=results, resume=True, force=False)
         try:
             ran = job.run(one, key=key, progress=watcher() if watcher else None)
-        except (ResultsError, OptionError):
-            raise  # the disk, the results file, an option: no later file can go better
+        except (ResultsError, OptionError, MissingKey):
+            raise  # the disk, the results file, an option, the key: no later file goes better
         except BulkTasksError as error:  # this file: unreadable, a column missing, ...
             moved = _move(path, done / "failed")
             moved.with_name(moved.name + ".why.txt").write_text(f"{error}\n", encoding="utf-8")

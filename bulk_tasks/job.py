@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import re
 import signal
 import time
 from collections import Counter
@@ -29,9 +30,10 @@ import filelock
 import httpx
 
 from .cells import Reading
-from .columns import ColumnMap, map_columns
-from .errors import OptionError, ResultsError
+from .columns import KEY_ENV, ColumnMap, map_columns
+from .errors import MissingKey, OptionError, ResultsError
 from .inputs import Cell, Row, Table, is_blank, open_table
+from .keys import Keys
 from .packing import Packer
 from .results import (
     DONE,
@@ -170,6 +172,8 @@ class Summary:
     rows: RowTally = field(default_factory=RowTally)
     notes: list[str] = field(default_factory=list)
     stopped: str | None = None
+    #: a key variable that was not set, or whose key the vendor refused -> what happened
+    keys_unused: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -193,6 +197,8 @@ class Line:
     fingerprint: str
     ask: Ask | None  # None: the row is invalid
     problems: tuple[Problem, ...] = ()
+    #: the environment variable holding this line's key ("": the vendor's own)
+    key_env: str = ""
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -258,11 +264,15 @@ class Plan:
             cells = {"values": values, "extra": row.extra}
             problem = _extra_cells(row, len(self.table.headers))
             return self._invalid(row, values, cells, (problem,))
+        key_env = self.columns.key_env(row) if self.columns.names_keys else ""
         verdict = check(self.model, values, reading=self.settings.reading)
+        if key_env and not _ENV_NAME.fullmatch(key_env):
+            problem = Problem(KEY_ENV, f"{self.columns.source(KEY_ENV)} {_NOT_AN_ENV_NAME}")
+            verdict = [*(verdict if not isinstance(verdict, Spec) else ()), problem]
         if not isinstance(verdict, Spec):
             return self._invalid(row, values, values, tuple(verdict))
         return [
-            Line(row, ask.subject, self._fingerprint(_sent(ask.request)), ask)
+            Line(row, ask.subject, self._fingerprint(_sent(ask.request)), ask, key_env=key_env)
             for ask in self.vendor.asks(verdict)
         ]
 
@@ -301,6 +311,14 @@ class Plan:
         if problem.value is None:
             return f"{where} {problem.message}"
         return f'{where} = "{problem.value}" {problem.message}'
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NOT_AN_ENV_NAME = (
+    "does not hold the name of an environment variable (letters, digits and _, such as "
+    "TEAM_B_LEMLIST_KEY): write there the name of the variable that holds the row's key, "
+    "never the key itself"
+)
 
 
 def _sent(request: Request) -> list[object]:
@@ -381,14 +399,23 @@ def _keep_run_results(path: Path) -> None:
         )
 
 
-def run(settings: Settings, *, key: str, progress: Progress | None = None) -> Summary:
-    """Send every valid line to the vendor; the results file says what became of each."""
+def run(settings: Settings, *, key: str | Keys, progress: Progress | None = None) -> Summary:
+    """Send every valid line to the vendor; the results file says what became of each.
+
+    ``key`` is the key of the vendor's own variable, or :class:`~bulk_tasks.keys.Keys` when
+    rows may name their own (an ``apiKeyEnv`` column).
+    """
     return asyncio.run(run_async(settings, key=key, progress=progress))
 
 
-async def run_async(settings: Settings, *, key: str, progress: Progress | None = None) -> Summary:
+async def run_async(
+    settings: Settings, *, key: str | Keys, progress: Progress | None = None
+) -> Summary:
+    keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
     base_url = check_base_url(settings.base_url or settings.vendor.base_url)
     plan = Plan(settings)
+    if not plan.columns.names_keys and keys.key("") is None:
+        raise MissingKey(f"{keys.missing('')}, or try the built-in sandbox with --sandbox")
     path = settings.results or default_path(settings.input)
     with _locked(path, settings):
         _make_way(path, settings)
@@ -397,7 +424,12 @@ async def run_async(settings: Settings, *, key: str, progress: Progress | None =
         )
         try:
             summary = await _send(
-                plan, journal, settings, key=key, base_url=base_url, progress=progress or _Silent()
+                plan,
+                journal,
+                settings,
+                keys=keys,
+                base_url=base_url,
+                progress=progress or _Silent(),
             )
         except BaseException:
             journal.abandon()  # every line written stays; --resume reads them
@@ -411,7 +443,7 @@ async def _send(
     journal: Journal,
     settings: Settings,
     *,
-    key: str,
+    keys: Keys,
     base_url: str,
     progress: Progress,
 ) -> Summary:
@@ -419,6 +451,17 @@ async def _send(
     vendor = settings.vendor
     rate = settings.rate or Rate(vendor.limit, vendor.period)
     stop, abort = asyncio.Event(), asyncio.Event()
+    record = _recorder(journal, summary, progress)
+    found: dict[str, str | None] = {}  # variable named by rows -> its key (None: not set)
+
+    def key_of(line: Line) -> str | None:
+        if line.key_env not in found:
+            found[line.key_env] = keys.key(line.key_env)
+            if found[line.key_env] is None:
+                trouble = f"{keys.missing(line.key_env)}; its {summary.line_noun} were not sent"
+                summary.keys_unused[keys.variable(line.key_env)] = trouble
+                progress.notice(trouble)
+        return found[line.key_env]
 
     def ask_of(line: Line) -> Ask | None:
         if line.ask is None:
@@ -429,54 +472,78 @@ async def _send(
         if decided is not None:
             record(line, decided)
             return None
+        if key_of(line) is None:
+            record(line, _key_missing(keys, line.key_env))
+            return None
         return line.ask
 
-    record = _recorder(journal, summary, progress)
+    def settle(line: Line, outcome: Outcome) -> None:
+        refused = outcome.error_code == "key_rejected"
+        if refused and (variable := keys.variable(line.key_env)) not in summary.keys_unused:
+            summary.keys_unused[variable] = outcome.error_message
+            progress.notice(outcome.error_message)
+        record(line, outcome)
 
     async def before_send(lines: Sequence[Line]) -> None:
         await journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
 
-    packer: Packer[Line] = Packer(
-        vendor,
-        row_of=lambda line: line.row.number,
-        size=settings.batch_size or vendor.most_per_request,
-        per_row=not settings.pack,
-    )
-
     workers = min(rate.limit, 32)
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=workers)
+
+    def open_lane(client: httpx.AsyncClient, key_env: str) -> tuple[Sender, Packer[Line]]:
+        sender = Sender(
+            client=client,
+            vendor=vendor,
+            key=found[key_env] or "",
+            key_env=keys.variable(key_env),
+            base_url=base_url,
+            rate=rate,
+            retry=settings.retry,
+            stop=stop,
+        )
+        packer: Packer[Line] = Packer(
+            vendor,
+            row_of=lambda line: line.row.number,
+            size=settings.batch_size or vendor.most_per_request,
+            per_row=not settings.pack,
+        )
+        return sender, packer
+
     started = time.monotonic()
     progress.start(plan.table.total, summary.notes, lines=summary.line_noun)
     try:
         with _signals(summary, progress, stop, abort, grace=settings.grace):
             async with httpx.AsyncClient(timeout=settings.timeout, limits=limits) as client:
-                sender = Sender(
-                    client=client,
-                    vendor=vendor,
-                    key=key,
-                    base_url=base_url,
-                    rate=rate,
-                    retry=settings.retry,
-                    stop=stop,
-                )
-                stopped = await run_jobs(
+                ended = await run_jobs(
                     plan.lines(summary, progress),
                     ask_of=ask_of,
-                    packer=packer,
-                    sender=sender,
+                    open_lane=lambda name: open_lane(client, str(name)),
+                    lane_of=lambda line: line.key_env,
                     creates=settings.action == "create",
-                    on_outcome=record,
+                    on_outcome=settle,
                     stop=stop,
                     abort=abort,
                     before_send=before_send,
                     workers=workers,
+                    refusal_stops_run=not plan.columns.names_keys,
                 )
     finally:
         progress.finish()
-    if stopped is not None:
-        summary.stopped = str(stopped)
+    if ended.stopped is not None:
+        summary.stopped = str(ended.stopped)
+    for name, refusal in ended.refused.items():
+        summary.keys_unused[keys.variable(str(name))] = str(refusal)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _key_missing(keys: Keys, key_env: str) -> Outcome:
+    return Outcome(
+        status=Status.NOT_SENT,
+        error_code="key_missing",
+        error_message=f"{keys.missing(key_env)}; nothing was sent: set it, then run again "
+        "with --resume",
+    )
 
 
 def resumed(earlier: Outcome, settings: Settings) -> Outcome | None:

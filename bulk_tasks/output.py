@@ -163,6 +163,10 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
             more = ", …" if rows.partly > len(rows.partly_rows) else ""
             listed = ", ".join(map(str, rows.partly_rows))
             lines.append(f"  partly created: rows {listed}{more} (see prospect_id in the results)")
+    for variable, trouble in summary.keys_unused.items():
+        lines.append(f"Key {variable}: {trouble}")
+    if summary.keys_unused:
+        fields["keys_unused"] = summary.keys_unused
     lines.append(f"Results: {summary.results}")
     say.block("summary", lines, **fields)
     if summary.stopped:

@@ -25,9 +25,17 @@ import functools
 import math
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Hashable,
+    Iterable,
+    Sequence,
+)
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import httpx
 import stamina
@@ -190,16 +198,22 @@ class StopRun(Exception):
     ``outcome`` is what each line of the request that found it out becomes.
     """
 
-    def __init__(self, outcome: Outcome, message: str) -> None:
+    def __init__(self, outcome: Outcome, message: str, *, key_only: bool = False) -> None:
         super().__init__(message)
         self.outcome = outcome
+        #: only the lines sent with this key are stopped (the vendor refused the key)
+        self.key_only = key_only
 
 
 Announce = Callable[[], Awaitable[None]]
 
 
 class Sender:
-    """Sends jobs for one API key under its arrival window, with retries."""
+    """Sends jobs for one API key under its arrival window, with retries.
+
+    Once the vendor refuses the key, nothing more is sent with it: every later job ends in
+    the same :class:`StopRun`.
+    """
 
     def __init__(
         self,
@@ -211,9 +225,13 @@ class Sender:
         rate: Rate,
         retry: RetryPolicy,
         stop: asyncio.Event | None = None,
+        key_env: str | None = None,
     ) -> None:
         self._client = client
         self._vendor = vendor
+        #: the variable the key came from, to name in messages (never the key itself)
+        self._key_env = key_env or vendor.key_env
+        self._refused: StopRun | None = None
         self._headers = vendor.auth_headers(key)
         self._base_url = base_url.rstrip("/")
         self._retry = retry
@@ -233,6 +251,8 @@ class Sender:
         """
         every = len(self._vendor.subjects(job.request))
         attempts = attempts or Attempts()
+        if self._refused is not None:  # not even a window slot for a key refused already
+            raise StopRun(self._refused.outcome, str(self._refused), key_only=True)
         try:
             async for attempt in stamina.retry_context(
                 on=self._backoff,
@@ -277,6 +297,8 @@ class Sender:
             await self._pace.acquire()
             if self._stop.is_set():
                 raise _Stopped
+            if self._refused is not None:
+                raise StopRun(self._refused.outcome, str(self._refused), key_only=True)
             if announce is not None and attempts.tries == 0:
                 await announce()
             attempts.tries += 1
@@ -311,10 +333,14 @@ class Sender:
                 status=Status.NOT_SENT,
                 http_status=answer.http_status,
                 error_code="key_rejected",
-                error_message=f"{self._vendor.name} refused the API key; nothing was created",
+                error_message=(
+                    f"{self._vendor.name} refused the API key in {self._key_env}; nothing was "
+                    f"created: check {self._key_env}, then run again with --resume"
+                ),
                 attempts=tries,
             )
-            raise StopRun(outcome, _key_message(self._vendor, answer))
+            self._refused = StopRun(outcome, self._key_message(answer), key_only=True)
+            raise self._refused
         if answer.verdict is Verdict.FAILED:
             refused = Outcome(
                 status=Status.FAILED,
@@ -347,6 +373,13 @@ class Sender:
             )
             for line in lines
         ]
+
+    def _key_message(self, answer: Answer) -> str:
+        return (
+            f"{self._vendor.name} refused the API key in {self._key_env} (HTTP "
+            f"{answer.http_status}: {answer.error_message or 'no details'}): check "
+            f"{self._key_env}, then run again with --resume"
+        )
 
     def _gave_up(self, last: _Retry, tries: int) -> Outcome:
         if not last.connected:
@@ -398,105 +431,158 @@ def _describe(error: httpx.TransportError) -> str:
     return f"{what} ({detail})" if detail else what
 
 
-def _key_message(vendor: Vendor, answer: Answer) -> str:
-    return (
-        f"{vendor.name} refused the API key (HTTP {answer.http_status}: "
-        f"{answer.error_message or 'no details'}): check {vendor.key_env}, then run again "
-        "with --resume"
-    )
+@dataclass
+class Ended:
+    """How sending ended: the stop that ended the run, the keys refused along the way."""
+
+    stopped: StopRun | None = None
+    #: lane -> the refusal that stopped that key's lines (the run went on with the others)
+    refused: dict[Hashable, StopRun] = field(default_factory=dict)
+
+
+class _Lane(Generic[L]):
+    """One API key's share of a run: its sender (its own window and rate), packer, workers."""
+
+    def __init__(self, sender: Sender, packer: Packer[L]) -> None:
+        self.sender = sender
+        self.packer = packer
+        self.queue: asyncio.Queue[Packed[L] | None] = asyncio.Queue()
+        self.idle = 0  # workers waiting for a request to send
+        self.refused: StopRun | None = None
+
+    def wants_due(self) -> bool:
+        """A worker waits with nothing to send: a batch that has waited may go now."""
+        return bool(self.idle) and self.queue.empty() and bool(self.packer.waiting)
 
 
 async def run_jobs(
     lines: Iterable[L],
     *,
     ask_of: Callable[[L], Ask | None],
-    packer: Packer[L],
-    sender: Sender,
+    open_lane: Callable[[Hashable], tuple[Sender, Packer[L]]],
+    lane_of: Callable[[L], Hashable] = lambda _: "",
     creates: bool,
     on_outcome: Callable[[L, Outcome], None],
     stop: asyncio.Event,
     abort: asyncio.Event | None = None,
     before_send: Callable[[Sequence[L]], Awaitable[None]] | None = None,
     workers: int,
-) -> StopRun | None:
+    read_ahead: int = 10_000,
+    refusal_stops_run: bool = True,
+) -> Ended:
     """Send every line, packed into requests; lines not sent, or met after a stop, are reported.
 
-    ``ask_of`` returns None for a line that is not to be sent (the caller reports it).
-    ``stop`` ends the sending of new requests; ``abort`` also gives up on the requests on
-    their way (their lines become unknown). Memory stays flat: a fixed set of workers pulls
-    from a short queue that the producer fills as the input is read, through a packer that
-    holds a bounded number of lines. A batch that has waited goes out unfilled only when a
-    worker has nothing to send: while the rate limit keeps every worker busy, waiting longer
-    costs nothing and fills requests fuller.
+    Lines go by lane (one per API key): ``open_lane`` gives a lane's sender and packer when
+    its first line comes, and each lane has ``workers`` workers of its own, so keys are sent
+    in parallel, each under its own window. ``ask_of`` returns None for a line that is not
+    to be sent (the caller reports it). ``stop`` ends the sending of new requests; ``abort``
+    also gives up on the requests on their way (their lines become unknown). A key refused
+    by the vendor stops its own lane only, unless ``refusal_stops_run``.
+
+    Memory stays flat: the input is read at most ``read_ahead`` lines ahead of the requests
+    the workers have taken, through packers that hold a bounded number of lines. A batch
+    that has waited goes out unfilled only when one of its lane's workers has nothing to
+    send: while the rate limit keeps every worker busy, waiting longer costs nothing and
+    fills requests fuller.
     """
-    queue: asyncio.Queue[Packed[L] | None] = asyncio.Queue(maxsize=workers)
-    stopped: list[StopRun] = []
+    ended = Ended()
     abort = abort or asyncio.Event()
     not_sent = Attempts().cut_short()
-    idle = 0  # workers waiting for a request to send
+    lanes: dict[Hashable, _Lane[L]] = {}
+    ahead = 0  # lines queued in lanes, not yet taken by a worker
+    room = asyncio.Event()
 
     def report(lines: Iterable[L], outcomes: Iterable[Outcome]) -> None:
         for line, outcome in zip(lines, outcomes, strict=True):
             on_outcome(line, outcome)
 
-    async def next_request() -> Packed[L] | None:
-        nonlocal idle
-        idle += 1
+    async def next_request(lane: _Lane[L]) -> Packed[L] | None:
+        nonlocal ahead
+        lane.idle += 1
         try:
-            return await queue.get()
+            packed = await lane.queue.get()
         finally:
-            idle -= 1
+            lane.idle -= 1
+        if packed is not None:
+            ahead -= len(packed.lines)
+            room.set()
+        return packed
 
-    async def worker() -> None:
-        while (packed := await next_request()) is not None:
+    async def worker(name: Hashable, lane: _Lane[L]) -> None:
+        while (packed := await next_request(lane)) is not None:
             every = len(packed.lines)
             if stop.is_set():
                 report(packed.lines, [not_sent] * every)
+                continue
+            if lane.refused:
+                report(packed.lines, [lane.refused.outcome] * every)
                 continue
             attempts = Attempts()
             announce = functools.partial(before_send, packed.lines) if before_send else None
             job = Job(packed.request, creates=creates)
             try:
                 outcomes = await _unless(
-                    abort, sender.send(job, announce=announce, attempts=attempts)
+                    abort, lane.sender.send(job, announce=announce, attempts=attempts)
                 )
             except StopRun as stop_run:
-                stopped.append(stop_run)
-                stop.set()
+                if stop_run.key_only and not refusal_stops_run:
+                    lane.refused = ended.refused.setdefault(name, stop_run)
+                else:
+                    ended.stopped = ended.stopped or stop_run
+                    stop.set()
                 outcomes = [stop_run.outcome] * every
             report(packed.lines, outcomes or [attempts.cut_short()] * every)
 
-    async def dispatch(ready: list[Packed[L]]) -> None:
+    async def dispatch(lane: _Lane[L], ready: list[Packed[L]]) -> None:
+        nonlocal ahead
         for packed in ready:
             if stop.is_set():
                 report(packed.lines, [not_sent] * len(packed.lines))
+            elif lane.refused:
+                report(packed.lines, [lane.refused.outcome] * len(packed.lines))
             else:
-                await queue.put(packed)
+                ahead += len(packed.lines)
+                lane.queue.put_nowait(packed)
+
+    def lane_for(name: Hashable, group: asyncio.TaskGroup) -> _Lane[L]:
+        lane = lanes.get(name)
+        if lane is None:
+            lane = lanes[name] = _Lane(*open_lane(name))
+            for _ in range(workers):
+                group.create_task(worker(name, lane))
+        return lane
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(worker())
             for count, line in enumerate(lines):
                 ask = ask_of(line)
-                if ask is None:
-                    pass
-                elif stop.is_set():
-                    on_outcome(line, not_sent)
-                else:
-                    await dispatch(packer.add(line, ask))
-                if idle and queue.empty():  # a sender waits: a batch that waited goes now
-                    await dispatch(packer.due())
+                if ask is not None:
+                    while ahead >= read_ahead:
+                        room.clear()
+                        await room.wait()
+                    lane = lane_for(lane_of(line), group)
+                    if stop.is_set():
+                        on_outcome(line, not_sent)
+                    elif lane.refused:
+                        on_outcome(line, lane.refused.outcome)
+                    else:
+                        await dispatch(lane, lane.packer.add(line, ask))
+                    if lane.wants_due():
+                        await dispatch(lane, lane.packer.due())
                 if count % 500 == 499:
+                    for lane in lanes.values():
+                        if lane.wants_due():
+                            await dispatch(lane, lane.packer.due())
                     await asyncio.sleep(0)  # let the workers run while invalid rows stream by
-            await dispatch(packer.drain())
-            for _ in range(workers):
-                await queue.put(None)
-    except ExceptionGroup as group:
-        if len(group.exceptions) == 1:  # one worker failed (a full disk, say): say just that
-            raise group.exceptions[0] from None
+            for lane in lanes.values():
+                await dispatch(lane, lane.packer.drain())
+                for _ in range(workers):
+                    lane.queue.put_nowait(None)
+    except ExceptionGroup as group_error:
+        if len(group_error.exceptions) == 1:  # a worker failed (a full disk, say): say just that
+            raise group_error.exceptions[0] from None
         raise
-    return stopped[0] if stopped else None
+    return ended
 
 
 async def _unless(abort: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:

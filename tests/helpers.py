@@ -30,9 +30,13 @@ def bulk_tasks(
     key: str | None = KEY,
     cwd: Path = ROOT,
     timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> Ran:
-    """Run the real command in a child process, as a user would."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    """Run the real command in a child process, as a user would.
+
+    ``key`` goes into every vendor's variable (None: none is set); ``env`` adds variables.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")} | (env or {})
     if key is not None:
         env |= dict.fromkeys(KEY_VARIABLES, key)
     done = subprocess.run(

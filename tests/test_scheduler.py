@@ -236,17 +236,19 @@ async def run(handler: Handler, rows: int) -> tuple[dict[int, Outcome], str | No
         assert item not in outcomes, f"row {item} reported twice"
         outcomes[item] = outcome
 
-    stopped = await run_jobs(
+    ended = await run_jobs(
         range(rows),
         ask_of=lambda _: Ask(CREATE.request),
-        packer=Packer(LEMLIST, row_of=lambda row: row, size=1),
-        sender=sender(handler, rate=Rate(50, 0.1)),
+        open_lane=lambda _: (
+            sender(handler, rate=Rate(50, 0.1)),
+            Packer(LEMLIST, row_of=lambda row: row, size=1),
+        ),
         creates=True,
         on_outcome=record,
         stop=asyncio.Event(),
         workers=4,
     )
-    return outcomes, str(stopped) if stopped else None
+    return outcomes, str(ended.stopped) if ended.stopped else None
 
 
 async def test_every_row_gets_exactly_one_outcome() -> None:
@@ -289,6 +291,55 @@ async def test_an_unreachable_vendor_stops_the_run() -> None:
     assert stopped.startswith("cannot reach lemlist")
     assert len(outcomes) == 20
     assert {o.status for o in outcomes.values()} == {Status.NOT_SENT}
+
+
+async def test_a_refused_key_stops_its_own_lane_only() -> None:
+    refused = LEMLIST.auth_headers("key-b")["Authorization"]
+    sent: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == refused:
+            return httpx.Response(401, text="The authentication you supplied is incorrect")
+        return httpx.Response(200, json={"_id": "opp_AAAAAAAAAAAAAAAAA"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+    def open_lane(name: object) -> tuple[Sender, Packer[tuple[int, str]]]:
+        one = Sender(
+            client=client,
+            vendor=LEMLIST,
+            key=f"key-{name}",
+            key_env=f"TEAM_{str(name).upper()}_KEY",
+            base_url="https://api.test",
+            rate=Rate(50, 0.1),
+            retry=FAST,
+        )
+        return one, Packer(LEMLIST, row_of=lambda line: line[0], size=1)
+
+    lines = [(n, "abc"[n % 3]) for n in range(60)]
+    outcomes: dict[tuple[int, str], Outcome] = {}
+    ended = await run_jobs(
+        lines,
+        ask_of=lambda _: Ask(CREATE.request),
+        open_lane=open_lane,
+        lane_of=lambda line: line[1],
+        creates=True,
+        on_outcome=outcomes.__setitem__,
+        stop=asyncio.Event(),
+        workers=4,
+        refusal_stops_run=False,
+    )
+    assert ended.stopped is None
+    assert list(ended.refused) == ["b"]
+    assert "TEAM_B_KEY" in str(ended.refused["b"])
+    assert sorted(outcomes) == sorted(lines)
+    by_lane = {
+        lane: {o.status for (_, name), o in outcomes.items() if name == lane} for lane in "abc"
+    }
+    assert by_lane == {"a": {Status.CREATED}, "b": {Status.NOT_SENT}, "c": {Status.CREATED}}
+    assert {o.error_code for (_, name), o in outcomes.items() if name == "b"} == {"key_rejected"}
+    assert sent.count(refused) <= 4  # at most one request per worker, then nothing more
 
 
 # --- requests that carry several lines (Saleshandy) --------------------------------------------
@@ -393,17 +444,19 @@ async def test_packed_lines_travel_in_few_requests_and_each_gets_its_outcome() -
         for line in lines
     }
     outcomes: dict[tuple[int, str], Outcome] = {}
-    stopped = await run_jobs(
+    ended = await run_jobs(
         lines,
         ask_of=asks.__getitem__,
-        packer=Packer(SALESHANDY, row_of=lambda line: line[0], size=50),
-        sender=saleshandy_sender(handle),
+        open_lane=lambda _: (
+            saleshandy_sender(handle),
+            Packer(SALESHANDY, row_of=lambda line: line[0], size=50),
+        ),
         creates=True,
         on_outcome=outcomes.__setitem__,
         stop=asyncio.Event(),
         workers=4,
     )
-    assert stopped is None
+    assert ended.stopped is None
     assert sorted(len(body["prospectIds"]) for body in bodies) == [10, 10, 50, 50]  # type: ignore[arg-type]
     assert {line: o.remote_id for line, o in outcomes.items()} == {
         line: f"t-{line[1]}" for line in lines
@@ -436,9 +489,11 @@ async def test_batches_are_not_cut_short_while_every_sender_is_busy() -> None:
     await run_jobs(
         lines,
         ask_of=asks.__getitem__,
-        # batches "wait too long" almost at once: only an idle sender may take them early
-        packer=Packer(SALESHANDY, row_of=lambda line: line[0], size=100, max_wait=0.001),
-        sender=saleshandy_sender(slow),
+        open_lane=lambda _: (
+            saleshandy_sender(slow),
+            # batches "wait too long" almost at once: only an idle sender may take them early
+            Packer(SALESHANDY, row_of=lambda line: line[0], size=100, max_wait=0.001),
+        ),
         creates=True,
         on_outcome=outcomes.__setitem__,
         stop=asyncio.Event(),

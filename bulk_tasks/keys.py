@@ -1,0 +1,51 @@
+"""Where a run's API keys come from: the vendor's variable, or the one a row names.
+
+A row's ``apiKeyEnv`` cell names the environment variable holding its key (one per team or
+client); a blank cell, or no such column, means the vendor's own variable
+(``LEMLIST_API_KEY``...). A variable is read when a row first needs it, so the vendor's
+variable must be set only if some row uses it. Keys stay in this process: no message, log
+line or file ever holds one, only the names of the variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .vendors.base import Vendor
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The keys of one run, by the name of the variable that holds them."""
+
+    vendor: Vendor
+    #: the key of the vendor's own variable, when the caller already has it
+    given: str | None = None
+    #: the built-in sandbox: every variable reads as a made-up key of its own
+    sandbox: bool = False
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    def variable(self, named: str) -> str:
+        """The variable a row's cell names ("": the vendor's own)."""
+        return named or self.vendor.key_env
+
+    def key(self, named: str) -> str | None:
+        """The key in that variable; None when it is not set."""
+        env = self.variable(named)
+        if env == self.vendor.key_env and self.given:
+            return self.given
+        if self.sandbox:
+            return f"{self.given or 'sandbox'}-{env}"
+        return self.environ.get(env, "").strip() or None
+
+    def missing(self, named: str) -> str:
+        """What to do when the variable is not set."""
+        env = self.variable(named)
+        where = (
+            f"({self.vendor.key_hint})"
+            if env == self.vendor.key_env
+            else f"(the {self.vendor.name} key of the rows that name it)"
+        )
+        return f"{env} is not set: export {env}=your-key {where}"
