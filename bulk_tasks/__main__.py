@@ -1,3 +1,4 @@
 from bulk_tasks.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator, ValidationInfo
+from pydantic import BeforeValidator, Field, Strict, ValidationInfo
 
 from .inputs import Cell, cell_text
 
@@ -137,4 +137,8 @@ def _day(value: Cell, info: ValidationInfo) -> date:
 When = Annotated[datetime, BeforeValidator(_when)]
 Day = Annotated[date, BeforeValidator(_day)]
 YesNo = Annotated[bool, BeforeValidator(read_yes_no)]
-Text = Annotated[str, BeforeValidator(cell_text)]
+#: text as it is; a date cell as text (the Python reader runs only for a cell not text)
+Text = Annotated[
+    Annotated[str, Strict()] | Annotated[str, BeforeValidator(cell_text)],
+    Field(union_mode="left_to_right"),
+]

@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
-import json
-import re
 import signal
 import time
 from collections import Counter
@@ -30,24 +27,24 @@ import filelock
 import httpx
 
 from .cells import Reading
-from .columns import KEY_ENV, ColumnMap, map_columns
+from .columns import ColumnMap, map_columns
 from .errors import MissingKey, OptionError, ResultsError
-from .inputs import Cell, Row, Table, is_blank, open_table
+from .inputs import Row, Table, is_blank, open_table
 from .keys import Keys
 from .packing import Packer
 from .results import (
     DONE,
-    EXISTS_OR_MAY,
     Journal,
     Outcome,
     Status,
     default_path,
     journal_path,
-    read_journal,
+    may_hold_tasks,
 )
+from .rules import Dedupe, Line, Rules, checked_rows, helpers_for
 from .scheduler import Rate, RetryPolicy, Sender, run_jobs
 from .vendors import VENDORS, spec_for
-from .vendors.base import Ask, Problem, Request, Spec, Vendor, check
+from .vendors.base import Ask, Vendor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +78,8 @@ class Settings:
     durable: bool = True
     #: sending to the built-in sandbox: its lines never count as done for the real vendor
     sandbox: bool = False
+    #: validate: helper processes checking rows (None: by the file's size and the cores)
+    helpers: int | None = None
 
     @property
     def vendor(self) -> Vendor:
@@ -188,29 +187,6 @@ class Summary:
         return 0 if all(status in DONE for status in self.counts) else 1
 
 
-@dataclass(frozen=True)
-class Line:
-    """One line of the results file: a row (and prospect), what it asks, its identity."""
-
-    row: Row
-    prospect_id: str
-    fingerprint: str
-    ask: Ask | None  # None: the row is invalid
-    problems: tuple[Problem, ...] = ()
-    #: the environment variable holding this line's key ("": the vendor's own)
-    key_env: str = ""
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        return self.ask.notes if self.ask else ()
-
-
-def fingerprint(target: str, action: str, content: object) -> str:
-    """A short hash of what a line asks for: equal for equal lines, wherever they stand."""
-    text = json.dumps([target, action, content], sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
 class Plan:
     """An opened input with its columns matched to the action's fields."""
 
@@ -223,7 +199,6 @@ class Plan:
                 f"--action {settings.action}: {settings.target} can only "
                 + " or ".join(self.vendor.actions)
             )
-        self.model = model
         self.table: Table = open_table(
             settings.input,
             sheet=settings.sheet,
@@ -232,9 +207,17 @@ class Plan:
         )
         self.columns: ColumnMap = map_columns(
             self.table.headers,
-            self.model,
+            model,
             mapping=settings.mapping,
             constants=settings.constants,
+        )
+        self.rules = Rules(
+            settings.target,
+            settings.action,
+            model,
+            self.columns,
+            settings.reading,
+            sandbox=settings.sandbox,
         )
 
     def summary(self, results: Path) -> Summary:
@@ -243,118 +226,62 @@ class Plan:
 
     def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
         """Every line of every non-blank row; blank rows are only counted."""
-        seen: Counter[str] = Counter()
+        dedupe = Dedupe()
         for row in self.table.rows():
             if is_blank(row):
                 summary.rows.blank += 1
                 progress.advance(None)
                 continue
-            lines = self._lines(row)
+            lines = self.rules.lines(row)
             summary.rows.expect(row.number, len(lines))
             for line in lines:
-                seen[line.fingerprint] += 1
-                if seen[line.fingerprint] > 1:  # an identical line again: the 2nd, 3rd...
-                    again = f"{line.fingerprint}#{seen[line.fingerprint]}"
-                    line = dataclasses.replace(line, fingerprint=again)
-                yield line
-
-    def _lines(self, row: Row) -> list[Line]:
-        values = self.columns.values(row)
-        if row.extra:
-            cells = {"values": values, "extra": row.extra}
-            problem = _extra_cells(row, len(self.table.headers))
-            return self._invalid(row, values, cells, (problem,))
-        key_env = self.columns.key_env(row) if self.columns.names_keys else ""
-        verdict = check(self.model, values, reading=self.settings.reading)
-        if key_env and not _ENV_NAME.fullmatch(key_env):
-            problem = Problem(KEY_ENV, f"{self.columns.source(KEY_ENV)} {_NOT_AN_ENV_NAME}")
-            verdict = [*(verdict if not isinstance(verdict, Spec) else ()), problem]
-        if not isinstance(verdict, Spec):
-            return self._invalid(row, values, values, tuple(verdict))
-        return [
-            Line(row, ask.subject, self._fingerprint(_sent(ask.request)), ask, key_env=key_env)
-            for ask in self.vendor.asks(verdict)
-        ]
-
-    def _invalid(
-        self, row: Row, values: Mapping[str, Cell], content: object, problems: tuple[Problem, ...]
-    ) -> list[Line]:
-        """One invalid line per subject the row names (one line when it names none)."""
-        return [
-            Line(
-                row,
-                subject,
-                self._fingerprint([content, subject] if subject else content),
-                None,
-                problems,
-            )
-            for subject in self.vendor.named(values)
-        ]
-
-    def _fingerprint(self, content: object) -> str:
-        target = self.settings.target
-        if self.settings.sandbox:  # a task made in the sandbox does not exist in the vendor
-            target += " sandbox"
-        return fingerprint(target, self.settings.action, content)
+                again = dedupe(line.fingerprint)
+                yield (
+                    line
+                    if again == line.fingerprint
+                    else dataclasses.replace(line, fingerprint=again)
+                )
 
     def invalid_outcome(self, line: Line) -> Outcome:
-        return Outcome(
-            status=Status.INVALID,
-            error_code=";".join(dict.fromkeys(problem.field for problem in line.problems)),
-            error_message="; ".join(self._sentence(problem) for problem in line.problems),
-        )
-
-    def _sentence(self, problem: Problem) -> str:
-        if problem.field not in self.model.model_fields:
-            return problem.message
-        where = self.columns.source(problem.field)
-        if problem.value is None:
-            return f"{where} {problem.message}"
-        return f'{where} = "{problem.value}" {problem.message}'
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NOT_AN_ENV_NAME = (
-    "does not hold the name of an environment variable (letters, digits and _, such as "
-    "TEAM_B_LEMLIST_KEY): write there the name of the variable that holds the row's key, "
-    "never the key itself"
-)
-
-
-def _sent(request: Request) -> list[object]:
-    return [request.method, request.path, request.body]
-
-
-def _extra_cells(row: Row, width: int) -> Problem:
-    surplus = ", ".join(f'"{cell}"' for cell in row.extra)
-    return Problem(
-        "extra_cells",
-        f"this row has {width + len(row.extra)} cells but the header has {width} columns "
-        f"(the surplus: {surplus}): a value probably contains the delimiter without quotes; "
-        "quote it or fix the row",
-    )
+        return self.rules.invalid_outcome(line)
 
 
 def validate(settings: Settings, *, progress: Progress | None = None) -> Summary:
-    """Every line's verdict into the results file; nothing is sent."""
+    """Every line's verdict into the results file; nothing is sent.
+
+    Rows are checked in helper processes when the file is large and the machine has cores
+    to spare (``settings.helpers``); the results keep the input's order either way.
+    """
     plan = Plan(settings)
     path = settings.results or default_path(settings.input, suffix=".validation.csv")
     summary = plan.summary(path)
     watcher = progress or _Silent()
-    valid = Outcome(
-        status=Status.NOT_SENT,
-        error_code="valid",
-        error_message="valid: `bulk-tasks run` would send it",
-    )
+    helpers = helpers_for(plan.table.total) if settings.helpers is None else settings.helpers
     started = time.monotonic()
     with _locked(path, settings):
         _keep_run_results(path)
-        journal = Journal(path, plan.table.headers, durable=False)
-        record = _recorder(journal, summary, watcher)
+        journal = Journal(path, plan.table.headers, durable=False, flush_each=False)
+        note = _noter(journal, summary, watcher)
+        dedupe = Dedupe()
+        counts, settle, advance = summary.counts, summary.rows.settle, watcher.advance
+        render = journal.renders_csv and helpers > 0  # helpers render, this process writes
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
-            for line in plan.lines(summary, watcher):
-                record(line, valid if line.ask else plan.invalid_outcome(line))
+            checked = checked_rows(plan.rules, plan.table.rows(), helpers=helpers, render=render)
+            for row, lines in checked:
+                if lines is None:
+                    summary.rows.blank += 1
+                    advance(None)
+                    continue
+                summary.rows.expect(row.number, len(lines))
+                for prospect_id, fingerprint, outcome, message, rendered in lines:
+                    if rendered is None:
+                        note(row, prospect_id, dedupe(fingerprint), outcome, message)
+                        continue
+                    status = outcome.status  # the note, inlined: this runs per line
+                    journal.write_rendered(rendered[0], dedupe(fingerprint), rendered[1])
+                    counts[status] += 1
+                    advance(status, row_done=settle(row.number, done=False))
             journal.close()
         finally:
             watcher.finish()
@@ -362,18 +289,31 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     return summary
 
 
+Note = Callable[[Row, str, str, Outcome, str], None]
+
+
+def _noter(journal: Journal, summary: Summary, progress: Progress) -> Note:
+    """How a line ends: its entry in the results file, its counts, its tick of progress."""
+    counts, settle, advance = summary.counts, summary.rows.settle, progress.advance
+
+    def note(row: Row, prospect_id: str, fingerprint: str, outcome: Outcome, message: str) -> None:
+        journal.write(row, outcome, fingerprint, prospect_id=prospect_id, message=message)
+        counts[outcome.status] += 1
+        advance(outcome.status, row_done=settle(row.number, done=outcome.status in DONE))
+
+    return note
+
+
 def _recorder(
     journal: Journal, summary: Summary, progress: Progress
 ) -> Callable[[Line, Outcome], None]:
-    """How a line ends: its entry in the results file, its counts, its tick of progress."""
+    """:func:`_noter` for a line and its outcome, with the line's notes said."""
+    note = _noter(journal, summary, progress)
 
     def record(line: Line, outcome: Outcome) -> None:
-        message = _with_notes(outcome.error_message, line.notes)
-        outcome = dataclasses.replace(outcome, prospect_id=line.prospect_id, error_message=message)
-        journal.write(line.row, outcome, line.fingerprint)
-        summary.counts[outcome.status] += 1
-        row_done = summary.rows.settle(line.row.number, done=outcome.status in DONE)
-        progress.advance(outcome.status, row_done=row_done)
+        notes = line.notes
+        message = _with_notes(outcome.error_message, notes) if notes else outcome.error_message
+        note(line.row, line.prospect_id, line.fingerprint, outcome, message)
 
     return record
 
@@ -386,13 +326,8 @@ def _with_notes(message: str, notes: Sequence[str]) -> str:
 
 def _keep_run_results(path: Path) -> None:
     """Validation may replace an earlier validation, never a run's results or another file."""
-    if not journal_path(path).exists() and not path.exists():
-        return
-    try:
-        earlier = read_journal(journal_path(path) if journal_path(path).exists() else path)
-    except ResultsError:
-        earlier = {"": Outcome(status=Status.UNKNOWN)}  # not ours: not ours to overwrite
-    if any(outcome.status in EXISTS_OR_MAY for outcome in earlier.values()):
+    existing = [file for file in (journal_path(path), path) if file.exists()]
+    if existing and may_hold_tasks(existing[0]):
         raise ResultsError(
             f"{path} holds a run's results or another file, which validate would overwrite; "
             "give validate another --results"

@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from .errors import ResultsError
 from .inputs import Row, cell_text
-from .safe_cells import RISKY_STARTS, defuse, restore
+from .safe_cells import RISKY_STARTS, defuse_all, restore
 
 RESULT_COLUMNS = (
     "row",
@@ -106,19 +106,42 @@ def _is_xlsx(path: Path) -> bool:
     return path.suffix.lower() == ".xlsx"
 
 
-def _cells(row: Row, outcome: Outcome, fingerprint: str) -> list[str]:
+def _cells(
+    row: Row, outcome: Outcome, fingerprint: str, prospect_id: str, message: str
+) -> list[str]:
     ours = [
         str(row.number),
         outcome.status.value,
         outcome.remote_id,
-        outcome.prospect_id,
+        prospect_id,
         "" if outcome.http_status is None else str(outcome.http_status),
         outcome.error_code,
-        outcome.error_message,
+        message,
         str(outcome.attempts),
         fingerprint,
     ]
-    return ours + [cell_text(cell) for cell in row.cells]
+    ours += [cell if isinstance(cell, str) else cell_text(cell) for cell in row.cells]
+    return ours
+
+
+class CsvLines:
+    """A results line as CSV text in two parts around its fingerprint, for the journal's
+    :meth:`Journal.write_rendered`: a helper process renders lines, and the process that
+    writes them only adds the fingerprint (which may get a ``#2`` there)."""
+
+    def __init__(self, input_width: int) -> None:
+        self._width = input_width
+        self._csv = _Csv()
+
+    def __call__(
+        self, row: Row, outcome: Outcome, fingerprint: str, prospect_id: str, message: str
+    ) -> tuple[str, str]:
+        cells = _cells(row, outcome, fingerprint, prospect_id, message)
+        cells += [""] * (len(RESULT_COLUMNS) + self._width - len(cells))
+        where = len(RESULT_COLUMNS) - 1  # the fingerprint's column, the last of ours
+        head = self._csv.line((), cells[: where + 1])  # ends with the fingerprint, then \r\n
+        tail = self._csv.line((), cells[where:])  # begins with it
+        return head[: -len(fingerprint) - 2], tail[len(fingerprint) :]
 
 
 # --- line formats ----------------------------------------------------------------------------
@@ -133,6 +156,10 @@ class _Format:
     def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
         raise NotImplementedError
 
+    def put(self, file: IO[str], headers: Sequence[str], cells: Sequence[str]) -> None:
+        """One line written to ``file``."""
+        file.write(self.line(headers, cells))
+
     def again(self, line: dict[str, str], columns: Sequence[str]) -> str:
         """A line read back, written out again with ``columns``."""
         return self.line(columns, [line.get(name, "") for name in columns])
@@ -140,6 +167,10 @@ class _Format:
     def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
         """The headers and the whole lines; a torn last line (a killed run) is skipped."""
         raise NotImplementedError
+
+    def statuses(self, file: IO[str]) -> Iterator[str]:
+        """Only the status of each line, in order: a quick pass that keeps nothing."""
+        return (line.get("status", "") for line in self.read(file)[1])
 
 
 class _Csv(_Format):
@@ -150,12 +181,19 @@ class _Csv(_Format):
     def __init__(self) -> None:
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer)
+        self._file: IO[str] | None = None
+        self._to_file = self._writer
 
     def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
-        self._writer.writerow([defuse(cell) for cell in cells])
+        self._writer.writerow(defuse_all(cells))
         return self._buffer.getvalue()
+
+    def put(self, file: IO[str], headers: Sequence[str], cells: Sequence[str]) -> None:
+        if file is not self._file:
+            self._file, self._to_file = file, csv.writer(file)
+        self._to_file.writerow(defuse_all(cells))
 
     def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
         reader = csv.reader(file)
@@ -169,6 +207,14 @@ class _Csv(_Format):
                     yield dict(zip(headers, map(restore, cells), strict=True))
 
         return headers, lines()
+
+    def statuses(self, file: IO[str]) -> Iterator[str]:
+        reader = csv.reader(file)
+        headers = next(reader, [])
+        if tuple(headers[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
+            raise ResultsError(f"{file.name} is not a bulk-tasks results file (its header differs)")
+        where = RESULT_COLUMNS.index("status")
+        return (cells[where] for cells in reader if len(cells) > where)
 
 
 class _JsonLines(_Format):
@@ -226,6 +272,20 @@ def read_journal(path: Path) -> dict[str, Outcome]:
             if outcome is not None:
                 state[_key(line)] = outcome
     return state
+
+
+def may_hold_tasks(path: Path) -> bool:
+    """Whether a file says that some task exists, or may (a file not ours: it may).
+
+    A streaming pass that keeps nothing and stops at the first such line.
+    """
+    kind = _format(path)
+    exists_or_may = {status.value for status in EXISTS_OR_MAY}
+    try:
+        with path.open(encoding=kind.encoding, newline="") as file:
+            return any(status in exists_or_may for status in kind.statuses(file))
+    except (OSError, UnicodeDecodeError, csv.Error, ResultsError):
+        return True
 
 
 def _outcome(line: dict[str, str]) -> Outcome | None:
@@ -307,6 +367,7 @@ class Journal:
         *,
         resume: bool = False,
         durable: bool = True,
+        flush_each: bool = True,
     ) -> None:
         check_format(path)
         self.path = path
@@ -322,6 +383,9 @@ class Journal:
         # which rows this run wrote: only a resumed file can hold rows no longer in the input
         self._written: set[str] | None = set() if resuming else None
         self._durable = durable
+        #: flush every line to the OS as it is written (a run), or only at the end (validate)
+        self._flush_each = flush_each
+        self._width = len(self._headers)
         self._waiting: list[asyncio.Future[None]] = []
         self._dirty = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -336,21 +400,64 @@ class Journal:
     def _open(self, mode: str) -> IO[str]:
         try:
             self._journal.parent.mkdir(parents=True, exist_ok=True)
-            return self._journal.open(mode, encoding=self._format.encoding, newline="")
+            if self._format.encoding != "utf-8-sig":
+                return self._journal.open(mode, encoding=self._format.encoding, newline="")
+            # the BOM by hand: Python's utf-8-sig encoder is Python code, run on every write
+            file = self._journal.open(mode, encoding="utf-8", newline="")
+            if file.tell() == 0:
+                file.write("\ufeff")
+            return file
         except OSError as error:
             raise ResultsError(
                 f"cannot write the results file {self._journal}: {error.strerror}; "
                 "choose another place with --results"
             ) from None
 
-    def write(self, row: Row, outcome: Outcome, fingerprint: str) -> None:
-        """A row's outcome: written and flushed now, fsynced with the next batch."""
+    def write(
+        self,
+        row: Row,
+        outcome: Outcome,
+        fingerprint: str,
+        *,
+        prospect_id: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """A line's outcome: written and flushed now, fsynced with the next batch.
+
+        ``prospect_id`` and ``message``, when given, stand for the outcome's own.
+        """
         if self._written is not None:
             self._written.add(fingerprint)
-        cells = _cells(row, outcome, fingerprint)
-        cells += [""] * (len(self._headers) - len(cells))  # columns only older lines have
-        self._put(self._format.line(self._headers, cells))
+        cells = _cells(
+            row,
+            outcome,
+            fingerprint,
+            outcome.prospect_id if prospect_id is None else prospect_id,
+            outcome.error_message if message is None else message,
+        )
+        if len(cells) < self._width:
+            cells += [""] * (self._width - len(cells))  # columns only older lines have
+        try:
+            self._format.put(self._file, self._headers, cells)
+            if self._flush_each:
+                self._file.flush()
+        except OSError as error:
+            raise self._failure(error) from None
         self._dirty.set()
+
+    @property
+    def renders_csv(self) -> bool:
+        """Whether lines rendered by :class:`CsvLines` may be written here."""
+        return isinstance(self._format, _Csv) and self._written is None
+
+    def write_rendered(self, head: str, fingerprint: str, tail: str) -> None:
+        """A line :class:`CsvLines` rendered, with its fingerprint as it ends up."""
+        try:
+            self._file.write(f"{head}{fingerprint}{tail}")
+            if self._flush_each:
+                self._file.flush()
+        except OSError as error:
+            raise self._failure(error) from None
 
     async def sending(self, lines: Iterable[tuple[Row, str, str]]) -> None:
         """Mark lines (row, prospect id, fingerprint) as on their way, all with one fsync;

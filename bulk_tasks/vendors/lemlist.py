@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, ValidationInfo, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, model_validator
 
 from ..cells import CellProblem, Text, When, YesNo, split_list
 from ..inputs import Cell, cell_text
@@ -104,11 +104,30 @@ def _media(value: Cell, info: ValidationInfo) -> tuple[str, ...]:
     return urls
 
 
-LeadOrContactId = Annotated[str, BeforeValidator(_record_id)]
-UserId = Annotated[str, BeforeValidator(_user_id)]
-TaskId = Annotated[str, BeforeValidator(_task_id)]
-TaskType = Annotated[Literal["email", "manual", "phone", "linkedin"], BeforeValidator(_task_type)]
-Priority = Annotated[Literal["", "0", "1", "2"], BeforeValidator(_priority)]
+# Each type checks a cell natively (in pydantic-core) first, and calls the Python reader,
+# with its advice, only for a value that check refuses: the reader is the rule, the native
+# check a quicker way to the same verdict for values written exactly as the API wants them.
+_EITHER = Field(union_mode="left_to_right")
+_TYPES = Literal["email", "manual", "phone", "linkedin"]
+_PRIORITY = Literal["", "0", "1", "2"]
+
+LeadOrContactId = Annotated[
+    Annotated[str, StringConstraints(strict=True, pattern=rf"^{_ID_SHAPE.pattern}$")]
+    | Annotated[str, BeforeValidator(_record_id)],
+    _EITHER,
+]
+UserId = Annotated[
+    Annotated[str, StringConstraints(strict=True, pattern=r"^usr_[A-Za-z0-9]+$")]
+    | Annotated[str, BeforeValidator(_user_id)],
+    _EITHER,
+]
+TaskId = Annotated[
+    Annotated[str, StringConstraints(strict=True, pattern=r"^opp_[A-Za-z0-9]+$")]
+    | Annotated[str, BeforeValidator(_task_id)],
+    _EITHER,
+]
+TaskType = Annotated[_TYPES | Annotated[_TYPES, BeforeValidator(_task_type)], _EITHER]
+Priority = Annotated[_PRIORITY | Annotated[_PRIORITY, BeforeValidator(_priority)], _EITHER]
 Media = Annotated[tuple[str, ...], BeforeValidator(_media)]
 
 
@@ -192,17 +211,23 @@ _HINTS = {
 
 
 def _create_body(spec: LemlistCreate) -> Json:
-    body: Json = {"recordId": spec.recordId}
-    if spec.recordId.startswith("lea_"):
-        body["leadId"] = spec.recordId  # the seed's schema marks leadId required
-    body |= {"type": spec.type, "assignedTo": spec.assignedTo, "dueDate": utc_iso(spec.dueDate)}
-    optional = {"title": spec.title, "message": spec.message, "priority": spec.priority}
-    body |= {name: value for name, value in optional.items() if value is not None}
-    body |= {
-        name: list(urls)
-        for name, urls in (("images", spec.images), ("videos", spec.videos))
-        if urls
-    }
+    record = spec.recordId
+    body: Json = {"recordId": record}
+    if record.startswith("lea_"):
+        body["leadId"] = record  # the seed's schema marks leadId required
+    body["type"] = spec.type
+    body["assignedTo"] = spec.assignedTo
+    body["dueDate"] = utc_iso(spec.dueDate)
+    if spec.title is not None:
+        body["title"] = spec.title
+    if spec.message is not None:
+        body["message"] = spec.message
+    if spec.priority is not None:
+        body["priority"] = spec.priority
+    if spec.images:
+        body["images"] = list(spec.images)
+    if spec.videos:
+        body["videos"] = list(spec.videos)
     return body
 
 

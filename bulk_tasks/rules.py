@@ -1,0 +1,295 @@
+"""Rows -> lines: what each row asks of the vendor, or why it cannot be sent.
+
+A row becomes one or more :class:`Line` (one per row for lemlist, one per prospect for
+Saleshandy): what the line asks for and its fingerprint, or the problems that keep it from
+being sent. The vendors' pydantic specs hold every rule; :class:`Rules` applies them to a
+row with the input's column map.
+
+Checking rows is most of what ``validate`` costs, and rows do not depend on each other, so
+:func:`checked_rows` can spread them over helper processes, in chunks, and still hands them
+back in input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import signal
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, NamedTuple
+
+from .cells import Reading
+from .columns import KEY_ENV, ColumnMap
+from .inputs import Cell, Row, is_blank
+from .results import CsvLines, Outcome, Status
+from .vendors import VENDORS
+from .vendors.base import Ask, Problem, Request, Spec, Vendor, check
+
+
+@dataclass(slots=True)  # not frozen: built per row, a third of the cost
+class Line:
+    """One line of the results file: a row (and prospect), what it asks, its identity."""
+
+    row: Row
+    prospect_id: str
+    fingerprint: str
+    ask: Ask | None  # None: the row is invalid
+    problems: tuple[Problem, ...] = ()
+    #: the environment variable holding this line's key ("": the vendor's own)
+    key_env: str = ""
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.ask.notes if self.ask else ()
+
+
+#: how ``validate`` reports a valid line
+VALID = Outcome(
+    status=Status.NOT_SENT,
+    error_code="valid",
+    error_message="valid: `bulk-tasks run` would send it",
+)
+
+
+class Checked(NamedTuple):
+    """A line as ``validate`` reports it: small, to travel back from a helper process."""
+
+    prospect_id: str
+    fingerprint: str
+    outcome: Outcome
+    message: str  # the outcome's, with the line's notes
+    #: the results line as CSV text around its fingerprint (see CsvLines), when rendered
+    rendered: tuple[str, str] | None = None
+
+
+def fingerprint(target: str, action: str, content: object) -> str:
+    """A short hash of what a line asks for: equal for equal lines, wherever they stand.
+
+    The hash is of ``json.dumps([target, action, content], sort_keys=True,
+    ensure_ascii=False, default=str)``, byte for byte: results files of every version must
+    keep matching. The encoder behind ``json.dumps`` is made once rather than per line.
+    """
+    text = "".join(_ENCODE([target, action, content], 0))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _encoder() -> Callable[[object, int], Iterable[str]]:
+    from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+
+    if c_make_encoder is None:  # a Python without the C accelerator: the same, slower
+        slow = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+        return lambda value, _: slow.iterencode(value)
+    encode: Callable[[object, int], Iterable[str]] = c_make_encoder(
+        None, str, encode_basestring, None, ": ", ", ", True, False, True
+    )
+    return encode
+
+
+_ENCODE = _encoder()
+
+
+class Dedupe:
+    """Identical lines are told apart by their order: ``#2``, ``#3``... after the first."""
+
+    def __init__(self) -> None:
+        self._seen: Counter[str] = Counter()
+
+    def __call__(self, fingerprint: str) -> str:
+        self._seen[fingerprint] += 1
+        times = self._seen[fingerprint]
+        return fingerprint if times == 1 else f"{fingerprint}#{times}"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The action's spec applied to rows through the input's column map."""
+
+    target: str
+    action: str
+    model: type[Spec]
+    columns: ColumnMap
+    reading: Reading
+    #: sending to the built-in sandbox: its lines never count as done for the real vendor
+    sandbox: bool = False
+
+    @property
+    def vendor(self) -> Vendor:
+        return VENDORS[self.target]
+
+    def lines(self, row: Row) -> list[Line]:
+        """The lines of one non-blank row."""
+        values = self.columns.values(row)
+        if row.extra:
+            cells = {"values": values, "extra": row.extra}
+            problem = _extra_cells(row, len(self.columns.headers))
+            return self._invalid(row, values, cells, (problem,))
+        key_env = self.columns.key_env(row) if self.columns.names_keys else ""
+        verdict = check(self.model, values, reading=self.reading)
+        if key_env and not _ENV_NAME.fullmatch(key_env):
+            problem = Problem(KEY_ENV, f"{self.columns.source(KEY_ENV)} {_NOT_AN_ENV_NAME}")
+            verdict = [*(verdict if not isinstance(verdict, Spec) else ()), problem]
+        if not isinstance(verdict, Spec):
+            return self._invalid(row, values, values, tuple(verdict))
+        return [
+            Line(row, ask.subject, self._fingerprint(_sent(ask.request)), ask, key_env=key_env)
+            for ask in self.vendor.asks(verdict)
+        ]
+
+    def checked(self, row: Row, render: CsvLines | None = None) -> list[Checked]:
+        """The lines of one non-blank row, as ``validate`` reports them."""
+        checked = []
+        for line in self.lines(row):
+            if line.ask:
+                outcome = VALID
+                message = "; ".join((VALID.error_message, *line.notes))
+            else:
+                outcome = self.invalid_outcome(line)
+                message = outcome.error_message
+            rendered = (
+                render(row, outcome, line.fingerprint, line.prospect_id, message)
+                if render
+                else None
+            )
+            checked.append(Checked(line.prospect_id, line.fingerprint, outcome, message, rendered))
+        return checked
+
+    def invalid_outcome(self, line: Line) -> Outcome:
+        """An invalid line's outcome: its fields as the code, a sentence for each problem."""
+        return Outcome(
+            status=Status.INVALID,
+            error_code=";".join(dict.fromkeys(problem.field for problem in line.problems)),
+            error_message="; ".join(self._sentence(problem) for problem in line.problems),
+        )
+
+    def _invalid(
+        self, row: Row, values: Mapping[str, Cell], content: object, problems: tuple[Problem, ...]
+    ) -> list[Line]:
+        """One invalid line per subject the row names (one line when it names none)."""
+        return [
+            Line(
+                row,
+                subject,
+                self._fingerprint([content, subject] if subject else content),
+                None,
+                problems,
+            )
+            for subject in self.vendor.named(values)
+        ]
+
+    def _fingerprint(self, content: object) -> str:
+        # a task made in the sandbox does not exist in the vendor: its lines are told apart
+        target = f"{self.target} sandbox" if self.sandbox else self.target
+        return fingerprint(target, self.action, content)
+
+    def _sentence(self, problem: Problem) -> str:
+        if problem.field not in self.model.model_fields:
+            return problem.message
+        where = self.columns.source(problem.field)
+        if problem.value is None:
+            return f"{where} {problem.message}"
+        return f'{where} = "{problem.value}" {problem.message}'
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NOT_AN_ENV_NAME = (
+    "does not hold the name of an environment variable (letters, digits and _, such as "
+    "TEAM_B_LEMLIST_KEY): write there the name of the variable that holds the row's key, "
+    "never the key itself"
+)
+
+
+def _sent(request: Request) -> list[object]:
+    return [request.method, request.path, request.body]
+
+
+def _extra_cells(row: Row, width: int) -> Problem:
+    surplus = ", ".join(f'"{cell}"' for cell in row.extra)
+    return Problem(
+        "extra_cells",
+        f"this row has {width + len(row.extra)} cells but the header has {width} columns "
+        f"(the surplus: {surplus}): a value probably contains the delimiter without quotes; "
+        "quote it or fix the row",
+    )
+
+
+# --- checking rows in helper processes ----------------------------------------------------
+
+#: fewer rows than this are checked in this process: a helper's start-up would cost more
+PARALLEL_FROM = 20_000
+CHUNK = 2_000
+
+
+def helpers_for(total: int | None) -> int:
+    """How many helper processes to check ``total`` rows with (0: none, check here).
+
+    One per core, up to four: this process, which reads and writes, needs a share of a core
+    only. A single helper (one core) would be slower than checking here.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (total is not None and total < PARALLEL_FROM) or (cores or 1) < 2:
+        return 0
+    return min(cores or 1, 4)
+
+
+def checked_rows(
+    rules: Rules, rows: Iterable[Row], *, helpers: int, render: bool = False
+) -> Iterator[tuple[Row, list[Checked] | None]]:
+    """Each row with its lines as ``validate`` reports them (None: a blank row), in order.
+
+    With ``helpers`` > 0, rows are checked in that many helper processes, a chunk at a
+    time, with a few chunks on their way: memory stays flat and the order is kept. With
+    ``render``, each line comes with its results line as CSV text too.
+    """
+    if helpers <= 0:
+        lines = CsvLines(len(rules.columns.headers)) if render else None
+        for row in rows:
+            yield row, None if is_blank(row) else rules.checked(row, lines)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    with ProcessPoolExecutor(
+        helpers, mp_context=context, initializer=_adopt, initargs=(rules, render)
+    ) as pool:
+        pending: deque[tuple[list[Row], Future[list[list[Checked] | None]]]] = deque()
+        source = iter(rows)
+        while chunk := list(islice(source, CHUNK)):
+            plain = [(row.number, row.cells, row.extra) for row in chunk]  # quicker to pickle
+            pending.append((chunk, pool.submit(_check_chunk, plain)))
+            if len(pending) > 2 * helpers + 1:
+                yield from _done(*pending.popleft())
+        while pending:
+            yield from _done(*pending.popleft())
+
+
+def _done(
+    chunk: list[Row], future: Future[list[list[Checked] | None]]
+) -> Iterator[tuple[Row, list[Checked] | None]]:
+    # plain tuples in the fields' order, as they came: Checked._make for each costs
+    yield from zip(chunk, future.result(), strict=True)
+
+
+_RULES: Rules | None = None  # a helper process's rules, set once when it starts
+_RENDER: CsvLines | None = None
+
+
+def _adopt(rules: Rules, render: bool) -> None:
+    global _RULES, _RENDER
+    _RULES = rules
+    _RENDER = CsvLines(len(rules.columns.headers)) if render else None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+
+
+def _check_chunk(rows: list[tuple[int, tuple[Cell, ...], tuple[str, ...]]]) -> list[Any]:
+    assert _RULES is not None
+    checked: list[Any] = []
+    for number, cells, extra in rows:
+        row = Row(number, cells, extra)
+        # plain tuples: they pickle faster than the named ones they stand for
+        checked.append(None if is_blank(row) else list(map(tuple, _RULES.checked(row, _RENDER))))
+    return checked

@@ -1,0 +1,81 @@
+"""validate in helper processes: the very same results file as checking every row here."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import SAMPLES, bulk_tasks, read_results
+
+from bulk_tasks import job
+from bulk_tasks.rules import PARALLEL_FROM
+
+USER = "usr_7YzNqVRMCfdeHEzMn"
+
+
+def lemlist_rows(path: Path, count: int) -> Path:
+    """Valid, invalid, blank, repeated and overlong rows, mixed over several chunks."""
+    with path.open("w", encoding="utf-8", newline="") as file:
+        out = csv.writer(file)
+        out.writerow(["leadId", "type", "assignedTo", "dueDate", "title", "Team"])
+        for n in range(count):
+            kind = n % 7
+            if kind == 0:
+                out.writerow([])  # blank
+            elif kind == 1:
+                out.writerow([f"lea_{n:017d}", "Phone ", USER, "2026-12-01 09:00", "=1+1", "a"])
+            elif kind == 2:
+                out.writerow(["not an id", "fax", USER, "31/12/2026", "bad", "b"])
+            elif kind == 3:
+                out.writerow(["lea_AAAAAAAAAAAAAAAAA", "email", USER, "2026-12-01", "same", "c"])
+            elif kind == 4:
+                out.writerow([f"lea_{n:017d}", "email", USER, "2026-12-01", "x", "d", "extra"])
+            else:
+                out.writerow([f"lea_{n:017d}", "manual", USER, "2026-12-02T10:00:00Z", "t", "e"])
+    return path
+
+
+def validate(data: Path, results: Path, *, target: str, helpers: int) -> job.Summary:
+    settings = job.Settings(input=data, target=target, results=results, helpers=helpers)
+    return job.validate(settings)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_helpers_write_the_same_file_as_checking_here(tmp_path: Path, suffix: str) -> None:
+    data = lemlist_rows(tmp_path / "in.csv", 4_600)  # three chunks and a bit
+    here = validate(data, tmp_path / f"here{suffix}", target="lemlist", helpers=0)
+    apart = validate(data, tmp_path / f"apart{suffix}", target="lemlist", helpers=2)
+    assert (tmp_path / f"apart{suffix}").read_bytes() == (tmp_path / f"here{suffix}").read_bytes()
+    assert apart.counts == here.counts
+    assert (apart.rows.blank, apart.rows.settled) == (here.rows.blank, here.rows.settled)
+    lines = read_results(tmp_path / "apart.csv") if suffix == ".csv" else None
+    if lines is not None:
+        assert len(lines) == 4_600 - 658  # every row but the blank ones, in order
+        assert [int(line["row"]) for line in lines] == sorted(int(line["row"]) for line in lines)
+        repeated = [line["fingerprint"] for line in lines if line["title"] == "same"]
+        assert repeated[1] == f"{repeated[0]}#2"
+
+
+def test_helpers_keep_a_line_per_prospect(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    sample = (SAMPLES / "saleshandy_create.csv").read_text(encoding="utf-8").splitlines()
+    data.write_text("\n".join([sample[0], *sample[1:] * 300]) + "\n", encoding="utf-8")
+    here = validate(data, tmp_path / "here.csv", target="saleshandy", helpers=0)
+    apart = validate(data, tmp_path / "apart.csv", target="saleshandy", helpers=2)
+    assert (tmp_path / "apart.csv").read_bytes() == (tmp_path / "here.csv").read_bytes()
+    assert apart.counts == here.counts
+
+
+def test_the_command_checks_a_large_file_in_helpers(tmp_path: Path) -> None:
+    data = lemlist_rows(tmp_path / "in.csv", PARALLEL_FROM + 100)
+    results = tmp_path / "checked.csv"
+    ran = bulk_tasks("validate", data, "-t", "lemlist", "--results", results, key=None)
+    assert ran.code == 1, ran.stderr  # some rows are invalid
+    assert "Traceback" not in ran.stderr
+    lines = read_results(results)
+    assert len(lines) == PARALLEL_FROM + 100 - (PARALLEL_FROM + 100 + 6) // 7
+    shutil.copy(results, tmp_path / "copy.csv")
+    validate(data, tmp_path / "here.csv", target="lemlist", helpers=0)
+    assert (tmp_path / "here.csv").read_bytes() == (tmp_path / "copy.csv").read_bytes()
