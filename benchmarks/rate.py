@@ -78,6 +78,7 @@ SCENARIOS = {
         Scenario("latency 20 ms", Faults(latency=(0.0, 0.02))),
         Scenario("latency 30 ms", Faults(latency=(0.03, 0.03))),
         Scenario("latency 40-120 ms", Faults(latency=(0.04, 0.12), seed=1)),
+        Scenario("latency 80 ms", Faults(latency=(0.08, 0.08))),
         Scenario("2% hangs", Faults(p_hang=0.02, seed=3), ("--timeout", "5")),
         Scenario("faults", FAULTS, ("--timeout", "5")),
         Scenario("faults, 40-120 ms", replace(FAULTS, latency=(0.04, 0.12)), ("--timeout", "5")),

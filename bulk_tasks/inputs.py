@@ -38,6 +38,7 @@ _FIELD_LIMIT = 10 * 1024 * 1024  # a long message fits; a runaway quote still st
 _HEADER_SCAN_LIMIT = 1024 * 1024
 # Bytes the codec could not decode come through as lone surrogates (errors="surrogateescape").
 _UNDECODED = re.compile("[\udc80-\udcff]")
+_BLOCK = 1 << 20  # characters read at a time by the quick check of a whole file
 
 
 @dataclass(slots=True)  # not frozen: built per row, a third of the cost
@@ -205,10 +206,27 @@ def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Table:
 
 
 def _csv_table(path: Path, shown: str, codec: str, delimiter: str, notes: list[str]) -> Table:
-    header_number, header, total = _survey(path, codec, delimiter)
+    # a file with no NUL and nothing undecodable, as most are, is read without a check per line
+    checked = not _clean(path, codec)
+    header_number, header, total = _survey(path, codec, delimiter, checked=checked)
     headers = _unique_headers(cell.strip() for cell in header)
-    source = functools.partial(_csv_rows, path, codec, delimiter, header_number, len(headers))
+    source = functools.partial(
+        _csv_rows, path, codec, delimiter, header_number, len(headers), checked=checked
+    )
     return Table(path, headers, total, notes, shown, delimiter, source)
+
+
+def _clean(path: Path, encoding: str) -> bool:
+    """Whether the text holds no NUL and nothing undecodable (a quick pass, a block at a time);
+    when it does, the records are read line by line to name the row."""
+    try:
+        with path.open(encoding=encoding, errors="surrogateescape", newline="") as file:
+            while block := file.read(_BLOCK):
+                if "\x00" in block or (not block.isascii() and _UNDECODED.search(block)):
+                    return False
+    except (UnicodeError, OSError):
+        return False
+    return True
 
 
 def _detect_delimiter(path: Path, encoding: str) -> str:
@@ -231,11 +249,13 @@ def _detect_delimiter(path: Path, encoding: str) -> str:
     return best if counts[best] else ","
 
 
-def _survey(path: Path, encoding: str, delimiter: str) -> tuple[int, list[str], int]:
+def _survey(
+    path: Path, encoding: str, delimiter: str, *, checked: bool
+) -> tuple[int, list[str], int]:
     """First pass: the header (first non-blank record), its number, and how many records follow."""
     header: tuple[int, list[str]] | None = None
     last = 0
-    for last, cells in _records(path, encoding, delimiter):
+    for last, cells in _records(path, encoding, delimiter, checked=checked):
         if header is None and any(cell.strip() for cell in cells):
             header = (last, cells)
     if header is None:
@@ -244,21 +264,28 @@ def _survey(path: Path, encoding: str, delimiter: str) -> tuple[int, list[str], 
 
 
 def _csv_rows(
-    path: Path, encoding: str, delimiter: str, header_number: int, width: int
+    path: Path, encoding: str, delimiter: str, header_number: int, width: int, *, checked: bool
 ) -> Iterator[Row]:
-    for number, cells in _records(path, encoding, delimiter):
+    for number, cells in _records(path, encoding, delimiter, checked=checked):
         if number > header_number:
             yield _csv_row(number, cells, width)
 
 
-def _records(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(row number, raw cells) of every record; a quoted newline does not start a new row."""
+def _records(
+    path: Path, encoding: str, delimiter: str, *, checked: bool = True
+) -> Iterator[tuple[int, list[str]]]:
+    """(row number, raw cells) of every record; a quoted newline does not start a new row.
+
+    ``checked``: each line is checked for NUL and undecodable bytes on the way (else the
+    file is known to be clean).
+    """
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     number = 0
     try:
         with path.open(encoding=encoding, errors="surrogateescape", newline="") as file:
             # strict: an unclosed quote at the end of the file is an error, not a swallowed tail
-            reader = csv.reader(_checked_lines(file), delimiter=delimiter, strict=True)
+            lines = _checked_lines(file) if checked else file
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)
             for number, cells in enumerate(reader, 1):
                 yield number, cells
     except UnicodeError:  # from the codec, or from _checked_lines

@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import re
 import signal
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -99,12 +99,16 @@ class Dedupe:
     """Identical lines are told apart by their order: ``#2``, ``#3``... after the first."""
 
     def __init__(self) -> None:
-        self._seen: Counter[str] = Counter()
+        self._once: set[str] = set()  # most lines: seen once, kept small
+        self._again: dict[str, int] = {}  # the few seen more often, and how often
 
     def __call__(self, fingerprint: str) -> str:
-        self._seen[fingerprint] += 1
-        times = self._seen[fingerprint]
-        return fingerprint if times == 1 else f"{fingerprint}#{times}"
+        if fingerprint not in self._once:
+            self._once.add(fingerprint)
+            return fingerprint
+        times = self._again.get(fingerprint, 1) + 1
+        self._again[fingerprint] = times
+        return f"{fingerprint}#{times}"
 
 
 @dataclass(frozen=True)

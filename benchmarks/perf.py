@@ -1,0 +1,319 @@
+"""The performance targets, measured in one run, printed as one table.
+
+    python benchmarks/perf.py [--quick] [--only NAME ...]
+
+Generates its own data in a temporary folder (deleted afterwards) and runs each measurement:
+the real command in a child process (its CPU and peak memory from the operating system's
+accounting of that child and the helpers it waited for), the sandbox in this process on
+127.0.0.1. Each row gives the result, the baseline it is compared with, their ratio, the
+target and whether it is met. Ratios are taken within one run, because absolute times drift
+on a shared machine. ``--quick`` shrinks every size tenfold, for a look in about a minute.
+
+Needs the benchmark extra for the XLSX baseline: ``pip install -e '.[bench]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from read_inputs import write_csv, write_xlsx
+
+from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
+
+USER = "usr_7YzNqVRMCfdeHEzMn"
+KEYS = {
+    "TEAM_A_KEY": "perf-team-a-key-secret",
+    "TEAM_B_KEY": "perf-team-b-key-secret",
+    "TEAM_C_KEY": "perf-team-c-key-secret",
+}
+
+
+@dataclass(frozen=True)
+class Ran:
+    wall: float  # seconds
+    cpu: float  # user + system seconds, the helpers it waited for included
+    peak_mib: float  # the largest resident set of the child or of a helper it waited for
+    output: str
+
+
+@dataclass(frozen=True)
+class Row:
+    measurement: str
+    result: str
+    baseline: str
+    ratio: float | None
+    target: str
+    met: bool
+
+    def line(self) -> str:
+        ratio = "" if self.ratio is None else f"{self.ratio:.2f}"
+        verdict = "pass" if self.met else "FAIL"
+        return (
+            f"| {self.measurement} | {self.result} | {self.baseline} | {ratio} | {self.target} "
+            f"| {verdict} |"
+        )
+
+
+def child(command: Sequence[str | Path], *, env: dict[str, str] | None = None) -> Ran:
+    """Run a command to its end; its wall time, CPU and peak memory."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(part) for part in command],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = process.stdout.read() if process.stdout else ""
+    _, _, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    process.returncode = 0  # reaped by wait4 above
+    return Ran(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, output)
+
+
+def bulk_tasks(*args: str | Path, env: dict[str, str] | None = None) -> Ran:
+    return child([sys.executable, "-m", "bulk_tasks", *args], env=env)
+
+
+def python(code: str, *args: str | Path) -> Ran:
+    return child([sys.executable, "-c", code, *args])
+
+
+CSV_PASS = """
+import csv, sys
+with open(sys.argv[1], newline="", encoding="utf-8") as file:
+    rows = sum(1 for _ in csv.reader(file))
+"""
+POLARS_READ = "import sys, polars; polars.read_excel(sys.argv[1])"
+
+
+def lines_in(path: Path) -> int:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return sum(1 for _ in csv.reader(file)) - 1
+
+
+# --- the measurements ------------------------------------------------------------------------
+
+
+def validate_csv(folder: Path, rows: int) -> list[Row]:
+    data = folder / "tasks.csv"
+    write_csv(data, rows)
+    baseline = python(CSV_PASS, data)
+    first = bulk_tasks("validate", data, "-t", "lemlist", "--results", folder / "checked.csv")
+    again = bulk_tasks("validate", data, "-t", "lemlist", "--results", folder / "checked.csv")
+    written = lines_in(folder / "checked.csv")
+    ratio = first.wall / baseline.wall
+    return [
+        Row(
+            f"validate {rows:,} CSV rows",
+            f"{first.wall:.1f} s",
+            f"csv.reader {baseline.wall:.2f} s",
+            ratio,
+            "<= 20x",
+            ratio <= 20,
+        ),
+        Row(
+            f"validate {rows:,} CSV rows: peak memory",
+            f"{first.peak_mib:.0f} MiB",
+            "",
+            None,
+            "<= 1024 MiB",
+            first.peak_mib <= 1024,
+        ),
+        Row(
+            f"validate {rows:,} CSV rows: results lines",
+            f"{written:,}",
+            f"{rows:,} rows",
+            written / rows,
+            "one per row",
+            written == rows,
+        ),
+        Row(
+            "validate again onto its own results: peak memory",
+            f"{again.peak_mib:.0f} MiB",
+            f"first {first.peak_mib:.0f} MiB",
+            again.peak_mib / first.peak_mib,
+            "<= 1.1x",
+            again.peak_mib <= 1.1 * first.peak_mib,
+        ),
+    ]
+
+
+def validate_xlsx(folder: Path, rows: int) -> list[Row]:
+    data = folder / "tasks.xlsx"
+    write_xlsx(data, rows)
+    baseline = python(POLARS_READ, data)
+    ran = bulk_tasks("validate", data, "-t", "lemlist", "--results", folder / "xlsx.csv")
+    ratio = ran.wall / baseline.wall
+    return [
+        Row(
+            f"validate {rows:,} XLSX rows",
+            f"{ran.wall:.1f} s",
+            f"polars.read_excel {baseline.wall:.2f} s",
+            ratio,
+            "<= 4x",
+            ratio <= 4,
+        )
+    ]
+
+
+def write_creates(path: Path, rows: int, *, keys: Sequence[str] = ()) -> Path:
+    """lemlist creates; with ``keys``, a run of rows per key variable, one team after another."""
+    with path.open("w", encoding="utf-8", newline="") as file:
+        out = csv.writer(file)
+        out.writerow(["leadId", "type", "assignedTo", "dueDate", "title", "apiKeyEnv"])
+        for team, key_env in enumerate(keys or [""]):
+            for n in range(rows):
+                out.writerow(
+                    [f"lea_{team}{n:016d}", "phone", USER, "2026-12-01 09:00", f"Call {n}", key_env]
+                )
+    return path
+
+
+def run_creates(
+    folder: Path, url: str, rows: int, name: str, *more: str, keys: Sequence[str] = ()
+) -> Ran:
+    data = write_creates(folder / f"{name}.csv", rows, keys=keys)
+    env = {"LEMLIST_API_KEY": "perf-key"} | KEYS
+    return bulk_tasks(
+        "run", data, "-t", "lemlist", "--base-url", url, "--results",
+        folder / f"{name}.results.csv", "--force", *more, env=env,
+    )  # fmt: skip
+
+
+def client_cpu(folder: Path, requests: int) -> list[Row]:
+    with SandboxServer(Sandbox(limit=10**7, period=1.0)) as server:
+        one = run_creates(folder, server.url, 1, "one", "--rate", "100000/1")
+        many = run_creates(folder, server.url, requests, "many", "--rate", "100000/1")
+    per_request = (many.cpu - one.cpu) / (requests - 1) * 1000
+    return [
+        Row(
+            f"client CPU per request, {requests:,} creates unthrottled",
+            f"{per_request:.2f} ms",
+            f"start-up {one.cpu:.2f} s, not counted",
+            None,
+            "<= 0.6 ms",
+            per_request <= 0.6,
+        )
+    ]
+
+
+def lemlist_rate(folder: Path, requests: int) -> list[Row]:
+    sandbox = Sandbox(faults=Faults(latency=(0.08, 0.08)))
+    with SandboxServer(sandbox) as server:
+        run_creates(folder, server.url, requests, "paced")
+    times = sorted(arrival.time for arrival in sandbox.arrivals)
+    later = [moment for moment in times if moment >= times[0] + 2.0]
+    sustained = (len(later) - 1) / (later[-1] - later[0])
+    refused = [arrival.status for arrival in sandbox.arrivals].count(429)
+    most = max_in_window(times, 2.0)
+    safe = 20 / (2.0 + 0.08 + 0.01)  # the window's own bound: period + latency + margin
+    return [
+        Row(
+            "lemlist at 80 ms latency: requests/s after the first 2 s",
+            f"{sustained:.2f}",
+            f"window's bound {safe:.2f}",
+            sustained / safe,
+            ">= 9.3",
+            sustained >= 9.3,
+        ),
+        Row(
+            "lemlist at 80 ms latency: 429s, most arrivals in any 2 s",
+            f"{refused}, {most}",
+            "",
+            None,
+            "0, <= 20",
+            refused == 0 and most <= 20,
+        ),
+    ]
+
+
+def several_keys(folder: Path, rows: int) -> list[Row]:
+    sandbox = Sandbox()
+    with SandboxServer(sandbox) as server:
+        alone = run_creates(folder, server.url, rows, "one-key", keys=["TEAM_A_KEY"])
+        three = run_creates(folder, server.url, rows, "three-keys", keys=list(KEYS))
+    refused = [arrival.status for arrival in sandbox.arrivals].count(429)
+    by_key: dict[str | None, list[float]] = {}
+    for arrival in sandbox.arrivals:
+        by_key.setdefault(arrival.key, []).append(arrival.time)
+    most = max(max_in_window(times, 2.0) for times in by_key.values())
+    said = alone.output + three.output
+    files = [folder / f"{name}.results.csv" for name in ("one-key", "three-keys")]
+    said += "".join(file.read_text(encoding="utf-8-sig") for file in files)
+    leaked = [name for name, key in KEYS.items() if key in said]
+    ratio = three.wall / alone.wall
+    return [
+        Row(
+            f"3 keys x {rows} rows, against 1 key x {rows}",
+            f"{three.wall:.1f} s",
+            f"{alone.wall:.1f} s",
+            ratio,
+            "<= 1.35x",
+            ratio <= 1.35,
+        ),
+        Row(
+            "3 keys: 429s, most arrivals of a key in any 2 s, keys in any output",
+            f"{refused}, {most}, {len(leaked)}",
+            "",
+            None,
+            "0, <= 20, 0",
+            refused == 0 and most <= 20 and not leaked,
+        ),
+    ]
+
+
+def run_memory(folder: Path, small: int) -> list[Row]:
+    large = small * 10
+    with SandboxServer(Sandbox(limit=10**7, period=1.0, demo_tasks=False)) as server:
+        few = run_creates(folder, server.url, small, "small", "--rate", "100000/1")
+        many = run_creates(folder, server.url, large, "large", "--rate", "100000/1")
+    ratio = many.peak_mib / few.peak_mib
+    return [
+        Row(
+            f"run {large:,} rows: peak memory",
+            f"{many.peak_mib:.0f} MiB",
+            f"{small:,} rows {few.peak_mib:.0f} MiB",
+            ratio,
+            "<= 1.5x",
+            ratio <= 1.5,
+        )
+    ]
+
+
+MEASUREMENTS: dict[str, Callable[[Path, bool], list[Row]]] = {
+    "validate-csv": lambda folder, quick: validate_csv(folder, 100_000 if quick else 1_000_000),
+    "validate-xlsx": lambda folder, quick: validate_xlsx(folder, 10_000 if quick else 100_000),
+    "client-cpu": lambda folder, quick: client_cpu(folder, 1_000 if quick else 3_000),
+    "lemlist-rate": lambda folder, quick: lemlist_rate(folder, 100 if quick else 300),
+    "keys": lambda folder, quick: several_keys(folder, 50 if quick else 150),
+    "run-memory": lambda folder, quick: run_memory(folder, 2_000 if quick else 20_000),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="every size tenfold smaller")
+    parser.add_argument("--only", action="append", choices=sorted(MEASUREMENTS))
+    options = parser.parse_args()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"Python {sys.version.split()[0]} on {sys.platform}, {cores} cores\n")
+    print("| measurement | result | baseline | ratio | target | |")
+    print("|---|---:|---:|---:|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for name in options.only or list(MEASUREMENTS):
+            for row in MEASUREMENTS[name](Path(folder), options.quick):
+                print(row.line(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
