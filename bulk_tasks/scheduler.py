@@ -232,6 +232,7 @@ class Sender:
         #: the variable the key came from, to name in messages (never the key itself)
         self._key_env = key_env or vendor.key_env
         self._refused: StopRun | None = None
+        self._urls: dict[str, httpx.URL] = {}
         self._headers = vendor.auth_headers(key)
         self._base_url = base_url.rstrip("/")
         self._retry = retry
@@ -254,16 +255,10 @@ class Sender:
         if self._refused is not None:  # not even a window slot for a key refused already
             raise StopRun(self._refused.outcome, str(self._refused), key_only=True)
         try:
-            async for attempt in stamina.retry_context(
-                on=self._backoff,
-                attempts=self._retry.attempts,
-                timeout=None,
-                wait_initial=self._retry.wait_initial,
-                wait_max=self._retry.wait_max,
-                wait_jitter=self._retry.wait_jitter,
-            ):
-                with attempt:
-                    answer = await self._attempt(job, attempts, announce)
+            try:
+                answer = await self._attempt(job, attempts, announce)
+            except _Retry as first:  # most requests succeed at once: retrying starts here
+                answer = await self._retrying(job, attempts, announce, first)
         except _Retry as gave_up:
             return [self._gave_up(gave_up, attempts.tries)] * every
         except _NoAnswer as lost:
@@ -279,6 +274,26 @@ class Sender:
         self._unreachable_rows = 0
         return self._settled(answer, job, attempts.tries, every)
 
+    async def _retrying(
+        self, job: Job, attempts: Attempts, announce: Announce | None, first: _Retry
+    ) -> Answer:
+        """The attempts after a first one failed with ``first``, backing off between them."""
+        failed: _Retry | None = first
+        async for attempt in stamina.retry_context(
+            on=self._backoff,
+            attempts=self._retry.attempts,
+            timeout=None,
+            wait_initial=self._retry.wait_initial,
+            wait_max=self._retry.wait_max,
+            wait_jitter=self._retry.wait_jitter,
+        ):
+            with attempt:
+                if failed is not None:  # the first attempt, replayed: stamina backs off
+                    error, failed = failed, None
+                    raise error
+                return await self._attempt(job, attempts, announce)
+        raise AssertionError("stamina ends by returning or raising")  # pragma: no cover
+
     def _backoff(self, error: Exception) -> bool | float:
         if not isinstance(error, _Retry):
             return False
@@ -287,11 +302,11 @@ class Sender:
         return True
 
     async def _attempt(self, job: Job, attempts: Attempts, announce: Announce | None) -> Answer:
+        url = self._urls.get(job.request.path)
+        if url is None:  # parsed once per path, not once per request
+            url = self._urls[job.request.path] = httpx.URL(self._base_url + job.request.path)
         request = self._client.build_request(
-            job.request.method,
-            self._base_url + job.request.path,
-            json=job.request.body,
-            headers=self._headers,
+            job.request.method, url, json=job.request.body, headers=self._headers
         )
         async with self._window.slot():
             await self._pace.acquire()

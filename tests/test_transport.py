@@ -1,0 +1,108 @@
+"""The aiohttp transport reports each failure by whether the request may have been applied."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from bulk_tasks.transport import AiohttpTransport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def serve(handler: Handler) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = AiohttpTransport(connections=2)
+    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(1.0)) as client:
+        yield client
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ),
+        0,
+    )
+    return await reader.readexactly(length)
+
+
+async def test_an_answer_comes_back_whole(client: httpx.AsyncClient) -> None:
+    bodies: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        bodies.append(await read_request(reader))
+        writer.write(
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nRetry-After: 3\r\n"
+            b"Content-Length: 24\r\n\r\n" + b'{"_id": "opp_x", "n": 1}'
+        )
+        await writer.drain()
+        writer.close()
+
+    server, url = await serve(answer)
+    async with server:
+        response = await client.post(url + "/api/tasks", json={"leadId": "lea_1"})
+    assert response.status_code == 201
+    assert response.json() == {"_id": "opp_x", "n": 1}
+    assert response.headers["retry-after"] == "3"
+    assert bodies == [b'{"leadId":"lea_1"}']
+
+
+async def test_nothing_listening_is_a_connect_error(client: httpx.AsyncClient) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(httpx.ConnectError):
+        await client.post(f"http://127.0.0.1:{port}/api/tasks", json={})
+
+
+async def cut_after_the_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.close()  # the request arrived; no answer
+
+
+async def cut_mid_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"_id":')
+    await writer.drain()
+    writer.close()
+
+
+@pytest.mark.parametrize("handler", [cut_after_the_request, cut_mid_answer])
+async def test_a_cut_once_the_request_is_out_may_have_applied_it(
+    client: httpx.AsyncClient, handler: Handler
+) -> None:
+    server, url = await serve(handler)
+    async with server:
+        with pytest.raises(httpx.TransportError) as caught:
+            await client.post(url + "/api/tasks", json={})
+    # never "could not connect", which would let a create be sent again
+    assert not isinstance(caught.value, (httpx.ConnectError, httpx.ConnectTimeout))
+
+
+async def test_no_answer_in_time_is_a_read_timeout(client: httpx.AsyncClient) -> None:
+    release = asyncio.Event()
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await release.wait()
+        writer.close()
+
+    server, url = await serve(hang)
+    async with server:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post(url + "/api/tasks", json={}, timeout=0.3)
+        release.set()
