@@ -39,6 +39,7 @@ _HEADER_SCAN_LIMIT = 1024 * 1024
 # Bytes the codec could not decode come through as lone surrogates (errors="surrogateescape").
 _UNDECODED = re.compile("[\udc80-\udcff]")
 _BLOCK = 1 << 20  # characters read at a time by the quick check of a whole file
+SPAN = 2_000  # records between the marks of where records begin (see Table.spans)
 
 
 @dataclass(slots=True)  # not frozen: built per row, a third of the cost
@@ -57,6 +58,12 @@ class Table:
     encoding: str | None
     delimiter: str | None
     _source: Callable[[], Iterator[Row]] = field(repr=False, compare=False)
+    #: CSV: where each span of SPAN records begins (position, record number), and a
+    #: function (which pickles) reading a span's rows, for helper processes to read alone
+    spans: tuple[tuple[int, int], ...] = ()
+    read_span: Callable[[int, int, int | None], list[Row]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def rows(self) -> Iterator[Row]:
         """Every record after the header, blank ones included, streamed afresh."""
@@ -208,12 +215,13 @@ def _open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Table:
 def _csv_table(path: Path, shown: str, codec: str, delimiter: str, notes: list[str]) -> Table:
     # a file with no NUL and nothing undecodable, as most are, is read without a check per line
     checked = not _clean(path, codec)
-    header_number, header, total = _survey(path, codec, delimiter, checked=checked)
+    marks: list[tuple[int, int]] = []
+    header_number, header, total = _survey(path, codec, delimiter, checked=checked, marks=marks)
     headers = _unique_headers(cell.strip() for cell in header)
-    source = functools.partial(
-        _csv_rows, path, codec, delimiter, header_number, len(headers), checked=checked
-    )
-    return Table(path, headers, total, notes, shown, delimiter, source)
+    where = (path, codec, delimiter, header_number, len(headers))
+    source = functools.partial(_csv_rows, *where, checked=checked)
+    spans = functools.partial(_csv_span, *where, checked)
+    return Table(path, headers, total, notes, shown, delimiter, source, tuple(marks), spans)
 
 
 def _clean(path: Path, encoding: str) -> bool:
@@ -250,12 +258,14 @@ def _detect_delimiter(path: Path, encoding: str) -> str:
 
 
 def _survey(
-    path: Path, encoding: str, delimiter: str, *, checked: bool
+    path: Path, encoding: str, delimiter: str, *, checked: bool, marks: list[tuple[int, int]]
 ) -> tuple[int, list[str], int]:
-    """First pass: the header (first non-blank record), its number, and how many records follow."""
+    """First pass: the header (first non-blank record), its number, and how many records
+    follow; ``marks`` gets where each span of records begins."""
     header: tuple[int, list[str]] | None = None
     last = 0
-    for last, cells in _records(path, encoding, delimiter, checked=checked):
+    marks.append((0, 1))
+    for last, cells in _records(path, encoding, delimiter, checked=checked, marks=marks):
         if header is None and any(cell.strip() for cell in cells):
             header = (last, cells)
     if header is None:
@@ -271,23 +281,63 @@ def _csv_rows(
             yield _csv_row(number, cells, width)
 
 
+def _csv_span(
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    header_number: int,
+    width: int,
+    checked: bool,
+    start: int,
+    first: int,
+    count: int | None,
+) -> list[Row]:
+    """The rows of one span: ``count`` records (None: to the end) from a mark of the survey."""
+    rows: list[Row] = []
+    end = None if count is None else first + count
+    for number, cells in _records(
+        path, encoding, delimiter, checked=checked, start=start, first=first
+    ):
+        if end is not None and number >= end:
+            break
+        if number > header_number:
+            rows.append(_csv_row(number, cells, width))
+    return rows
+
+
 def _records(
-    path: Path, encoding: str, delimiter: str, *, checked: bool = True
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    *,
+    checked: bool = True,
+    start: int = 0,
+    first: int = 1,
+    marks: list[tuple[int, int]] | None = None,
 ) -> Iterator[tuple[int, list[str]]]:
     """(row number, raw cells) of every record; a quoted newline does not start a new row.
 
     ``checked``: each line is checked for NUL and undecodable bytes on the way (else the
-    file is known to be clean).
+    file is known to be clean). ``start`` and ``first``: where to begin (a position a
+    ``marks`` list collected) and that record's number. ``marks`` collects, every
+    :data:`SPAN` records, where the next record begins and its number.
     """
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-    number = 0
+    number = first - 1
     try:
         with path.open(encoding=encoding, errors="surrogateescape", newline="") as file:
+            if start:
+                file.seek(start)
+            # readline, not iteration: tell() works between the lines it reads
+            lines: Iterable[str] = iter(file.readline, "")
+            if checked:
+                lines = _checked_lines(lines)
             # strict: an unclosed quote at the end of the file is an error, not a swallowed tail
-            lines = _checked_lines(file) if checked else file
             reader = csv.reader(lines, delimiter=delimiter, strict=True)
-            for number, cells in enumerate(reader, 1):
+            for number, cells in enumerate(reader, first):
                 yield number, cells
+                if marks is not None and number % SPAN == 0:
+                    marks.append((file.tell(), number + 1))
     except UnicodeError:  # from the codec, or from _checked_lines
         raise _Undecodable(path, number + 1, encoding.removesuffix("-sig")) from None
     except csv.Error as error:
@@ -399,7 +449,8 @@ def _sheet_rows(
     rows = _used_rows(sheet, header_number - 1)
     next(rows, None)  # the header
     for number, values in enumerate(rows, header_number + 1):
-        cells = tuple(_sheet_cell(value) for value in values)
+        # most cells are text: stripped here without a call per cell
+        cells = tuple([v.strip() if v.__class__ is str else _sheet_cell(v) for v in values])
         yield Row(number, cells + ("",) * (width - len(cells)))
 
 

@@ -268,7 +268,7 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
         render = journal.renders_csv and helpers > 0  # helpers render, this process writes
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
-            checked = checked_rows(plan.rules, plan.table.rows(), helpers=helpers, render=render)
+            checked = checked_rows(plan.rules, plan.table, helpers=helpers, render=render)
             for row, lines in checked:
                 if lines is None:
                     summary.rows.blank += 1

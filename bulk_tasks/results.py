@@ -136,12 +136,16 @@ class CsvLines:
     def __call__(
         self, row: Row, outcome: Outcome, fingerprint: str, prospect_id: str, message: str
     ) -> tuple[str, str]:
-        cells = _cells(row, outcome, fingerprint, prospect_id, message)
+        # NUL stands for the fingerprint: no cell holds one (an input with one is refused)
+        cells = _cells(row, outcome, "\x00", prospect_id, message)
         cells += [""] * (len(RESULT_COLUMNS) + self._width - len(cells))
-        where = len(RESULT_COLUMNS) - 1  # the fingerprint's column, the last of ours
-        head = self._csv.line((), cells[: where + 1])  # ends with the fingerprint, then \r\n
-        tail = self._csv.line((), cells[where:])  # begins with it
-        return head[: -len(fingerprint) - 2], tail[len(fingerprint) :]
+        parts = self._csv.line((), cells).split("\x00")
+        if len(parts) == 2:
+            return parts[0], parts[1]
+        where = len(RESULT_COLUMNS) - 1  # else: the two sides of the fingerprint apart
+        head = self._csv.line((), [*cells[:where], ""])  # ends with an empty cell, then \r\n
+        tail = self._csv.line((), ["", *cells[where + 1 :]])  # begins with one
+        return head[:-2], tail
 
 
 # --- line formats ----------------------------------------------------------------------------

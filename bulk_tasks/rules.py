@@ -19,7 +19,7 @@ import os
 import re
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from .cells import Reading
 from .columns import KEY_ENV, ColumnMap
-from .inputs import Cell, Row, is_blank
+from .inputs import Cell, Row, Table, is_blank
 from .results import CsvLines, Outcome, Status
 from .vendors import VENDORS
 from .vendors.base import Ask, Problem, Request, Spec, Vendor, check
@@ -243,23 +243,29 @@ def helpers_for(total: int | None) -> int:
 
 
 def checked_rows(
-    rules: Rules, rows: Iterable[Row], *, helpers: int, render: bool = False
+    rules: Rules, table: Table, *, helpers: int, render: bool = False
 ) -> Iterator[tuple[Row, list[Checked] | None]]:
     """Each row with its lines as ``validate`` reports them (None: a blank row), in order.
 
     With ``helpers`` > 0, rows are checked in that many helper processes, a chunk at a
     time, with a few chunks on their way: memory stays flat and the order is kept. With
-    ``render``, each line comes with its results line as CSV text too.
+    ``render``, each line comes with its results line as CSV text too, and then, for a CSV
+    file, the helpers read their spans of the file themselves: the rows handed back carry
+    only their numbers.
     """
+    rows = table.rows()
     if helpers <= 0:
         lines = CsvLines(len(rules.columns.headers)) if render else None
         for row in rows:
             yield row, None if is_blank(row) else rules.checked(row, lines)
         return
-    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    context = _helpers_context()
     with ProcessPoolExecutor(
         helpers, mp_context=context, initializer=_adopt, initargs=(rules, render)
     ) as pool:
+        if render and table.spans and table.read_span is not None:
+            yield from _by_spans(pool, helpers, table.spans, table.read_span)
+            return
         pending: deque[tuple[list[Row], Future[list[list[Checked] | None]]]] = deque()
         source = iter(rows)
         while chunk := list(islice(source, CHUNK)):
@@ -269,6 +275,40 @@ def checked_rows(
                 yield from _done(*pending.popleft())
         while pending:
             yield from _done(*pending.popleft())
+
+
+def _helpers_context() -> multiprocessing.context.BaseContext:
+    """How helpers start: never a fork of this process, which may have threads (the
+    progress bar's); a fork server that imported this module once, where there is one."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _by_spans(
+    pool: ProcessPoolExecutor,
+    helpers: int,
+    spans: Sequence[tuple[int, int]],
+    read_span: Callable[[int, int, int | None], list[Row]],
+) -> Iterator[tuple[Row, list[Checked] | None]]:
+    """Helpers read and check a span of the file each; this process only writes."""
+    pending: deque[Future[list[tuple[int, Any]]]] = deque()
+    for index, (start, first) in enumerate(spans):
+        count = spans[index + 1][1] - first if index + 1 < len(spans) else None
+        pending.append(pool.submit(_check_span, read_span, start, first, count))
+        if len(pending) > 2 * helpers + 1:
+            yield from _numbered(pending.popleft())
+    while pending:
+        yield from _numbered(pending.popleft())
+
+
+def _numbered(
+    future: Future[list[tuple[int, Any]]],
+) -> Iterator[tuple[Row, list[Checked] | None]]:
+    for number, lines in future.result():
+        yield Row(number, ()), lines
 
 
 def _done(
@@ -289,11 +329,23 @@ def _adopt(rules: Rules, render: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
 
 
-def _check_chunk(rows: list[tuple[int, tuple[Cell, ...], tuple[str, ...]]]) -> list[Any]:
+def _check_span(
+    read_span: Callable[[int, int, int | None], list[Row]],
+    start: int,
+    first: int,
+    count: int | None,
+) -> list[tuple[int, Any]]:
+    rows = read_span(start, first, count)
+    return list(zip((row.number for row in rows), _check_chunk(rows), strict=True))
+
+
+def _check_chunk(
+    rows: list[tuple[int, tuple[Cell, ...], tuple[str, ...]]] | list[Row],
+) -> list[Any]:
     assert _RULES is not None
     checked: list[Any] = []
-    for number, cells, extra in rows:
-        row = Row(number, cells, extra)
+    for plain in rows:
+        row = plain if isinstance(plain, Row) else Row(*plain)
         # plain tuples: they pickle faster than the named ones they stand for
         checked.append(None if is_blank(row) else list(map(tuple, _RULES.checked(row, _RENDER))))
     return checked

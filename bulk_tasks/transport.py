@@ -63,7 +63,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await self._session.close()
 
 
-
 @contextlib.contextmanager
 def _mapped(request: httpx.Request) -> Iterator[None]:
     """aiohttp's errors as httpx's, by whether the request may have reached the server."""

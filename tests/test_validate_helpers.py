@@ -16,7 +16,7 @@ USER = "usr_7YzNqVRMCfdeHEzMn"
 
 
 def lemlist_rows(path: Path, count: int) -> Path:
-    """Valid, invalid, blank, repeated and overlong rows, mixed over several chunks."""
+    """Valid, invalid, blank, repeated, overlong and multi-line rows, over several spans."""
     with path.open("w", encoding="utf-8", newline="") as file:
         out = csv.writer(file)
         out.writerow(["leadId", "type", "assignedTo", "dueDate", "title", "Team"])
@@ -33,7 +33,8 @@ def lemlist_rows(path: Path, count: int) -> Path:
             elif kind == 4:
                 out.writerow([f"lea_{n:017d}", "email", USER, "2026-12-01", "x", "d", "extra"])
             else:
-                out.writerow([f"lea_{n:017d}", "manual", USER, "2026-12-02T10:00:00Z", "t", "e"])
+                title = "two\nlines"  # a quoted newline: one row, two lines of the file
+                out.writerow([f"lea_{n:017d}", "manual", USER, "2026-12-02T10:00:00Z", title, "e"])
     return path
 
 
