@@ -264,7 +264,7 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
         journal = Journal(path, plan.table.headers, durable=False, flush_each=False)
         note = _noter(journal, summary, watcher)
         dedupe = Dedupe()
-        counts, settle, advance = summary.counts, summary.rows.settle, watcher.advance
+        counts, advance, write = summary.counts, watcher.advance, journal.write_rendered
         render = journal.renders_csv and helpers > 0  # helpers render, this process writes
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
@@ -274,15 +274,20 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
                     summary.rows.blank += 1
                     advance(None)
                     continue
-                summary.rows.expect(row.number, len(lines))
-                for prospect_id, fingerprint, outcome, message, rendered in lines:
-                    if rendered is None:
+                if not render:
+                    summary.rows.expect(row.number, len(lines))
+                    for prospect_id, fingerprint, outcome, message, _ in lines:
                         note(row, prospect_id, dedupe(fingerprint), outcome, message)
-                        continue
-                    status = outcome.status  # the note, inlined: this runs per line
-                    journal.write_rendered(rendered[0], dedupe(fingerprint), rendered[1])
-                    counts[status] += 1
-                    advance(status, row_done=settle(row.number, done=False))
+                    continue
+                # the note, inlined (this runs per line): validation does no task, so each
+                # row ends "not done", at its last line
+                summary.rows.not_done += bool(lines)
+                last = len(lines) - 1
+                for index, (_, fingerprint, outcome, _, rendered) in enumerate(lines):
+                    head, tail = rendered or ("", "")  # always rendered here
+                    write(head, dedupe(fingerprint), tail)
+                    counts[outcome.status] += 1
+                    advance(outcome.status, row_done=index == last)
             journal.close()
         finally:
             watcher.finish()

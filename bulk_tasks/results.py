@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
@@ -286,10 +287,46 @@ def may_hold_tasks(path: Path) -> bool:
     kind = _format(path)
     exists_or_may = {status.value for status in EXISTS_OR_MAY}
     try:
+        if isinstance(kind, _Csv) and _plainly_csv(path):
+            return _task_line_in(path)
         with path.open(encoding=kind.encoding, newline="") as file:
             return any(status in exists_or_may for status in kind.statuses(file))
     except (OSError, UnicodeDecodeError, csv.Error, ResultsError):
         return True
+
+
+#: a line of a results file as this tool writes it, whose status says a task exists or may
+_TASK_LINE = re.compile(
+    rb"^\d+,(?:" + b"|".join(status.value.encode() for status in EXISTS_OR_MAY) + rb"),",
+    re.MULTILINE,
+)
+_QUOTED_LINE = re.compile(rb'^"', re.MULTILINE)
+
+
+def _plainly_csv(path: Path) -> bool:
+    """A results CSV whose lines all start as this tool writes them (no quoted first cell), so
+    that :func:`_task_line_in` may scan its bytes; anything else is read cell by cell."""
+    with path.open(encoding=_Csv.encoding, newline="") as file:
+        header = next(csv.reader(file), [])
+    if tuple(header[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
+        return False
+    return not _scan(path, _QUOTED_LINE)
+
+
+def _task_line_in(path: Path) -> bool:
+    return _scan(path, _TASK_LINE)
+
+
+def _scan(path: Path, pattern: re.Pattern[bytes]) -> bool:
+    """Whether some line of the file starts with ``pattern``: a block at a time, in C."""
+    carry = b""
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            cut = block.rfind(b"\n") + 1
+            if pattern.search(carry + block[:cut]):
+                return True
+            carry = (carry + block[cut:]) if cut == 0 else block[cut:]
+    return bool(pattern.search(carry))
 
 
 def _outcome(line: dict[str, str]) -> Outcome | None:

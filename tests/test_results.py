@@ -18,6 +18,7 @@ from bulk_tasks.results import (
     Status,
     compact,
     default_path,
+    may_hold_tasks,
     read_journal,
     result_headers,
 )
@@ -264,3 +265,38 @@ def test_jsonl_lines_keep_their_own_keys_through_a_resume(tmp_path: Path) -> Non
     lines = [json.loads(text) for text in path.read_text(encoding="utf-8").splitlines()]
     assert [line.get("Note") for line in lines] == ["keep me", None]
     assert [line["row"] for line in lines] == ["2", "3"]
+
+
+def _results_file(path: Path, *lines: str) -> Path:
+    header = ",".join(RESULT_COLUMNS) + ",Team"
+    path.write_text("\ufeff" + "\r\n".join([header, *lines]) + "\r\n", encoding="utf-8")
+    return path
+
+
+def test_a_validation_file_holds_no_task(tmp_path: Path) -> None:
+    checked = _results_file(
+        tmp_path / "v.csv",
+        "2,not_sent,,,,valid,valid: `bulk-tasks run` would send it,0,aaaa,a",
+        '3,invalid,,,,dueDate,"column ""dueDate"" = ""x"" is not a date, fix it",0,bbbb,'
+        '"b\nsecond line"',
+    )
+    assert not may_hold_tasks(checked)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "5,created,opp_1,,200,,,1,cccc,c",
+        "6,sending,,,,,,1,dddd,d",
+        '"7","unknown","","","","no_answer","","1","eeee","e"',  # quoted by another program
+    ],
+)
+def test_a_line_that_says_a_task_exists_or_may_is_found(tmp_path: Path, line: str) -> None:
+    lines = [f"{n},not_sent,,,,valid,ok,0,f{n},x" for n in range(2, 3000)]
+    assert may_hold_tasks(_results_file(tmp_path / "r.csv", *lines, line))
+
+
+def test_a_file_that_is_not_ours_may_hold_anything(tmp_path: Path) -> None:
+    other = tmp_path / "o.csv"
+    other.write_text("name,email\nAda,ada@example.com\n", encoding="utf-8")
+    assert may_hold_tasks(other)
