@@ -24,7 +24,6 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import filelock
-import httpx
 
 from .cells import Reading
 from .columns import ColumnMap, map_columns
@@ -434,10 +433,10 @@ async def _send(
     def open_lane(key_env: str) -> tuple[Sender, Packer[Line]]:
         # a client (a pool of connections) per key, each request on its way on one of them
         transport = AiohttpTransport(connections=workers)
-        client = httpx.AsyncClient(timeout=settings.timeout, transport=transport)
-        clients.push_async_callback(client.aclose)
+        clients.push_async_callback(transport.aclose)
         sender = Sender(
-            client=client,
+            transport=transport,
+            timeout=settings.timeout,
             vendor=vendor,
             key=found[key_env] or "",
             key_env=keys.variable(key_env),

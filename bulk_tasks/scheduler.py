@@ -218,7 +218,7 @@ class Sender:
     def __init__(
         self,
         *,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         vendor: Vendor,
         key: str,
         base_url: str,
@@ -226,8 +226,12 @@ class Sender:
         retry: RetryPolicy,
         stop: asyncio.Event | None = None,
         key_env: str | None = None,
+        timeout: float = 30.0,
     ) -> None:
-        self._client = client
+        # straight to the transport: an httpx client's layers (redirects, cookies, auth
+        # flows) would cost a quarter of each request's CPU and do nothing here
+        self._transport = transport
+        self._extensions = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}
         self._vendor = vendor
         #: the variable the key came from, to name in messages (never the key itself)
         self._key_env = key_env or vendor.key_env
@@ -305,8 +309,12 @@ class Sender:
         url = self._urls.get(job.request.path)
         if url is None:  # parsed once per path, not once per request
             url = self._urls[job.request.path] = httpx.URL(self._base_url + job.request.path)
-        request = self._client.build_request(
-            job.request.method, url, json=job.request.body, headers=self._headers
+        request = httpx.Request(
+            job.request.method,
+            url,
+            json=job.request.body,
+            headers=self._headers,
+            extensions=self._extensions,
         )
         async with self._window.slot():
             await self._pace.acquire()
@@ -319,7 +327,8 @@ class Sender:
             attempts.tries += 1
             attempts.on_the_wire = True  # stays so if this task is cancelled mid-request
             try:
-                response = await self._client.send(request)
+                response = await self._transport.handle_async_request(request)
+                await response.aread()
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 attempts.on_the_wire = False
                 raise _Retry(None, _describe(error), connected=False) from None

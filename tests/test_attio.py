@@ -290,9 +290,8 @@ def sender_answering(*replies: httpx.Response, retry: RetryPolicy) -> Sender:
         body = {"data": {"id": {"workspace_id": "w", "task_id": TASK_ID}}}
         return httpx.Response(200, json=body)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
     return Sender(
-        client=client,
+        transport=httpx.MockTransport(handle),
         vendor=ATTIO,
         key="k",
         base_url="https://api.test",

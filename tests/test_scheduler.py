@@ -38,9 +38,13 @@ LEMLIST_RATE = Rate(20, 2.0)
 
 
 def sender(handler: Handler, *, rate: Rate = LEMLIST_RATE, retry: RetryPolicy = FAST) -> Sender:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return Sender(
-        client=client, vendor=LEMLIST, key="k", base_url="https://api.test", rate=rate, retry=retry
+        transport=httpx.MockTransport(handler),
+        vendor=LEMLIST,
+        key="k",
+        base_url="https://api.test",
+        rate=rate,
+        retry=retry,
     )
 
 
@@ -303,11 +307,11 @@ async def test_a_refused_key_stops_its_own_lane_only() -> None:
             return httpx.Response(401, text="The authentication you supplied is incorrect")
         return httpx.Response(200, json={"_id": "opp_AAAAAAAAAAAAAAAAA"})
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    transport = httpx.MockTransport(handle)
 
     def open_lane(name: object) -> tuple[Sender, Packer[tuple[int, str]]]:
         one = Sender(
-            client=client,
+            transport=transport,
             vendor=LEMLIST,
             key=f"key-{name}",
             key_env=f"TEAM_{str(name).upper()}_KEY",
@@ -351,9 +355,8 @@ PACKED = Job(
 
 
 def saleshandy_sender(handler: Handler) -> Sender:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return Sender(
-        client=client,
+        transport=httpx.MockTransport(handler),
         vendor=SALESHANDY,
         key="k",
         base_url="https://api.test",
