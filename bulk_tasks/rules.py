@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .cells import Reading
 from .columns import KEY_ENV, ColumnMap
@@ -31,6 +31,9 @@ from .inputs import Cell, Row, Table, is_blank
 from .results import CsvLines, Outcome, Status
 from .vendors import VENDORS
 from .vendors.base import Ask, Problem, Request, Spec, Vendor, check
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)  # not frozen: built per row, a third of the cost
@@ -266,15 +269,30 @@ def checked_rows(
         if render and table.spans and table.read_span is not None:
             yield from _by_spans(pool, helpers, table.spans, table.read_span)
             return
-        pending: deque[tuple[list[Row], Future[list[list[Checked] | None]]]] = deque()
         source = iter(rows)
-        while chunk := list(islice(source, CHUNK)):
-            plain = [(row.number, row.cells, row.extra) for row in chunk]  # quicker to pickle
-            pending.append((chunk, pool.submit(_check_chunk, plain)))
-            if len(pending) > 2 * helpers + 1:
-                yield from _done(*pending.popleft())
-        while pending:
-            yield from _done(*pending.popleft())
+        chunks = iter(lambda: list(islice(source, CHUNK)), [])
+        submitted = (
+            # plain tuples: quicker to pickle than rows
+            (chunk, pool.submit(_check_chunk, [(r.number, r.cells, r.extra) for r in chunk]))
+            for chunk in chunks
+        )
+        for chunk, checked in _in_order(submitted, helpers):
+            # plain tuples in the fields' order, as they came: Checked._make for each costs
+            yield from zip(chunk, checked, strict=True)
+
+
+def _in_order(submitted: Iterable[tuple[T, Future[R]]], helpers: int) -> Iterator[tuple[T, R]]:
+    """The results of jobs as they were submitted, with a few on their way at once: the
+    jobs are submitted only as their results are taken, so memory stays flat."""
+    pending: deque[tuple[T, Future[R]]] = deque()
+    for job in submitted:
+        pending.append(job)
+        if len(pending) > 2 * helpers + 1:
+            what, future = pending.popleft()
+            yield what, future.result()
+    while pending:
+        what, future = pending.popleft()
+        yield what, future.result()
 
 
 def _helpers_context() -> multiprocessing.context.BaseContext:
@@ -294,28 +312,20 @@ def _by_spans(
     read_span: Callable[[int, int, int | None], list[Row]],
 ) -> Iterator[tuple[Row, list[Checked] | None]]:
     """Helpers read and check a span of the file each; this process only writes."""
-    pending: deque[Future[list[tuple[int, Any]]]] = deque()
+    submitted = (
+        (None, pool.submit(_check_span, read_span, start, first, count))
+        for start, first, count in _counted(spans)
+    )
+    for _, checked in _in_order(submitted, helpers):
+        for number, lines in checked:
+            yield Row(number, ()), lines
+
+
+def _counted(spans: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int | None]]:
+    """Each span's start, first record and number of records (None: to the end)."""
     for index, (start, first) in enumerate(spans):
-        count = spans[index + 1][1] - first if index + 1 < len(spans) else None
-        pending.append(pool.submit(_check_span, read_span, start, first, count))
-        if len(pending) > 2 * helpers + 1:
-            yield from _numbered(pending.popleft())
-    while pending:
-        yield from _numbered(pending.popleft())
-
-
-def _numbered(
-    future: Future[list[tuple[int, Any]]],
-) -> Iterator[tuple[Row, list[Checked] | None]]:
-    for number, lines in future.result():
-        yield Row(number, ()), lines
-
-
-def _done(
-    chunk: list[Row], future: Future[list[list[Checked] | None]]
-) -> Iterator[tuple[Row, list[Checked] | None]]:
-    # plain tuples in the fields' order, as they came: Checked._make for each costs
-    yield from zip(chunk, future.result(), strict=True)
+        following = spans[index + 1][1] if index + 1 < len(spans) else None
+        yield start, first, None if following is None else following - first
 
 
 _RULES: Rules | None = None  # a helper process's rules, set once when it starts
@@ -336,16 +346,16 @@ def _check_span(
     count: int | None,
 ) -> list[tuple[int, Any]]:
     rows = read_span(start, first, count)
-    return list(zip((row.number for row in rows), _check_chunk(rows), strict=True))
+    return list(zip((row.number for row in rows), _check_rows(rows), strict=True))
 
 
-def _check_chunk(
-    rows: list[tuple[int, tuple[Cell, ...], tuple[str, ...]]] | list[Row],
-) -> list[Any]:
+def _check_chunk(rows: list[tuple[int, tuple[Cell, ...], tuple[str, ...]]]) -> list[Any]:
+    return _check_rows([Row(*plain) for plain in rows])
+
+
+def _check_rows(rows: list[Row]) -> list[Any]:
     assert _RULES is not None
-    checked: list[Any] = []
-    for plain in rows:
-        row = plain if isinstance(plain, Row) else Row(*plain)
-        # plain tuples: they pickle faster than the named ones they stand for
-        checked.append(None if is_blank(row) else list(map(tuple, _RULES.checked(row, _RENDER))))
-    return checked
+    # plain tuples: they pickle faster than the named ones they stand for
+    return [
+        None if is_blank(row) else list(map(tuple, _RULES.checked(row, _RENDER))) for row in rows
+    ]
