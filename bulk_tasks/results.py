@@ -200,11 +200,17 @@ class _Csv(_Format):
             self._file, self._to_file = file, csv.writer(file)
         self._to_file.writerow(defuse_all(cells))
 
-    def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
-        reader = csv.reader(file)
+    @staticmethod
+    def header(file: IO[str], reader: Iterator[list[str]]) -> list[str]:
+        """The header line, which must start with our columns."""
         headers = next(reader, [])
         if tuple(headers[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
             raise ResultsError(f"{file.name} is not a bulk-tasks results file (its header differs)")
+        return headers
+
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
+        reader = csv.reader(file)
+        headers = self.header(file, reader)
 
         def lines() -> Iterator[dict[str, str]]:
             for cells in reader:
@@ -215,9 +221,7 @@ class _Csv(_Format):
 
     def statuses(self, file: IO[str]) -> Iterator[str]:
         reader = csv.reader(file)
-        headers = next(reader, [])
-        if tuple(headers[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
-            raise ResultsError(f"{file.name} is not a bulk-tasks results file (its header differs)")
+        self.header(file, reader)
         where = RESULT_COLUMNS.index("status")
         return (cells[where] for cells in reader if len(cells) > where)
 
@@ -305,11 +309,10 @@ _QUOTED_LINE = re.compile(rb'^"', re.MULTILINE)
 
 def _plainly_csv(path: Path) -> bool:
     """A results CSV whose lines all start as this tool writes them (no quoted first cell), so
-    that :func:`_task_line_in` may scan its bytes; anything else is read cell by cell."""
+    that :func:`_task_line_in` may scan its bytes; anything else is read cell by cell. A
+    file whose header is not ours raises :class:`ResultsError`."""
     with path.open(encoding=_Csv.encoding, newline="") as file:
-        header = next(csv.reader(file), [])
-    if tuple(header[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
-        return False
+        _Csv.header(file, csv.reader(file))
     return not _scan(path, _QUOTED_LINE)
 
 
@@ -493,12 +496,7 @@ class Journal:
 
     def write_rendered(self, head: str, fingerprint: str, tail: str) -> None:
         """A line :class:`CsvLines` rendered, with its fingerprint as it ends up."""
-        try:
-            self._file.write(f"{head}{fingerprint}{tail}")
-            if self._flush_each:
-                self._file.flush()
-        except OSError as error:
-            raise self._failure(error) from None
+        self._put(f"{head}{fingerprint}{tail}")
 
     async def sending(self, lines: Iterable[tuple[Row, str, str]]) -> None:
         """Mark lines (row, prospect id, fingerprint) as on their way, all with one fsync;
@@ -533,7 +531,8 @@ class Journal:
     def _put(self, text: str) -> None:
         try:
             self._file.write(text)
-            self._file.flush()
+            if self._flush_each:
+                self._file.flush()
         except OSError as error:
             raise self._failure(error) from None
 
