@@ -123,27 +123,40 @@ def lines_in(path: Path) -> int:
 # --- the measurements ------------------------------------------------------------------------
 
 
+def validate_against(
+    data: Path, baseline: str, pairs: int, *, kind: str, named: str, limit: float
+) -> tuple[list[Ran], Row]:
+    """``validate`` of ``data`` paired with a baseline reading it; the runs and the ratio row."""
+    runs = paired(
+        lambda: bulk_tasks(
+            "validate", data, "-t", "lemlist", "--results", data.with_suffix(".out.csv")
+        ),
+        lambda: python(baseline, data),
+        pairs=pairs,
+    )
+    wall, base, ratio = median_ratio(runs)
+    row = Row(
+        f"validate {kind} (median of {pairs} pairs)",
+        f"{wall:.1f} s",
+        f"{named} {base:.2f} s",
+        ratio,
+        f"<= {limit:g}x",
+        ratio <= limit,
+    )
+    return runs, row
+
+
 def validate_csv(folder: Path, rows: int) -> list[Row]:
     data = folder / "tasks.csv"
     write_csv(data, rows)
-    runs = paired(
-        lambda: bulk_tasks("validate", data, "-t", "lemlist", "--results", folder / "checked.csv"),
-        lambda: python(CSV_PASS, data),
-        pairs=3,
+    runs, speed = validate_against(
+        data, CSV_PASS, 3, kind=f"{rows:,} CSV rows", named="csv.reader", limit=20
     )
-    wall, base, ratio = median_ratio(runs)
     first = runs[0]  # the first validation: no earlier results to look at
     again = runs[2]  # onto the results of the first
-    written = lines_in(folder / "checked.csv")
+    written = lines_in(data.with_suffix(".out.csv"))
     return [
-        Row(
-            f"validate {rows:,} CSV rows (median of 3 pairs)",
-            f"{wall:.1f} s",
-            f"csv.reader {base:.2f} s",
-            ratio,
-            "<= 20x",
-            ratio <= 20,
-        ),
+        speed,
         Row(
             f"validate {rows:,} CSV rows: peak memory",
             f"{first.peak_mib:.0f} MiB",
@@ -174,22 +187,10 @@ def validate_csv(folder: Path, rows: int) -> list[Row]:
 def validate_xlsx(folder: Path, rows: int) -> list[Row]:
     data = folder / "tasks.xlsx"
     write_xlsx(data, rows)
-    runs = paired(
-        lambda: bulk_tasks("validate", data, "-t", "lemlist", "--results", folder / "xlsx.csv"),
-        lambda: python(POLARS_READ, data),
-        pairs=5,
+    _, speed = validate_against(
+        data, POLARS_READ, 5, kind=f"{rows:,} XLSX rows", named="polars.read_excel", limit=4
     )
-    wall, base, ratio = median_ratio(runs)
-    return [
-        Row(
-            f"validate {rows:,} XLSX rows (median of 5 pairs)",
-            f"{wall:.1f} s",
-            f"polars.read_excel {base:.2f} s",
-            ratio,
-            "<= 4x",
-            ratio <= 4,
-        )
-    ]
+    return [speed]
 
 
 def write_creates(path: Path, rows: int, *, keys: Sequence[str] = ()) -> Path:
