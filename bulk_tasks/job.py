@@ -374,7 +374,7 @@ async def run_async(
         except BaseException:
             journal.abandon()  # every line written stays; --resume reads them
             raise
-        await journal.finish()
+        journal.close()
     return summary
 
 

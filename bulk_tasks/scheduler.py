@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import math
 import re
 from collections import deque
@@ -29,7 +30,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Coroutine,
     Hashable,
     Iterable,
     Sequence,
@@ -41,12 +41,13 @@ import httpx
 import stamina
 from aiolimiter import AsyncLimiter
 
+from . import __version__
 from .errors import OptionError
 from .packing import Packed, Packer
 from .results import INTERRUPTED, Outcome, Status
+from .transport import HttpxTransport, Transport
 from .vendors.base import Answer, Ask, LineAnswer, Request, Vendor, Verdict
 
-T = TypeVar("T")
 L = TypeVar("L")
 
 
@@ -218,7 +219,7 @@ class Sender:
     def __init__(
         self,
         *,
-        transport: httpx.AsyncBaseTransport,
+        transport: Transport | httpx.AsyncBaseTransport,
         vendor: Vendor,
         key: str,
         base_url: str,
@@ -228,16 +229,19 @@ class Sender:
         key_env: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        # straight to the transport: an httpx client's layers (redirects, cookies, auth
-        # flows) would cost a quarter of each request's CPU and do nothing here
+        if isinstance(transport, httpx.AsyncBaseTransport):  # httpx.MockTransport, in tests
+            transport = HttpxTransport(transport)
         self._transport = transport
-        self._extensions = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}
+        self._timeout = timeout
         self._vendor = vendor
         #: the variable the key came from, to name in messages (never the key itself)
         self._key_env = key_env or vendor.key_env
         self._refused: StopRun | None = None
-        self._urls: dict[str, httpx.URL] = {}
-        self._headers = vendor.auth_headers(key)
+        self._headers = [
+            *vendor.auth_headers(key).items(),
+            ("Content-Type", "application/json"),
+            ("User-Agent", _USER_AGENT),
+        ]
         self._base_url = base_url.rstrip("/")
         self._retry = retry
         self._stop = stop or asyncio.Event()
@@ -306,16 +310,8 @@ class Sender:
         return True
 
     async def _attempt(self, job: Job, attempts: Attempts, announce: Announce | None) -> Answer:
-        url = self._urls.get(job.request.path)
-        if url is None:  # parsed once per path, not once per request
-            url = self._urls[job.request.path] = httpx.URL(self._base_url + job.request.path)
-        request = httpx.Request(
-            job.request.method,
-            url,
-            json=job.request.body,
-            headers=self._headers,
-            extensions=self._extensions,
-        )
+        url = self._base_url + job.request.path
+        body = _JSON.encode(job.request.body).encode()
         async with self._window.slot():
             await self._pace.acquire()
             if self._stop.is_set():
@@ -327,8 +323,9 @@ class Sender:
             attempts.tries += 1
             attempts.on_the_wire = True  # stays so if this task is cancelled mid-request
             try:
-                response = await self._transport.handle_async_request(request)
-                await response.aread()
+                reply = await self._transport.exchange(
+                    job.request.method, url, self._headers, body, self._timeout
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
                 attempts.on_the_wire = False
                 raise _Retry(None, _describe(error), connected=False) from None
@@ -338,9 +335,7 @@ class Sender:
                     raise _NoAnswer(_describe(error) + _MAY_EXIST) from None
                 raise _Retry(None, _describe(error), connected=True) from None
             attempts.on_the_wire = False
-        answer = self._vendor.read(
-            response.status_code, response.headers, response.content, sent=job.request
-        )
+        answer = self._vendor.read(reply.status, reply.headers, reply.content, sent=job.request)
         if answer.verdict is Verdict.RETRY:
             if answer.http_status == 429:
                 self._window.pause(self._retry_after(answer))
@@ -438,6 +433,9 @@ class Sender:
         )
 
 
+_USER_AGENT = f"bulk-tasks/{__version__}"
+#: request bodies as compact UTF-8 JSON, the encoder built once
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _MAY_EXIST = "; it may have been applied: check in the vendor's app before sending it again"
 
 
@@ -515,6 +513,34 @@ async def run_jobs(
     lanes: dict[Hashable, _Lane[L]] = {}
     ahead = 0  # lines queued in lanes, not yet taken by a worker
     room = asyncio.Event()
+    sending: set[asyncio.Task[Any]] = set()  # workers with a request on its way
+    aborted: set[asyncio.Task[Any]] = set()  # ... that the abort cancelled
+
+    async def give_up_on_sending() -> None:
+        await abort.wait()
+        for task in sending:
+            aborted.add(task)
+            task.cancel()
+
+    async def send(
+        lane: _Lane[L], job: Job, announce: Announce | None, attempts: Attempts
+    ) -> list[Outcome] | None:
+        """The lane's sender's outcomes, or None if ``abort`` came first (it is given up)."""
+        if abort.is_set():
+            return None
+        me = asyncio.current_task()
+        assert me is not None
+        sending.add(me)
+        try:
+            return await lane.sender.send(job, announce=announce, attempts=attempts)
+        except asyncio.CancelledError:
+            if me in aborted:
+                aborted.discard(me)
+                if me.uncancel() == 0:  # the abort's doing, and nobody else's
+                    return None
+            raise
+        finally:
+            sending.discard(me)
 
     def report(lines: Iterable[L], outcomes: Iterable[Outcome]) -> None:
         for line, outcome in zip(lines, outcomes, strict=True):
@@ -545,9 +571,7 @@ async def run_jobs(
             announce = functools.partial(before_send, packed.lines) if before_send else None
             job = Job(packed.request, creates=creates)
             try:
-                outcomes = await _unless(
-                    abort, lane.sender.send(job, announce=announce, attempts=attempts)
-                )
+                outcomes = await send(lane, job, announce, attempts)
             except StopRun as stop_run:
                 if stop_run.key_only and not refusal_stops_run:
                     lane.refused = ended.refused.setdefault(name, stop_run)
@@ -576,6 +600,7 @@ async def run_jobs(
                 group.create_task(worker(name, lane))
         return lane
 
+    watcher = asyncio.get_running_loop().create_task(give_up_on_sending())
     try:
         async with asyncio.TaskGroup() as group:
             for count, line in enumerate(lines):
@@ -606,20 +631,6 @@ async def run_jobs(
         if len(group_error.exceptions) == 1:  # a worker failed (a full disk, say): say just that
             raise group_error.exceptions[0] from None
         raise
-    return ended
-
-
-async def _unless(abort: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
-    """The result of ``work``, or None if ``abort`` is set first (``work`` is cancelled)."""
-    task = asyncio.ensure_future(work)
-    aborted = asyncio.ensure_future(abort.wait())
-    try:
-        await asyncio.wait({task, aborted}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        aborted.cancel()
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return None
-    return task.result()
+        watcher.cancel()
+    return ended

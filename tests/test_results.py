@@ -91,7 +91,7 @@ async def test_a_sending_mark_is_on_disk_before_the_request_goes_out(tmp_path: P
     journal.abandon()
 
 
-async def test_finishing_compacts_to_one_line_per_row(tmp_path: Path) -> None:
+async def test_closing_compacts_to_one_line_per_row(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     journal = Journal(path, ["leadId", "Due"])
     await journal.sending([(ROW2, "", "f1")])
@@ -99,7 +99,7 @@ async def test_finishing_compacts_to_one_line_per_row(tmp_path: Path) -> None:
     journal.write(ROW3, INVALID, "f2")
     journal.write(ROW2, CREATED, "f1")
     assert len(lines_of(path)) == 4
-    await journal.finish()
+    journal.close()
     assert [(line["row"], line["status"]) for line in lines_of(path)] == [
         ("3", "invalid"),
         ("2", "created"),

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 
 import httpx
 import pytest
@@ -13,7 +13,15 @@ from aiolimiter import AsyncLimiter
 from bulk_tasks.errors import OptionError
 from bulk_tasks.packing import Packer
 from bulk_tasks.results import Outcome, Status
-from bulk_tasks.scheduler import ArrivalWindow, Job, Rate, RetryPolicy, Sender, run_jobs
+from bulk_tasks.scheduler import (
+    ArrivalWindow,
+    Ended,
+    Job,
+    Rate,
+    RetryPolicy,
+    Sender,
+    run_jobs,
+)
 from bulk_tasks.vendors.base import Ask, Request
 from bulk_tasks.vendors.lemlist import LEMLIST
 from bulk_tasks.vendors.saleshandy import SALESHANDY
@@ -233,14 +241,17 @@ async def test_vendor_refusals_are_not_retried() -> None:
 # --- whole runs ------------------------------------------------------------------------------
 
 
-async def run(handler: Handler, rows: int) -> tuple[dict[int, Outcome], str | None]:
-    outcomes: dict[int, Outcome] = {}
-
-    def record(item: int, outcome: Outcome) -> None:
-        assert item not in outcomes, f"row {item} reported twice"
-        outcomes[item] = outcome
-
-    ended = await run_jobs(
+def lemlist_jobs(
+    handler: Handler,
+    rows: int,
+    on_outcome: Callable[[int, Outcome], None],
+    *,
+    abort: asyncio.Event | None = None,
+    workers: int = 4,
+    read_ahead: int = 10_000,
+) -> Coroutine[object, object, Ended]:
+    """``rows`` lemlist creates, one a request, under a quick rate."""
+    return run_jobs(
         range(rows),
         ask_of=lambda _: Ask(CREATE.request),
         open_lane=lambda _: (
@@ -248,10 +259,22 @@ async def run(handler: Handler, rows: int) -> tuple[dict[int, Outcome], str | No
             Packer(LEMLIST, row_of=lambda row: row, size=1),
         ),
         creates=True,
-        on_outcome=record,
+        on_outcome=on_outcome,
         stop=asyncio.Event(),
-        workers=4,
+        abort=abort,
+        workers=workers,
+        read_ahead=read_ahead,
     )
+
+
+async def run(handler: Handler, rows: int) -> tuple[dict[int, Outcome], str | None]:
+    outcomes: dict[int, Outcome] = {}
+
+    def record(item: int, outcome: Outcome) -> None:
+        assert item not in outcomes, f"row {item} reported twice"
+        outcomes[item] = outcome
+
+    ended = await lemlist_jobs(handler, rows, record)
     return outcomes, str(ended.stopped) if ended.stopped else None
 
 
@@ -260,6 +283,37 @@ async def test_every_row_gets_exactly_one_outcome() -> None:
     assert stopped is None
     assert sorted(outcomes) == list(range(30))
     assert {o.status for o in outcomes.values()} == {Status.CREATED}
+
+
+async def hang(request: httpx.Request) -> httpx.Response:
+    """A vendor that applies the request and never answers."""
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+async def test_an_abort_gives_up_on_requests_on_their_way_at_once() -> None:
+    outcomes: dict[int, Outcome] = {}
+    abort = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.3, abort.set)
+    # not the 30 s of the request timeout
+    await asyncio.wait_for(lemlist_jobs(hang, 10, outcomes.__setitem__, abort=abort), timeout=5)
+    assert sorted(outcomes) == list(range(10))
+    statuses = [outcome.status for outcome in outcomes.values()]
+    # the four on their way may exist; the six never sent were not
+    assert (statuses.count(Status.UNKNOWN), statuses.count(Status.NOT_SENT)) == (4, 6)
+    assert {o.attempts for o in outcomes.values() if o.status is Status.UNKNOWN} == {1}
+
+
+async def test_a_cancelled_run_stays_cancelled_after_an_abort() -> None:
+    abort = asyncio.Event()
+    run = asyncio.ensure_future(
+        lemlist_jobs(hang, 10, lambda line, outcome: None, abort=abort, workers=2, read_ahead=2)
+    )
+    await asyncio.sleep(0.2)  # both workers wait on an answer, the reading waits for room
+    abort.set()
+    run.cancel()  # in the same turn: the workers' cancels must not be taken for the abort's
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, timeout=5)
 
 
 async def test_a_rejected_key_stops_the_run_and_the_rest_is_not_sent() -> None:
