@@ -7,6 +7,7 @@ the vendors' pydantic specs use them as ``BeforeValidator``s.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
@@ -75,6 +76,7 @@ def reading_of(info: ValidationInfo) -> Reading:
     return info.context.get("reading", Reading()) if info.context else Reading()
 
 
+@functools.lru_cache(maxsize=4096)  # a file repeats its dates: each is read once
 def read_when(value: Cell, reading: Reading) -> datetime:
     """A cell as an aware UTC datetime; a value without a zone is in ``reading.timezone``."""
     when = value if isinstance(value, datetime) else _parse_date_text(value.strip(), reading)

@@ -29,7 +29,7 @@ from .keys import Keys
 from .output import LogFormat, ToStderr, err, report_reconciled, report_run, say
 from .progress import watcher
 from .results import Status
-from .scheduler import Rate
+from .window import Rate
 
 if TYPE_CHECKING:
     pass

@@ -20,7 +20,9 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import python_calamine
 
@@ -39,7 +41,7 @@ _HEADER_SCAN_LIMIT = 1024 * 1024
 # Bytes the codec could not decode come through as lone surrogates (errors="surrogateescape").
 _UNDECODED = re.compile("[\udc80-\udcff]")
 _BLOCK = 1 << 20  # characters read at a time by the quick check of a whole file
-SPAN = 2_000  # records between the marks of where records begin (see Table.spans)
+SPAN = 2_000  # records a part (see Table.parts)
 
 
 @dataclass(slots=True)  # not frozen: built per row, a third of the cost
@@ -47,6 +49,11 @@ class Row:
     number: int
     cells: tuple[Cell, ...]
     extra: tuple[str, ...] = ()
+
+
+#: a part of a table that a helper process reads on its own: a function (which pickles)
+#: and its arguments, giving a list of rows
+Part = tuple[Callable[..., list["Row"]], tuple[Any, ...]]
 
 
 @dataclass
@@ -58,12 +65,10 @@ class Table:
     encoding: str | None
     delimiter: str | None
     _source: Callable[[], Iterator[Row]] = field(repr=False, compare=False)
-    #: CSV: where each span of SPAN records begins (position, record number), and a
-    #: function (which pickles) reading a span's rows, for helper processes to read alone
-    spans: tuple[tuple[int, int], ...] = ()
-    read_span: Callable[[int, int, int | None], list[Row]] | None = field(
-        default=None, repr=False, compare=False
-    )
+    #: the rows again, as parts of about SPAN rows in order, each for a helper process to
+    #: read: a CSV file's records from a position the first pass marked, a sheet's raw
+    #: values (None: the rows are read through :meth:`rows` only)
+    parts: Callable[[], Iterator[Part]] | None = field(default=None, repr=False, compare=False)
 
     def rows(self) -> Iterator[Row]:
         """Every record after the header, blank ones included, streamed afresh."""
@@ -100,11 +105,24 @@ def _restoring(table: Table) -> Table:
     source = table.rows
 
     def rows() -> Iterator[Row]:
-        for row in source():
-            cells = tuple(restore(cell) if isinstance(cell, str) else cell for cell in row.cells)
-            yield Row(row.number, cells, row.extra)
+        return map(_restored, source())
 
-    return dataclasses.replace(table, _source=rows)
+    parts = None if table.parts is None else functools.partial(_restored_parts, table.parts)
+    return dataclasses.replace(table, _source=rows, parts=parts)
+
+
+def _restored(row: Row) -> Row:
+    cells = tuple(restore(cell) if isinstance(cell, str) else cell for cell in row.cells)
+    return Row(row.number, cells, row.extra)
+
+
+def _restored_parts(parts: Callable[[], Iterator[Part]]) -> Iterator[Part]:
+    for read, arguments in parts():
+        yield functools.partial(_read_restored, read), arguments
+
+
+def _read_restored(read: Callable[..., list[Row]], *arguments: Any) -> list[Row]:
+    return [_restored(row) for row in read(*arguments)]
 
 
 def _open_table(
@@ -220,8 +238,8 @@ def _csv_table(path: Path, shown: str, codec: str, delimiter: str, notes: list[s
     headers = _unique_headers(cell.strip() for cell in header)
     where = (path, codec, delimiter, header_number, len(headers))
     source = functools.partial(_csv_rows, *where, checked=checked)
-    spans = functools.partial(_csv_span, *where, checked)
-    return Table(path, headers, total, notes, shown, delimiter, source, tuple(marks), spans)
+    spans = functools.partial(_csv_spans, functools.partial(_csv_span, *where, checked), marks)
+    return Table(path, headers, total, notes, shown, delimiter, source, spans)
 
 
 def _clean(path: Path, encoding: str) -> bool:
@@ -279,6 +297,15 @@ def _csv_rows(
     for number, cells in _records(path, encoding, delimiter, checked=checked):
         if number > header_number:
             yield _csv_row(number, cells, width)
+
+
+def _csv_spans(
+    read_span: Callable[[int, int, int | None], list[Row]], marks: Sequence[tuple[int, int]]
+) -> Iterator[Part]:
+    """A part per span between two marks: its start, first record and number of records."""
+    for index, (start, first) in enumerate(marks):
+        following = marks[index + 1][1] if index + 1 < len(marks) else None
+        yield read_span, (start, first, None if following is None else following - first)
 
 
 def _csv_span(
@@ -405,7 +432,8 @@ def _open_sheet(path: Path, sheet_name: str | None) -> Table:
     headers = _unique_headers(str(_sheet_cell(value)) for value in next(rows, ()))
     total = max(sheet.height - 1, 0)
     source = functools.partial(_sheet_rows, sheet, header_number, len(headers))
-    return Table(path, headers, total, [], None, None, source)
+    parts = functools.partial(_sheet_parts, sheet, header_number, len(headers))
+    return Table(path, headers, total, [], None, None, source, parts)
 
 
 def _load_sheet(path: Path, sheet_name: str | None) -> python_calamine.CalamineSheet:
@@ -446,12 +474,31 @@ def _used_rows(sheet: python_calamine.CalamineSheet, above: int) -> Iterator[Seq
 def _sheet_rows(
     sheet: python_calamine.CalamineSheet, header_number: int, width: int
 ) -> Iterator[Row]:
+    for read, arguments in _sheet_parts(sheet, header_number, width):
+        yield from read(*arguments)
+
+
+def _sheet_parts(
+    sheet: python_calamine.CalamineSheet, header_number: int, width: int
+) -> Iterator[Part]:
+    """The rows below the header, SPAN at a time, as python-calamine gives them: whoever
+    reads the part turns them into cells."""
     rows = _used_rows(sheet, header_number - 1)
     next(rows, None)  # the header
-    for number, values in enumerate(rows, header_number + 1):
+    first = header_number + 1
+    read = functools.partial(_sheet_span, width)
+    while values := list(islice(rows, SPAN)):
+        yield read, (first, values)
+        first += len(values)
+
+
+def _sheet_span(width: int, first: int, values: list[Sequence[_SheetValue]]) -> list[Row]:
+    rows = []
+    for number, row in enumerate(values, first):
         # most cells are text: stripped here without a call per cell
-        cells = tuple([v.strip() if v.__class__ is str else _sheet_cell(v) for v in values])
-        yield Row(number, cells + ("",) * (width - len(cells)))
+        cells = tuple([v.strip() if v.__class__ is str else _sheet_cell(v) for v in row])
+        rows.append(Row(number, cells + ("",) * (width - len(cells))))
+    return rows
 
 
 def _sheet_cell(value: _SheetValue | None) -> Cell:

@@ -40,11 +40,10 @@ from .results import (
     journal_path,
     may_hold_tasks,
 )
-from .rules import Dedupe, Line, Rules, checked_rows, helpers_for
-from .scheduler import Rate, RetryPolicy, Sender, run_jobs
-from .transport import AiohttpTransport
+from .rules import Dedupe, Line, Rules, checked_rows, helpers_for, rendered_parts, warm_helpers
 from .vendors import VENDORS, spec_for
 from .vendors.base import Ask, Vendor
+from .window import Rate, RetryPolicy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +100,10 @@ class Progress(Protocol):
         """One more line settled with ``status`` (None: a blank row); ``row_done`` when it
         was its row's last."""
 
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        """Many lines settled at once, ``counts`` of each status, ending ``rows`` rows
+        (blank ones included)."""
+
     def notice(self, message: str) -> None:
         """Something the user should know now (a stop has begun, say)."""
 
@@ -112,6 +115,9 @@ class _Silent:
         pass
 
     def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        pass
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
         pass
 
     def notice(self, message: str) -> None:
@@ -252,6 +258,8 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     Rows are checked in helper processes when the file is large and the machine has cores
     to spare (``settings.helpers``); the results keep the input's order either way.
     """
+    if settings.helpers is None:
+        warm_helpers(settings.input)
     plan = Plan(settings)
     path = settings.results or default_path(settings.input, suffix=".validation.csv")
     summary = plan.summary(path)
@@ -263,30 +271,26 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
         journal = Journal(path, plan.table.headers, durable=False, flush_each=False)
         note = _noter(journal, summary, watcher)
         dedupe = Dedupe()
-        counts, advance, write = summary.counts, watcher.advance, journal.write_rendered
         render = journal.renders_csv and helpers > 0  # helpers render, this process writes
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
-            checked = checked_rows(plan.rules, plan.table, helpers=helpers, render=render)
-            for row, lines in checked:
-                if lines is None:
-                    summary.rows.blank += 1
-                    advance(None)
-                    continue
-                if not render:
+            if render:
+                for part in rendered_parts(plan.rules, plan.table, helpers=helpers):
+                    journal.write_lines(dedupe.text(part))
+                    # validation does no task: each row ends "not done"
+                    summary.rows.blank += part.blank
+                    summary.rows.not_done += part.rows - part.blank
+                    summary.counts.update(part.counts)
+                    watcher.advance_many(part.counts, rows=part.rows)
+            else:
+                for row, lines in checked_rows(plan.rules, plan.table, helpers=helpers):
+                    if lines is None:
+                        summary.rows.blank += 1
+                        watcher.advance(None)
+                        continue
                     summary.rows.expect(row.number, len(lines))
-                    for prospect_id, fingerprint, outcome, message, _ in lines:
+                    for prospect_id, fingerprint, outcome, message in lines:
                         note(row, prospect_id, dedupe(fingerprint), outcome, message)
-                    continue
-                # the note, inlined (this runs per line): validation does no task, so each
-                # row ends "not done", at its last line
-                summary.rows.not_done += bool(lines)
-                last = len(lines) - 1
-                for index, (_, fingerprint, outcome, _, rendered) in enumerate(lines):
-                    head, tail = rendered or ("", "")  # always rendered here
-                    write(head, dedupe(fingerprint), tail)
-                    counts[outcome.status] += 1
-                    advance(outcome.status, row_done=index == last)
             journal.close()
         finally:
             watcher.finish()
@@ -387,6 +391,10 @@ async def _send(
     base_url: str,
     progress: Progress,
 ) -> Summary:
+    # imported late: validate, and every command but run, start a third faster without them
+    from .scheduler import Sender, run_jobs
+    from .transport import AiohttpTransport
+
     summary = plan.summary(journal.path)
     vendor = settings.vendor
     rate = settings.rate or Rate(vendor.limit, vendor.period)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -79,6 +80,15 @@ class _BarProgress:
             rate = f"{self._lines} {self._noun}, {rate}"
         self._bar.update(self._task, advance=int(row_done), rate=rate)
 
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        self._lines += sum(counts.values())
+        self._done += rows
+        per_second = self._done / max(time.monotonic() - self._started, 1e-6)
+        rate = f"{per_second:.1f} rows/s"
+        if self._noun != "rows":
+            rate = f"{self._lines} {self._noun}, {rate}"
+        self._bar.update(self._task, advance=rows, rate=rate)
+
     def notice(self, message: str) -> None:
         self._bar.console.print(message)
 
@@ -109,6 +119,12 @@ class _LogProgress:
         self._done += row_done
         if status is not None:
             self._counts[status] += 1
+        if time.monotonic() - self._last >= self.every:
+            self._line()
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        self._done += rows
+        self._counts.update(counts)
         if time.monotonic() - self._last >= self.every:
             self._line()
 

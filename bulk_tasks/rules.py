@@ -19,10 +19,11 @@ import os
 import re
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from .cells import Reading
@@ -68,8 +69,18 @@ class Checked(NamedTuple):
     fingerprint: str
     outcome: Outcome
     message: str  # the outcome's, with the line's notes
-    #: the results line as CSV text around its fingerprint (see CsvLines), when rendered
-    rendered: tuple[str, str] | None = None
+
+
+class Rendered(NamedTuple):
+    """A part of the table as ``validate``'s results lines, rendered by a helper."""
+
+    rows: int  # blank ones included
+    blank: int
+    counts: dict[Status, int]  # the lines' statuses
+    #: each line's fingerprint as this part alone sees it, and where it starts in ``text``
+    fingerprints: list[str]
+    offsets: list[int]
+    text: str
 
 
 def fingerprint(target: str, action: str, content: object) -> str:
@@ -113,6 +124,20 @@ class Dedupe:
         self._again[fingerprint] = times
         return f"{fingerprint}#{times}"
 
+    def text(self, part: Rendered) -> str:
+        """A rendered part's text, each fingerprint told apart from the same earlier ones."""
+        fresh = set(part.fingerprints)
+        if len(fresh) == len(part.fingerprints) and self._once.isdisjoint(fresh):
+            self._once |= fresh  # most parts: no line seen before, the text stands as it is
+            return part.text
+        pieces: list[str] = []
+        start = 0
+        for fingerprint, offset in zip(part.fingerprints, part.offsets, strict=True):
+            pieces += (part.text[start:offset], self(fingerprint))
+            start = offset + len(fingerprint)
+        pieces.append(part.text[start:])
+        return "".join(pieces)
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -149,7 +174,7 @@ class Rules:
             for ask in self.vendor.asks(verdict)
         ]
 
-    def checked(self, row: Row, render: CsvLines | None = None) -> list[Checked]:
+    def checked(self, row: Row) -> list[Checked]:
         """The lines of one non-blank row, as ``validate`` reports them."""
         checked = []
         for line in self.lines(row):
@@ -159,12 +184,7 @@ class Rules:
             else:
                 outcome = self.invalid_outcome(line)
                 message = outcome.error_message
-            rendered = (
-                render(row, outcome, line.fingerprint, line.prospect_id, message)
-                if render
-                else None
-            )
-            checked.append(Checked(line.prospect_id, line.fingerprint, outcome, message, rendered))
+            checked.append(Checked(line.prospect_id, line.fingerprint, outcome, message))
         return checked
 
     def invalid_outcome(self, line: Line) -> Outcome:
@@ -233,6 +253,24 @@ PARALLEL_FROM = 20_000
 CHUNK = 2_000
 
 
+#: a file this large probably has PARALLEL_FROM rows: its helpers' fork server starts early
+WARM_FROM = 1 << 20
+
+
+def warm_helpers(path: Path) -> None:
+    """For a file large enough to want helpers, start the fork server they come from now:
+    its imports (a few tenths of a second) then overlap this process's reading the file."""
+    try:
+        large = path.stat().st_size >= WARM_FROM
+    except OSError:
+        return  # opening the file will say what is wrong with it
+    if large and helpers_for(None) and "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver  # where there is one (not on Windows)
+
+        _helpers_context()
+        forkserver.ensure_running()
+
+
 def helpers_for(total: int | None) -> int:
     """How many helper processes to check ``total`` rows with (0: none, check here).
 
@@ -246,29 +284,19 @@ def helpers_for(total: int | None) -> int:
 
 
 def checked_rows(
-    rules: Rules, table: Table, *, helpers: int, render: bool = False
+    rules: Rules, table: Table, *, helpers: int
 ) -> Iterator[tuple[Row, list[Checked] | None]]:
     """Each row with its lines as ``validate`` reports them (None: a blank row), in order.
 
     With ``helpers`` > 0, rows are checked in that many helper processes, a chunk at a
-    time, with a few chunks on their way: memory stays flat and the order is kept. With
-    ``render``, each line comes with its results line as CSV text too, and then, for a CSV
-    file, the helpers read their spans of the file themselves: the rows handed back carry
-    only their numbers.
+    time, with a few chunks on their way: memory stays flat and the order is kept.
     """
     rows = table.rows()
     if helpers <= 0:
-        lines = CsvLines(len(rules.columns.headers)) if render else None
         for row in rows:
-            yield row, None if is_blank(row) else rules.checked(row, lines)
+            yield row, None if is_blank(row) else rules.checked(row)
         return
-    context = _helpers_context()
-    with ProcessPoolExecutor(
-        helpers, mp_context=context, initializer=_adopt, initargs=(rules, render)
-    ) as pool:
-        if render and table.spans and table.read_span is not None:
-            yield from _by_spans(pool, helpers, table.spans, table.read_span)
-            return
+    with _pool(rules, helpers) as pool:
         source = iter(rows)
         chunks = iter(lambda: list(islice(source, CHUNK)), [])
         submitted = (
@@ -279,6 +307,24 @@ def checked_rows(
         for chunk, checked in _in_order(submitted, helpers):
             # plain tuples in the fields' order, as they came: Checked._make for each costs
             yield from zip(chunk, checked, strict=True)
+
+
+def rendered_parts(rules: Rules, table: Table, *, helpers: int) -> Iterator[Rendered]:
+    """``validate``'s CSV results lines, a part of the table at a time, in order: helpers
+    read the table's parts themselves (a CSV file's spans, a sheet's raw values), check
+    and render them; this process only writes."""
+    if table.parts is None or helpers <= 0:
+        raise ValueError("rendering needs helpers and a table read in parts")
+    with _pool(rules, helpers) as pool:
+        submitted = ((None, pool.submit(_render_part, *part)) for part in table.parts())
+        for _, rendered in _in_order(submitted, helpers):
+            yield rendered
+
+
+def _pool(rules: Rules, helpers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        helpers, mp_context=_helpers_context(), initializer=_adopt, initargs=(rules,)
+    )
 
 
 def _in_order(submitted: Iterable[tuple[T, Future[R]]], helpers: int) -> Iterator[tuple[T, R]]:
@@ -305,48 +351,39 @@ def _helpers_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _by_spans(
-    pool: ProcessPoolExecutor,
-    helpers: int,
-    spans: Sequence[tuple[int, int]],
-    read_span: Callable[[int, int, int | None], list[Row]],
-) -> Iterator[tuple[Row, list[Checked] | None]]:
-    """Helpers read and check a span of the file each; this process only writes."""
-    submitted = (
-        (None, pool.submit(_check_span, read_span, start, first, count))
-        for start, first, count in _counted(spans)
-    )
-    for _, checked in _in_order(submitted, helpers):
-        for number, lines in checked:
-            yield Row(number, ()), lines
-
-
-def _counted(spans: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int | None]]:
-    """Each span's start, first record and number of records (None: to the end)."""
-    for index, (start, first) in enumerate(spans):
-        following = spans[index + 1][1] if index + 1 < len(spans) else None
-        yield start, first, None if following is None else following - first
-
-
 _RULES: Rules | None = None  # a helper process's rules, set once when it starts
 _RENDER: CsvLines | None = None
 
 
-def _adopt(rules: Rules, render: bool) -> None:
+def _adopt(rules: Rules) -> None:
     global _RULES, _RENDER
     _RULES = rules
-    _RENDER = CsvLines(len(rules.columns.headers)) if render else None
+    _RENDER = CsvLines(len(rules.columns.headers))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
 
 
-def _check_span(
-    read_span: Callable[[int, int, int | None], list[Row]],
-    start: int,
-    first: int,
-    count: int | None,
-) -> list[tuple[int, Any]]:
-    rows = read_span(start, first, count)
-    return list(zip((row.number for row in rows), _check_rows(rows), strict=True))
+def _render_part(read: Callable[..., list[Row]], arguments: tuple[Any, ...]) -> Rendered:
+    assert _RULES is not None
+    assert _RENDER is not None
+    rows = read(*arguments)
+    blank = 0
+    counts: dict[Status, int] = {}
+    fingerprints: list[str] = []
+    offsets: list[int] = []
+    text: list[str] = []
+    at = 0
+    for row in rows:
+        if is_blank(row):
+            blank += 1
+            continue
+        for prospect_id, fingerprint, outcome, message in _RULES.checked(row):
+            head, tail = _RENDER(row, outcome, fingerprint, prospect_id, message)
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            fingerprints.append(fingerprint)
+            offsets.append(at + len(head))
+            text += (head, fingerprint, tail)
+            at += len(head) + len(fingerprint) + len(tail)
+    return Rendered(len(rows), blank, counts, fingerprints, offsets, "".join(text))
 
 
 def _check_chunk(rows: list[tuple[int, tuple[Cell, ...], tuple[str, ...]]]) -> list[Any]:
@@ -356,6 +393,4 @@ def _check_chunk(rows: list[tuple[int, tuple[Cell, ...], tuple[str, ...]]]) -> l
 def _check_rows(rows: list[Row]) -> list[Any]:
     assert _RULES is not None
     # plain tuples: they pickle faster than the named ones they stand for
-    return [
-        None if is_blank(row) else list(map(tuple, _RULES.checked(row, _RENDER))) for row in rows
-    ]
+    return [None if is_blank(row) else list(map(tuple, _RULES.checked(row))) for row in rows]

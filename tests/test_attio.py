@@ -14,9 +14,10 @@ import pytest
 from bulk_tasks.cells import Reading
 from bulk_tasks.inputs import Cell
 from bulk_tasks.results import Status
-from bulk_tasks.scheduler import Job, Rate, RetryPolicy, Sender
+from bulk_tasks.scheduler import Job, Sender
 from bulk_tasks.vendors.attio import ATTIO, AttioCreate
 from bulk_tasks.vendors.base import Request, Verdict, check
+from bulk_tasks.window import Rate, RetryPolicy
 
 PERSON = "891dcbfc-9141-415d-9b2a-2238a6cc012d"
 MEMBER = "50cf242c-7fa3-4cad-87d0-75b1af71c57b"

@@ -296,6 +296,19 @@ def test_a_line_that_says_a_task_exists_or_may_is_found(tmp_path: Path, line: st
     assert may_hold_tasks(_results_file(tmp_path / "r.csv", *lines, line))
 
 
+@pytest.mark.parametrize("into", [-1, 0, 1, 5, 10, 11])
+def test_a_task_line_cut_by_the_scans_blocks_is_found(tmp_path: Path, into: int) -> None:
+    """The scan reads 1 MiB at a time: the cut may fall anywhere in the line that matters."""
+    path = _results_file(tmp_path / "r.csv", "2,not_sent,,,,valid,ok,0,f2,x")
+    head = path.read_bytes()
+    filler = b"3,not_sent,,,,valid,ok,0,f3,"
+    # the filler's last cell is as long as puts the cut ``into`` bytes past the task line's \n
+    long_cell = b"x" * ((1 << 20) - into - len(head) - len(filler) - 1)
+    path.write_bytes(head + filler + long_cell + b"\r\n5,created,opp_1,,200,,,1,cccc,c\r\n")
+    assert path.read_bytes().index(b"\n5,created") + into == 1 << 20
+    assert may_hold_tasks(path)
+
+
 def test_a_file_that_is_not_ours_may_hold_anything(tmp_path: Path) -> None:
     other = tmp_path / "o.csv"
     other.write_text("name,email\nAda,ada@example.com\n", encoding="utf-8")

@@ -13,18 +13,11 @@ from aiolimiter import AsyncLimiter
 from bulk_tasks.errors import OptionError
 from bulk_tasks.packing import Packer
 from bulk_tasks.results import Outcome, Status
-from bulk_tasks.scheduler import (
-    ArrivalWindow,
-    Ended,
-    Job,
-    Rate,
-    RetryPolicy,
-    Sender,
-    run_jobs,
-)
+from bulk_tasks.scheduler import Ended, Job, Sender, run_jobs
 from bulk_tasks.vendors.base import Ask, Request
 from bulk_tasks.vendors.lemlist import LEMLIST
 from bulk_tasks.vendors.saleshandy import SALESHANDY
+from bulk_tasks.window import ArrivalWindow, Rate, RetryPolicy
 
 FAST = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 CREATE = Job(Request("POST", "/api/tasks", {"recordId": "lea_x"}), creates=True)

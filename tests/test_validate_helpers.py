@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import shutil
 from pathlib import Path
 
+import openpyxl
 import pytest
 from helpers import SAMPLES, bulk_tasks, read_results
 
@@ -57,6 +59,44 @@ def test_helpers_write_the_same_file_as_checking_here(tmp_path: Path, suffix: st
         assert [int(line["row"]) for line in lines] == sorted(int(line["row"]) for line in lines)
         repeated = [line["fingerprint"] for line in lines if line["title"] == "same"]
         assert repeated[1] == f"{repeated[0]}#2"
+
+
+def test_helpers_read_a_sheet_as_checking_here_does(tmp_path: Path) -> None:
+    """Blank rows above the header and inside, number and date cells, a short row."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append([])
+    sheet.append(["leadId", "type", "assignedTo", "dueDate", "title", "priority"])
+    due = datetime.datetime(2026, 12, 1, 9, 30)
+    for n in range(4_600):
+        if n % 11 == 0:
+            sheet.append([])
+        elif n % 5 == 0:
+            sheet.append([12345.0, "Phone ", USER, due, n])  # a number id; no priority
+        else:
+            sheet.append([f"lea_{n:017d}", "email", USER, due, f"Call {n}", n % 3])
+    data = tmp_path / "in.xlsx"
+    workbook.save(data)
+    here = validate(data, tmp_path / "here.csv", target="lemlist", helpers=0)
+    apart = validate(data, tmp_path / "apart.csv", target="lemlist", helpers=2)
+    assert (tmp_path / "apart.csv").read_bytes() == (tmp_path / "here.csv").read_bytes()
+    assert apart.counts == here.counts
+    lines = read_results(tmp_path / "apart.csv")
+    assert len(lines) == 4_600 - 419
+    assert [lines[0]["row"], lines[-1]["row"]] == ["4", str(4_600 + 2)]
+
+
+def test_helpers_restore_the_cells_of_a_results_file_come_back(tmp_path: Path) -> None:
+    data = lemlist_rows(tmp_path / "in.csv", 4_600)
+    here = tmp_path / "here.csv"
+    validate(data, here, target="lemlist", helpers=0)  # "=1+1" is written '=1+1
+    assert "'=1+1" in here.read_text(encoding="utf-8-sig")
+    again = [
+        validate(here, tmp_path / f"again{n}.csv", target="lemlist", helpers=n) for n in (0, 2)
+    ]
+    assert again[0].counts == again[1].counts
+    assert (tmp_path / "again2.csv").read_bytes() == (tmp_path / "again0.csv").read_bytes()
 
 
 def test_helpers_keep_a_line_per_prospect(tmp_path: Path) -> None:

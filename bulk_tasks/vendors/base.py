@@ -12,6 +12,7 @@ without one.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -237,6 +238,7 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+@functools.lru_cache(maxsize=4096)  # a file repeats its dates: each is written once
 def utc_iso(when: datetime) -> str:
     """2026-04-03T09:00:00.000Z: UTC with milliseconds, as the lemlist docs show."""
     return when.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # -6: +00:00
