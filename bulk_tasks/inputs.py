@@ -77,11 +77,18 @@ class Table:
 
 def cell_text(cell: Cell) -> str:
     """A cell as text: a date cell as ``2026-04-03 09:30:00``."""
-    return cell.isoformat(sep=" ") if isinstance(cell, datetime.datetime) else cell
+    if not isinstance(cell, datetime.datetime):
+        return cell
+    return _date_text(cell) if cell.tzinfo is None else cell.isoformat(sep=" ")
+
+
+@functools.lru_cache(maxsize=4096)  # a sheet repeats its dates: each is written once
+def _date_text(when: datetime.datetime) -> str:
+    return when.isoformat(sep=" ")
 
 
 def is_blank(row: Row) -> bool:
-    return not row.extra and all(cell == "" for cell in row.cells)
+    return not row.extra and not any(row.cells)  # cells are trimmed text or dates
 
 
 def open_table(
