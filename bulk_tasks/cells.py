@@ -71,9 +71,13 @@ def read_yes_no(value: Cell) -> bool:
     raise CellProblem("is not yes or no; write true/false, yes/no, 1/0, or x for done")
 
 
+_DEFAULT_READING = Reading()
+
+
 def reading_of(info: ValidationInfo) -> Reading:
     """The run's :class:`Reading`, passed to pydantic as validation context."""
-    return info.context.get("reading", Reading()) if info.context else Reading()
+    found = info.context.get("reading") if info.context else None
+    return found if found is not None else _DEFAULT_READING
 
 
 @functools.lru_cache(maxsize=4096)  # a file repeats its dates: each is read once

@@ -12,6 +12,7 @@ back in input order.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -151,9 +152,14 @@ class Rules:
     #: sending to the built-in sandbox: its lines never count as done for the real vendor
     sandbox: bool = False
 
-    @property
+    @functools.cached_property
     def vendor(self) -> Vendor:
         return VENDORS[self.target]
+
+    @functools.cached_property
+    def _target(self) -> str:
+        # a task made in the sandbox does not exist in the vendor: its lines are told apart
+        return f"{self.target} sandbox" if self.sandbox else self.target
 
     def lines(self, row: Row) -> list[Line]:
         """The lines of one non-blank row."""
@@ -180,7 +186,8 @@ class Rules:
         for line in self.lines(row):
             if line.ask:
                 outcome = VALID
-                message = "; ".join((VALID.error_message, *line.notes))
+                notes = line.ask.notes
+                message = "; ".join((VALID.error_message, *notes)) if notes else VALID.error_message
             else:
                 outcome = self.invalid_outcome(line)
                 message = outcome.error_message
@@ -211,9 +218,7 @@ class Rules:
         ]
 
     def _fingerprint(self, content: object) -> str:
-        # a task made in the sandbox does not exist in the vendor: its lines are told apart
-        target = f"{self.target} sandbox" if self.sandbox else self.target
-        return fingerprint(target, self.action, content)
+        return fingerprint(self._target, self.action, content)
 
     def _sentence(self, problem: Problem) -> str:
         if problem.field not in self.model.model_fields:

@@ -118,7 +118,7 @@ def check(
 ) -> Spec | list[Problem]:
     """Validate one row's non-blank values; a spec, or every problem found in the row."""
     try:
-        return model.model_validate(dict(values), context={"reading": reading})
+        return model.model_validate(values, context={"reading": reading})
     except ValidationError as error:
         details = error.errors()
     # a field checked natively first, then by its reader, fails twice: the reader's advice
