@@ -80,12 +80,16 @@ def reading_of(info: ValidationInfo) -> Reading:
     return found if found is not None else _DEFAULT_READING
 
 
-@functools.lru_cache(maxsize=4096)  # a file repeats its dates: each is read once
 def read_when(value: Cell, reading: Reading) -> datetime:
     """A cell as an aware UTC datetime; a value without a zone is in ``reading.timezone``."""
-    when = value if isinstance(value, datetime) else _parse_date_text(value.strip(), reading)
+    return _read_when(value, reading.timezone, reading.date_order)
+
+
+@functools.lru_cache(maxsize=4096)  # a file repeats its dates: each is read once
+def _read_when(value: Cell, timezone: tzinfo, order: DateOrder | None) -> datetime:
+    when = value if isinstance(value, datetime) else _parse_date_text(value.strip(), order)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=reading.timezone)
+        when = when.replace(tzinfo=timezone)
     if not 2000 <= when.year <= 2100:
         raise CellProblem(f"is in the year {when.year}, which looks like a typo")
     return when.astimezone(UTC)
@@ -96,7 +100,7 @@ def read_day(value: Cell, reading: Reading) -> date:
     return read_when(value, reading).astimezone(reading.timezone).date()
 
 
-def _parse_date_text(text: str, reading: Reading) -> datetime:
+def _parse_date_text(text: str, order: DateOrder | None) -> datetime:
     year_first = _YEAR_FIRST_SLASHED.fullmatch(text)
     if year_first:  # 2026/04/03 is never ambiguous: read it as ISO
         y, m, d, rest = year_first.groups()
@@ -110,12 +114,12 @@ def _parse_date_text(text: str, reading: Reading) -> datetime:
         raise CellProblem(
             "is not a date; write it as 2026-04-03, 2026-04-03 14:30 or 2026-04-03T14:30:00Z"
         )
-    if reading.date_order is None:
+    if order is None:
         raise CellProblem(
             "is ambiguous (day/month or month/day?); write 2026-04-03, "
             "or pass --date-format DMY (day first) or --date-format MDY (month first)"
         )
-    return _slashed_datetime(slashed, reading.date_order)
+    return _slashed_datetime(slashed, order)
 
 
 def _slashed_datetime(match: re.Match[str], order: DateOrder) -> datetime:

@@ -127,25 +127,45 @@ def _cells(
 class CsvLines:
     """A results line as CSV text in two parts around its fingerprint: a helper process
     renders lines, and the process that writes them (:meth:`Journal.write_lines`) may still
-    tell a fingerprint from the same earlier one with a ``#2``."""
+    tell a fingerprint from the same earlier one with a ``#2``.
+
+    The text is what the csv writer makes of the whole line. The part after the fingerprint
+    (the input's cells) is rendered once per row, however many lines the row has; the part
+    before it once per outcome, message and prospect, the row number put in front.
+    """
 
     def __init__(self, input_width: int) -> None:
         self._width = input_width
         self._csv = _Csv()
+        self._row: Row | None = None
+        self._tail = ""
+        self._heads: dict[tuple[object, ...], str] = {}
 
     def __call__(
-        self, row: Row, outcome: Outcome, fingerprint: str, prospect_id: str, message: str
+        self, row: Row, outcome: Outcome, prospect_id: str, message: str
     ) -> tuple[str, str]:
-        # NUL stands for the fingerprint: no cell holds one (an input with one is refused)
-        cells = _cells(row, outcome, "\x00", prospect_id, message)
-        cells += [""] * (len(RESULT_COLUMNS) + self._width - len(cells))
-        parts = self._csv.line((), cells).split("\x00")
-        if len(parts) == 2:
-            return parts[0], parts[1]
-        where = len(RESULT_COLUMNS) - 1  # else: the two sides of the fingerprint apart
-        head = self._csv.line((), [*cells[:where], ""])  # ends with an empty cell, then \r\n
-        tail = self._csv.line((), ["", *cells[where + 1 :]])  # begins with one
-        return head[:-2], tail
+        if row is not self._row:
+            cells = [cell if isinstance(cell, str) else cell_text(cell) for cell in row.cells]
+            cells += [""] * (self._width - len(cells))
+            # begins with an empty cell: the comma after the fingerprint
+            self._row, self._tail = row, self._csv.line((), ["", *cells])
+        ours = (
+            outcome.status.value,
+            outcome.remote_id,
+            prospect_id,
+            "" if outcome.http_status is None else str(outcome.http_status),
+            outcome.error_code,
+            message,
+            str(outcome.attempts),
+        )
+        rest = self._heads.get(ours)
+        if rest is None:
+            if len(self._heads) >= 256:  # invalid lines' messages differ from row to row
+                self._heads.clear()
+            # ends with an empty cell, then \r\n: the comma before the fingerprint
+            rest = self._heads[ours] = self._csv.line((), ["", *ours, ""])[:-2]
+        # the row number: digits, never quoted nor defused
+        return f"{row.number}{rest}", self._tail
 
 
 # --- line formats ----------------------------------------------------------------------------

@@ -382,7 +382,7 @@ def _render_part(read: Callable[..., list[Row]], arguments: tuple[Any, ...]) -> 
             blank += 1
             continue
         for prospect_id, fingerprint, outcome, message in _RULES.checked(row):
-            head, tail = _RENDER(row, outcome, fingerprint, prospect_id, message)
+            head, tail = _RENDER(row, outcome, prospect_id, message)
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             fingerprints.append(fingerprint)
             offsets.append(at + len(head))
