@@ -109,8 +109,17 @@ def _is_xlsx(path: Path) -> bool:
 def _cells(
     row: Row, outcome: Outcome, fingerprint: str, prospect_id: str, message: str
 ) -> list[str]:
-    ours = [
+    return [
         str(row.number),
+        *_said(outcome, prospect_id, message),
+        fingerprint,
+        *_input_cells(row),
+    ]
+
+
+def _said(outcome: Outcome, prospect_id: str, message: str) -> tuple[str, ...]:
+    """The results columns between the row number and the fingerprint."""
+    return (
         outcome.status.value,
         outcome.remote_id,
         prospect_id,
@@ -118,10 +127,11 @@ def _cells(
         outcome.error_code,
         message,
         str(outcome.attempts),
-        fingerprint,
-    ]
-    ours += [cell if isinstance(cell, str) else cell_text(cell) for cell in row.cells]
-    return ours
+    )
+
+
+def _input_cells(row: Row) -> list[str]:
+    return [cell if isinstance(cell, str) else cell_text(cell) for cell in row.cells]
 
 
 class CsvLines:
@@ -145,19 +155,11 @@ class CsvLines:
         self, row: Row, outcome: Outcome, prospect_id: str, message: str
     ) -> tuple[str, str]:
         if row is not self._row:
-            cells = [cell if isinstance(cell, str) else cell_text(cell) for cell in row.cells]
+            cells = _input_cells(row)
             cells += [""] * (self._width - len(cells))
             # begins with an empty cell: the comma after the fingerprint
             self._row, self._tail = row, self._csv.line((), ["", *cells])
-        ours = (
-            outcome.status.value,
-            outcome.remote_id,
-            prospect_id,
-            "" if outcome.http_status is None else str(outcome.http_status),
-            outcome.error_code,
-            message,
-            str(outcome.attempts),
-        )
+        ours = _said(outcome, prospect_id, message)
         rest = self._heads.get(ours)
         if rest is None:
             if len(self._heads) >= 256:  # invalid lines' messages differ from row to row
