@@ -12,12 +12,14 @@ Spreadsheets are read with python-calamine, which holds one sheet in memory.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import dataclasses
 import datetime
 import functools
 import io
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -443,7 +445,58 @@ def _open_sheet(path: Path, sheet_name: str | None) -> Table:
     return Table(path, headers, total, [], None, None, source, parts)
 
 
+def read_ahead(path: Path) -> None:
+    """Start loading a spreadsheet's first sheet in a thread, for :func:`open_table` to take
+    up: python-calamine lets go of the GIL while it parses, so the loading overlaps whatever
+    this process does meanwhile (the command's own imports). Anything that goes wrong is
+    left for :func:`open_table` to find and say."""
+    try:
+        stamp = _stamp(path)
+    except OSError:
+        return
+    if path.suffix.lower() not in SHEET_EXTENSIONS or path in _AHEAD:
+        return
+    loaded: list[python_calamine.CalamineSheet] = []
+
+    def load() -> None:
+        opened = python_calamine.CalamineWorkbook.from_path
+        with contextlib.suppress(Exception), opened(path) as workbook:
+            loaded.append(workbook.get_sheet_by_index(0))
+
+    thread = threading.Thread(target=load, name="read-ahead", daemon=True)
+    thread.start()
+    _AHEAD[path] = (stamp, thread, loaded)
+
+
+#: sheets being loaded ahead, by path: the file's stamp then, the thread, the sheet once loaded
+_AHEAD: dict[
+    Path, tuple[tuple[int, int], threading.Thread, list[python_calamine.CalamineSheet]]
+] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_mtime_ns, status.st_size
+
+
+def _loaded_ahead(path: Path) -> python_calamine.CalamineSheet | None:
+    """The first sheet :func:`read_ahead` loaded, if the file has not changed since."""
+    ahead = _AHEAD.pop(path, None)
+    if ahead is None:
+        return None
+    stamp, thread, loaded = ahead
+    thread.join()
+    try:
+        same = _stamp(path) == stamp
+    except OSError:
+        return None
+    return loaded[0] if loaded and same else None
+
+
 def _load_sheet(path: Path, sheet_name: str | None) -> python_calamine.CalamineSheet:
+    ahead = _loaded_ahead(path) if sheet_name is None else None
+    if ahead is not None:
+        return ahead
     try:
         with python_calamine.CalamineWorkbook.from_path(path) as workbook:
             if sheet_name is None:

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import datetime
+import threading
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from bulk_tasks.errors import InputError, OptionError
-from bulk_tasks.inputs import Row, Table, is_blank, open_table
+from bulk_tasks.inputs import Row, Table, is_blank, open_table, read_ahead
 
 NOTE_1252 = "read as Windows-1252 because the file is not UTF-8 (pass --encoding to override)"
 
@@ -377,3 +378,34 @@ def test_not_really_an_xlsx(tmp_path: Path) -> None:
 def test_csv_options_for_a_spreadsheet(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match=r"^--encoding only applies to CSV files"):
         open_table(xlsx(tmp_path, [["id"]]), encoding="utf-8")
+
+
+# --- reading a sheet ahead -------------------------------------------------------------------
+
+
+def test_a_sheet_read_ahead_gives_the_same_rows(tmp_path: Path) -> None:
+    path = xlsx(tmp_path, [["leadId", "n"], ["lea_1", 5], [], ["lea_2", "x"]])
+    _, expected = read(path)
+    read_ahead(path)
+    table, rows = read(path)
+    assert rows == expected
+    assert table.headers == ("leadId", "n")
+
+
+def test_a_sheet_changed_after_its_read_ahead_is_read_again(tmp_path: Path) -> None:
+    path = xlsx(tmp_path, [["leadId"], ["lea_old"]])
+    read_ahead(path)
+    for thread in threading.enumerate():
+        if thread.name == "read-ahead":
+            thread.join()  # the old sheet is loaded: only the file's stamp can tell
+    assert xlsx(tmp_path, [["leadId"], ["lea_new"], ["lea_more"]]) == path
+    _, rows = read(path)
+    assert [row.cells[0] for row in rows] == ["lea_new", "lea_more"]
+
+
+def test_a_broken_sheet_read_ahead_still_gets_its_message(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.xlsx"
+    path.write_text("not a spreadsheet", encoding="utf-8")
+    read_ahead(path)
+    with pytest.raises(InputError, match="cannot be opened as a spreadsheet"):
+        open_table(path)
