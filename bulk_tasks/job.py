@@ -40,7 +40,16 @@ from .results import (
     journal_path,
     may_hold_tasks,
 )
-from .rules import Dedupe, Line, Rules, checked_rows, helpers_for, rendered_parts, warm_helpers
+from .rules import (
+    Dedupe,
+    Line,
+    Rules,
+    checked_rows,
+    helpers_for,
+    rendered_parts,
+    warm_helpers,
+    with_notes,
+)
 from .vendors import VENDORS, spec_for
 from .vendors.base import Ask, Vendor
 from .window import Rate, RetryPolicy
@@ -321,16 +330,10 @@ def _recorder(
 
     def record(line: Line, outcome: Outcome) -> None:
         notes = line.notes
-        message = _with_notes(outcome.error_message, notes) if notes else outcome.error_message
+        message = with_notes(outcome.error_message, notes) if notes else outcome.error_message
         note(line.row, line.prospect_id, line.fingerprint, outcome, message)
 
     return record
-
-
-def _with_notes(message: str, notes: Sequence[str]) -> str:
-    """``message`` and the line's notes, each once (a resumed message may hold them)."""
-    said = [message] if message else []
-    return "; ".join(said + [note for note in notes if note not in message])
 
 
 def _keep_run_results(path: Path) -> None:

@@ -7,7 +7,8 @@ row with the input's column map.
 
 Checking rows is most of what ``validate`` costs, and rows do not depend on each other, so
 :func:`checked_rows` can spread them over helper processes, in chunks, and still hands them
-back in input order.
+back in input order; :func:`rendered_parts` has the helpers read the table's parts and
+render the results lines too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import re
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -187,7 +188,7 @@ class Rules:
             if line.ask:
                 outcome = VALID
                 notes = line.ask.notes
-                message = "; ".join((VALID.error_message, *notes)) if notes else VALID.error_message
+                message = with_notes(VALID.error_message, notes) if notes else VALID.error_message
             else:
                 outcome = self.invalid_outcome(line)
                 message = outcome.error_message
@@ -237,6 +238,12 @@ _NOT_AN_ENV_NAME = (
 )
 
 
+def with_notes(message: str, notes: Sequence[str]) -> str:
+    """``message`` and the line's notes, each once (a resumed message may hold them)."""
+    said = [message] if message else []
+    return "; ".join(said + [note for note in notes if note not in message])
+
+
 def _sent(request: Request) -> list[object]:
     return [request.method, request.path, request.body]
 
@@ -269,10 +276,9 @@ def warm_helpers(path: Path) -> None:
         large = path.stat().st_size >= WARM_FROM
     except OSError:
         return  # opening the file will say what is wrong with it
-    if large and helpers_for(None) and "forkserver" in multiprocessing.get_all_start_methods():
+    if large and helpers_for(None) and _helpers_context().get_start_method() == "forkserver":
         from multiprocessing import forkserver  # where there is one (not on Windows)
 
-        _helpers_context()
         forkserver.ensure_running()
 
 
