@@ -14,6 +14,8 @@ from bulk_tasks.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_inputs"
+#: the vendors' documentation pages the sandbox's schemas are derived from
+SEEDS = ROOT / "tests" / "seeds"
 KEY = "test-key-Zq7-never-printed"
 KEY_VARIABLES = ("LEMLIST_API_KEY", "SALESHANDY_API_KEY", "ATTIO_API_KEY")
 

@@ -9,22 +9,22 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from helpers import SEEDS
 
-import bulk_tasks
 from bulk_tasks.sandbox import Applied, Faults, Sandbox, SandboxServer
-from bulk_tasks.sandbox.saleshandy import request_schema
+from bulk_tasks.sandbox.app import request_validator
 
 PATH = "/v1/tasks/create"
-SEED_TEXT = (Path(bulk_tasks.__file__).parent / "seeds" / "002_c8cea53b39d3097d.txt").read_text(
-    encoding="utf-8"
-)
+SEED_TEXT = (SEEDS / "002_c8cea53b39d3097d.txt").read_text(encoding="utf-8")
 TASK_ID = re.compile(r"[A-Za-z0-9]{10}")
 _fresh_keys = itertools.count()
+
+
+request_schema: dict[str, Any] = request_validator("saleshandy_create").schema
 
 
 def seed_json(after: str, before: str | None = None) -> Any:
@@ -104,18 +104,18 @@ def test_task_type_enum_is_the_seeds_value_in_line() -> None:
     codes = seed_enum("taskType")
 
     assert codes == ["2", "3", "4", "5", "6", "9", "11", "12", "13", "14", "15", "16", "17", "18"]
-    assert request_schema()["properties"]["taskType"] == {"type": "string", "enum": codes}
+    assert request_schema["properties"]["taskType"] == {"type": "string", "enum": codes}
 
 
 def test_priority_enum_is_the_seeds_value_in_line() -> None:
     codes = seed_enum("priority")
 
     assert codes == ["1", "2", "3", "4"]
-    assert request_schema()["properties"]["priority"] == {"type": "string", "enum": codes}
+    assert request_schema["properties"]["priority"] == {"type": "string", "enum": codes}
 
 
 def test_schema_requires_what_the_seed_marks_required_and_nothing_else() -> None:
-    schema = request_schema()
+    schema = request_schema
 
     assert schema["required"] == sorted(set(re.findall(r"(\w+) \(required\)", SEED_TEXT)))
     assert schema["required"] == ["prospectIds", "taskType"]
@@ -130,7 +130,7 @@ def test_schema_requires_what_the_seed_marks_required_and_nothing_else() -> None
 
 
 def test_seed_example_body_uses_only_the_schemas_properties() -> None:
-    assert set(SEED_BODY) <= set(request_schema()["properties"])
+    assert set(SEED_BODY) <= set(request_schema["properties"])
     assert SEED_BODY["taskType"] in seed_enum("taskType")
 
 

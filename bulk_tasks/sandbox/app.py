@@ -12,6 +12,7 @@ turn on what a real network does: latency, 500s, spurious 429s, hangs and cut-of
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import threading
@@ -19,9 +20,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from importlib.resources import files
 from itertools import accumulate
 from typing import Any
 
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
@@ -83,6 +87,17 @@ class Faults:
         odds = (self.p_error_500, self.p_spurious_429, self.p_hang, self.p_drop)
         edges = zip(("500", "429", "hang", "drop"), accumulate(odds), strict=True)
         return next((fault for fault, edge in edges if roll < edge), None)
+
+
+@functools.cache
+def request_validator(name: str) -> Validator:
+    """A validator of the request schema ``schemas/NAME.json``, formats checked: the schemas
+    are derived from the vendors' pages (see the repository's ``tools/derive_schemas.py``)."""
+    text = (files(__package__) / "schemas" / f"{name}.json").read_text(encoding="utf-8")
+    schema = json.loads(text)
+    kind = validator_for(schema)
+    # date-time and uri are checked by the packages of jsonschema's format-nongpl extra
+    return kind(schema, format_checker=kind.FORMAT_CHECKER)
 
 
 def max_in_window(times: Sequence[float], period: float) -> int:

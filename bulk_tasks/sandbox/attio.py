@@ -1,6 +1,6 @@
 """Attio's emulated task API: POST /v2/tasks (seed 004, Attio's own OpenAPI 3.1).
 
-The request schema is the seed's own, read from the copy in ``bulk_tasks/seeds/`` and
+The request schema is the seed's own (``schemas/attio_create.json``, derived from it),
 checked as JSON Schema 2020-12 (all six ``data`` fields required, ``content`` at most 2,000
 characters, uuids checked). One deliberate reading: the seed names a matching-attribute
 link's key ``'[slug_or_id_of_matching_attribute]'`` and requires it; that is a placeholder
@@ -18,30 +18,23 @@ other than people, companies, deals, users and workspaces.
 from __future__ import annotations
 
 import math
-import re
 import time
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-import yaml
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .app import App, Change, Emulated, RateState, writes
+from .app import App, Change, Emulated, RateState, request_validator, writes
 
-SEED = "004_fe36680fd2308aa3.txt"
 OBJECTS = frozenset({"people", "companies", "deals", "users", "workspaces"})
 NIL = "00000000-0000-0000-0000-000000000000"
 WORKSPACE = "14beef7a-99f7-4534-a87e-70b564330a4c"  # the seed's example workspace id
 TOKEN_ACTOR = "7f1e3b2a-5c4d-4e6f-8a9b-0c1d2e3f4a5b"
-_PLACEHOLDER = re.compile(r"\[.+\]")
 
 
 def _error(status: int, kind: str, code: str, message: str) -> JSONResponse:
@@ -49,40 +42,10 @@ def _error(status: int, kind: str, code: str, message: str) -> JSONResponse:
     return JSONResponse(body, status)
 
 
-@cache
-def request_validator() -> Draft202012Validator:
-    """The create body's schema, from the seed's OpenAPI block."""
-    text = (files("bulk_tasks") / "seeds" / SEED).read_text(encoding="utf-8")
-    block = re.search(r"^````yaml[^\n]*\n(.*?)^````", text, re.DOTALL | re.MULTILINE)
-    if block is None:
-        raise RuntimeError(f"seed {SEED} has no ````yaml block")
-    operation = yaml.safe_load(block.group(1))["paths"]["/v2/tasks"]["post"]
-    schema = operation["requestBody"]["content"]["application/json"]["schema"]
-    return Draft202012Validator(
-        _placeholders_read(schema), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
-
-
-def _placeholders_read(schema: Any) -> Any:
-    """The seed's schema with ``'[slug_or_id_of_matching_attribute]'`` as any other key."""
-    if isinstance(schema, list):
-        return [_placeholders_read(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    schema = {name: _placeholders_read(value) for name, value in schema.items()}
-    properties = schema.get("properties")
-    if isinstance(properties, dict):
-        for name in [name for name in properties if _PLACEHOLDER.fullmatch(name)]:
-            schema["additionalProperties"] = properties.pop(name)
-            schema["required"] = [field for field in schema.get("required", []) if field != name]
-            schema["minProperties"] = len(schema["required"]) + 1
-    return schema
-
-
 def _problem(body: Any) -> str | None:
     if not isinstance(body, dict):
         return "Body must be a JSON object."
-    error = best_match(request_validator().iter_errors(body))
+    error = best_match(request_validator("attio_create").iter_errors(body))
     if error is None:
         return None
     where = "/".join(str(part) for part in error.absolute_path) or "body"

@@ -1,9 +1,9 @@
 """lemlist's emulated task API: POST, PATCH and GET /api/tasks (seeds 000, 001, 003).
 
-Bodies are checked against the seeds' own request schemas, read from the copies kept in
-``bulk_tasks/seeds/`` (never against the client's specs, so that a misreading of the docs is
-caught rather than shared). Basic auth with an empty user; 429 with ``Retry-After`` in
-seconds and ``X-RateLimit-*`` headers; plain-text errors like the real ones.
+Bodies are checked against the request schemas derived from the seeds (``schemas/``; never
+against the client's specs, so that a misreading of the docs is caught rather than shared).
+Basic auth with an empty user; 429 with ``Retry-After`` in seconds and ``X-RateLimit-*``
+headers; plain-text errors like the real ones.
 """
 
 from __future__ import annotations
@@ -11,23 +11,18 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import re
 import secrets
 import string
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-import yaml
-from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .app import App, Change, Emulated, RateState, writes
+from .app import App, Change, Emulated, RateState, request_validator, writes
 
 
 def _demo_task(number: int, kind: str, title: str) -> dict[str, Any]:
@@ -84,31 +79,14 @@ def _lemlist_too_many(rate: RateState) -> Response:
     return PlainTextResponse("Too many requests", 429, headers={"Retry-After": str(retry_after)})
 
 
-@cache
-def _lemlist_validator(method: str) -> Any:
-    """The seed's own request schema for ``method`` ("POST"/"PATCH"), read once."""
-    seed = {"POST": "000_f2ddb60476e7259c.txt", "PATCH": "001_6318b73674d7bc90.txt"}[method]
-    text = (files("bulk_tasks") / "seeds" / seed).read_text(encoding="utf-8")
-    block = re.search(r"^````yaml[^\n]*\n(.*?)^````", text, re.DOTALL | re.MULTILINE)
-    if block is None:
-        raise RuntimeError(f"seed {seed} has no ````yaml block")
-    operation = yaml.safe_load(block.group(1))["paths"]["/tasks"][method.lower()]
-    schema = operation["requestBody"]["content"]["application/json"]["schema"]
-    if method == "POST":
-        # Deviation: the seed lists property recordId but requires leadId, and its example
-        # sends leadId (see PRODUCT.md). Accept either one, and require one of them.
-        schema["required"] = [name for name in schema["required"] if name != "leadId"]
-        schema["properties"]["leadId"] = {"type": "string"}
-        schema["anyOf"] = [{"required": ["recordId"]}, {"required": ["leadId"]}]
-    # date-time and uri are checked by the packages of jsonschema's format-nongpl extra
-    return Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+_SCHEMAS = {"POST": "lemlist_create", "PATCH": "lemlist_update"}
 
 
 def _lemlist_problem(method: str, body: Any) -> str | None:
     """Why ``body`` is not a valid request, in a few words; None when it is."""
     if not isinstance(body, dict):
         return "body is not a JSON object"
-    error = best_match(_lemlist_validator(method).iter_errors(body))
+    error = best_match(request_validator(_SCHEMAS[method]).iter_errors(body))
     if error is None:
         return None
     if error.validator == "anyOf":

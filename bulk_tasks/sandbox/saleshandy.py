@@ -1,8 +1,8 @@
 """Saleshandy's emulated task API: POST /v1/tasks/create (seed 002).
 
-The request schema is read from the seed's own text, kept in ``bulk_tasks/seeds/`` (its
-property lines, its "(required)" words, its "Value in:" enums and its YYYY-MM-DD format),
-never from the client's specs. Deliberate additions where the docs are silent: 1 to 100
+The request schema is derived from the seed's own text (its property lines, its
+"(required)" words, its "Value in:" enums and its YYYY-MM-DD format: ``schemas/``), never
+from the client's specs. Deliberate additions where the docs are silent: 1 to 100
 prospect ids per request (100 is Saleshandy's other bulk endpoints' cap), none empty and
 none twice (so that a client which packs one prospect twice into a request is caught).
 
@@ -15,65 +15,26 @@ client which expects 200 fails here rather than in production.
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 from datetime import date
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .app import App, Change, Emulated, RateState, writes
+from .app import App, Change, Emulated, RateState, request_validator, writes
 
-SEED = "002_c8cea53b39d3097d.txt"
 MOST_PROSPECTS = 100
-_PROPERTY = re.compile(r"([a-z][A-Za-z]*?)(array<string>|string)$", re.MULTILINE)
-_ENUM = re.compile(r"Value in: ((?:\"[^\"]*\"(?: \| )?)+)")
-_REQUIRED = re.compile(r"(\w+) \(required\)")
-
-
-@cache
-def request_schema() -> dict[str, Any]:
-    """The create body's JSON schema, as the seed's text describes it."""
-    text = (files("bulk_tasks") / "seeds" / SEED).read_text(encoding="utf-8")
-    section = text[text.index("Request Body") : text.index("Request Body Examples")]
-    found = list(_PROPERTY.finditer(section))
-    properties: dict[str, Any] = {}
-    for index, match in enumerate(found):
-        name, kind = match.groups()
-        end = found[index + 1].start() if index + 1 < len(found) else len(section)
-        described = section[match.end() : end]
-        if kind == "array<string>":
-            schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-            schema |= {"minItems": 1, "maxItems": MOST_PROSPECTS, "uniqueItems": True}
-            schema["items"]["minLength"] = 1  # see the module's docstring
-        else:
-            schema = {"type": "string"}
-            enum = _ENUM.search(described)
-            if enum:
-                schema["enum"] = re.findall(r'"([^"]*)"', enum.group(1))
-            if "YYYY-MM-DD" in described:
-                schema["pattern"] = r"^\d{4}-\d{2}-\d{2}$"
-        properties[name] = schema
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": sorted(set(_REQUIRED.findall(section))),
-        "additionalProperties": False,
-    }
 
 
 def _problem(body: Any) -> str | None:
     """Why ``body`` is not a valid create request, in a sentence; None when it is."""
     if not isinstance(body, dict):
         return "the body must be a JSON object"
-    error = best_match(Draft202012Validator(request_schema()).iter_errors(body))
+    error = best_match(request_validator("saleshandy_create").iter_errors(body))
     if error is not None:
         where = ".".join(str(part) for part in error.absolute_path)
         if error.validator in ("minItems", "maxItems", "uniqueItems"):  # not the whole array
