@@ -17,8 +17,8 @@ from .progress import json_line
 from .results import Status
 
 if TYPE_CHECKING:
-    from .job import Summary
     from .reconcile import Reconciled
+    from .summary import Summary
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -152,6 +152,8 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
         "results": str(summary.results),
         "exit_code": summary.exit_code,
     }
+    if not sent:
+        fields["helpers"] = summary.helpers
     if noun != "rows" and sent:
         lines.append(
             f"Rows: {rows.fully} fully created, {rows.partly} partly created, "

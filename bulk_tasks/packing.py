@@ -27,7 +27,7 @@ L = TypeVar("L")
 
 
 @dataclass(frozen=True)
-class Packed(Generic[L]):
+class Batch(Generic[L]):
     """One request and the lines it carries, in the order of the vendor's subjects."""
 
     request: Request
@@ -35,7 +35,7 @@ class Packed(Generic[L]):
 
 
 @dataclass
-class _Batch(Generic[L]):
+class _OpenBatch(Generic[L]):
     key: Hashable
     born: float
     lines: list[L] = field(default_factory=list)
@@ -66,8 +66,8 @@ class Packer(Generic[L]):
         self._max_wait = max_wait
         self._most_waiting = most_waiting
         self._clock = clock
-        self._open: dict[Hashable, list[_Batch[L]]] = {}  # key -> its open batches
-        self._by_age: dict[int, _Batch[L]] = {}  # every open batch, oldest first
+        self._open: dict[Hashable, list[_OpenBatch[L]]] = {}  # key -> its open batches
+        self._by_age: dict[int, _OpenBatch[L]] = {}  # every open batch, oldest first
         self._waiting = 0
         self._row: int | None = None
 
@@ -76,18 +76,18 @@ class Packer(Generic[L]):
         """How many lines wait in open batches."""
         return self._waiting
 
-    def add(self, line: L, ask: Ask) -> list[Packed[L]]:
+    def add(self, line: L, ask: Ask) -> list[Batch[L]]:
         key = self._vendor.pack_key(ask.request)
         if key is None:
-            return [Packed(ask.request, (line,))]
-        ready: list[Packed[L]] = []
+            return [Batch(ask.request, (line,))]
+        ready: list[Batch[L]] = []
         if self._per_row and self._row_of(line) != self._row:
             ready += self.drain()
             self._row = self._row_of(line)
         batches = self._open.setdefault(key, [])
         batch = next((b for b in batches if ask.subject not in b.subjects), None)
         if batch is None:
-            batch = _Batch(key, self._clock())
+            batch = _OpenBatch(key, self._clock())
             batches.append(batch)
             self._by_age[id(batch)] = batch
         batch.lines.append(line)
@@ -100,9 +100,9 @@ class Packer(Generic[L]):
             ready.append(self._close(next(iter(self._by_age.values()))))
         return ready
 
-    def due(self) -> list[Packed[L]]:
+    def due(self) -> list[Batch[L]]:
         """The batches that have waited long enough."""
-        ready: list[Packed[L]] = []
+        ready: list[Batch[L]] = []
         if not self._by_age:
             return ready
         now = self._clock()
@@ -113,15 +113,15 @@ class Packer(Generic[L]):
             ready.append(self._close(oldest))
         return ready
 
-    def drain(self) -> list[Packed[L]]:
+    def drain(self) -> list[Batch[L]]:
         """Every open batch, oldest first (the input has ended, or a row has)."""
         return [self._close(batch) for batch in list(self._by_age.values())]
 
-    def _close(self, batch: _Batch[L]) -> Packed[L]:
+    def _close(self, batch: _OpenBatch[L]) -> Batch[L]:
         del self._by_age[id(batch)]
         batches = self._open[batch.key]
         batches.remove(batch)
         if not batches:
             del self._open[batch.key]
         self._waiting -= len(batch.lines)
-        return Packed(self._vendor.merge(batch.requests), tuple(batch.lines))
+        return Batch(self._vendor.merge(batch.requests), tuple(batch.lines))

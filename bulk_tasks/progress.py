@@ -22,8 +22,8 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 
-from .job import Progress
 from .results import Status
+from .summary import Progress
 
 
 def _print_notes(console: Console, notes: list[str]) -> None:

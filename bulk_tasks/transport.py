@@ -1,121 +1,98 @@
-"""HTTP for the senders: one request in, the vendor's answer out, failures told apart.
+"""The one HTTP client, and what a failed exchange means for the request it carried.
 
-A sender hands its transport a method, a URL, headers and a body, and gets back a
-:class:`Reply`. The run's transport is :class:`AiohttpTransport`, a pool of kept-alive
-``aiohttp`` connections per key: httpx's own stack costs about three times its CPU per
-request, and even httpx's request and response objects cost a fifth of a request's CPU
-here. :class:`HttpxTransport` puts any httpx transport behind the same call, so unit tests
-can answer with ``httpx.MockTransport``.
+Each API key gets its own :class:`httpx.AsyncClient` (:func:`open_client`): its own pool of
+kept-alive connections, as many as the key's workers. :func:`exchange` sends one request
+and returns httpx's own :class:`httpx.Response`, read whole.
 
-What matters most is how a failure is reported, because it decides whether a create may
-be sent again. The errors are httpx's. An error before the connection was made means
-nothing reached the vendor (``httpx.ConnectError``, ``httpx.ConnectTimeout``,
-``httpx.PoolTimeout``); any later one means the request may have been applied
-(``httpx.ReadTimeout``, ``httpx.RemoteProtocolError``, ``httpx.ReadError``), and the
-scheduler reports such a create ``unknown``, never resent.
+What matters most is how a failure is reported, because it decides whether a create may be
+sent again. httpx's many exceptions come down to two, mapped here and nowhere else::
+
+    ExchangeFailed          no whole answer came back
+    ├── NothingSent         the request never reached the vendor: sending it again is safe
+    │                       (could not connect, connecting timed out, no connection free)
+    └── MaybeApplied        the request left, and no whole answer came back: the vendor may
+                            have applied it (no answer in time, the connection cut mid-answer)
+
+The scheduler sends a :class:`NothingSent` request again; a create that ended in
+:class:`MaybeApplied` is never sent again (it ends ``unknown``), an update may be.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
-
-import aiohttp
 import httpx
 
-Headers = Sequence[tuple[str, str]]
+#: httpx's errors raised before any byte of the request could reach the vendor
+_BEFORE_SENDING: tuple[type[httpx.TransportError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
+#: what each error means, in words a person reads in the results file
+_SAID: tuple[tuple[type[httpx.TransportError], str], ...] = (
+    (httpx.ConnectTimeout, "connecting timed out"),
+    (httpx.ConnectError, "could not connect"),
+    (httpx.PoolTimeout, "no connection was free in time"),
+    (httpx.ReadTimeout, "no answer came back within the timeout (--timeout)"),
+    (httpx.WriteTimeout, "sending the request timed out"),
+    (httpx.RemoteProtocolError, "the connection closed before a whole answer came back"),
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The vendor's answer: its status, its headers (names in any case) and its body."""
-
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
+class ExchangeFailed(Exception):
+    """No whole answer came back; ``str()`` says what happened, for the results file."""
 
 
-class Transport(Protocol):
-    async def exchange(
-        self, method: str, url: str, headers: Headers, body: bytes | None, timeout: float
-    ) -> Reply:
-        """Send one request and read its whole answer; ``timeout`` bounds each step."""
-
-    async def aclose(self) -> None:
-        """Close every connection."""
+class NothingSent(ExchangeFailed):
+    """The request never reached the vendor: sending it again cannot make a second task."""
 
 
-class AiohttpTransport:
-    """Sends each request over a pool of at most ``connections`` kept-alive connections."""
-
-    def __init__(self, *, connections: int) -> None:
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-
-    async def exchange(
-        self, method: str, url: str, headers: Headers, body: bytes | None, timeout: float
-    ) -> Reply:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._connections)
-            cookies = aiohttp.DummyCookieJar()  # the vendors' APIs set none worth keeping
-            self._session = aiohttp.ClientSession(
-                connector=connector, cookie_jar=cookies, skip_auto_headers=("User-Agent",)
-            )
-        limits = self._timeouts.get(timeout)
-        if limits is None:
-            limits = self._timeouts[timeout] = aiohttp.ClientTimeout(
-                total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
-            )
-        with _mapped():
-            async with self._session.request(
-                method, url, headers=headers, data=body, allow_redirects=False, timeout=limits
-            ) as answer:
-                return Reply(answer.status, answer.headers, await answer.read())
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+class MaybeApplied(ExchangeFailed):
+    """The request left and no whole answer came back: the vendor may have applied it."""
 
 
-class HttpxTransport:
-    """Any httpx transport (``httpx.MockTransport`` in tests) behind :class:`Transport`."""
+def open_client(
+    *, connections: int, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """A client with a pool of at most ``connections`` kept-alive connections; ``timeout``
+    bounds each step (connecting, sending, waiting for the answer). ``transport`` replaces
+    the network (``httpx.MockTransport`` in tests).
 
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
-        self._transport = transport
-
-    async def exchange(
-        self, method: str, url: str, headers: Headers, body: bytes | None, timeout: float
-    ) -> Reply:
-        request = httpx.Request(
-            method,
-            url,
-            headers=headers,
-            content=body,
-            extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)},
-        )
-        response = await self._transport.handle_async_request(request)
-        content = await response.aread()
-        return Reply(response.status_code, response.headers, content)
-
-    async def aclose(self) -> None:
-        await self._transport.aclose()
+    Proxies from the environment are not used (``--base-url`` names a proxy), redirects are
+    not followed (a vendor's API answers where it is asked), and no cookie is kept."""
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        trust_env=False,
+        transport=transport,
+    )
 
 
-@contextlib.contextmanager
-def _mapped() -> Iterator[None]:
-    """aiohttp's errors as httpx's, by whether the request may have reached the server."""
+async def exchange(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    *,
+    headers: httpx.Headers,
+    body: bytes,
+) -> httpx.Response:
+    """Send one request and read its whole answer, or raise :class:`NothingSent` or
+    :class:`MaybeApplied`."""
     try:
-        yield
-    except aiohttp.ConnectionTimeoutError as error:  # no connection in time: nothing sent
-        raise httpx.ConnectTimeout(str(error) or "connecting timed out") from error
-    except aiohttp.ClientConnectorError as error:  # refused, unknown host: nothing sent
-        raise httpx.ConnectError(str(error)) from error
-    except aiohttp.ServerTimeoutError as error:  # sent; no answer in time
-        raise httpx.ReadTimeout(str(error) or "no answer in time") from error
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as error:
-        raise httpx.RemoteProtocolError(str(error)) from error
-    except (aiohttp.ClientError, OSError) as error:  # anything else, once connected
-        raise httpx.ReadError(str(error) or type(error).__name__) from error
+        response = await client.send(
+            httpx.Request(method, url, headers=headers, content=body), stream=False
+        )
+    except httpx.TransportError as error:
+        kind = NothingSent if isinstance(error, _BEFORE_SENDING) else MaybeApplied
+        raise kind(describe(error)) from error
+    return response
+
+
+def describe(error: httpx.TransportError) -> str:
+    """What went wrong, with the library's own detail in brackets."""
+    what = next((said for kind, said in _SAID if isinstance(error, kind)), "the connection failed")
+    detail = str(error).strip()
+    return f"{what} ({detail})" if detail else what

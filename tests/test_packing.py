@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bulk_tasks.cells import Reading
-from bulk_tasks.packing import Packed, Packer
+from bulk_tasks.packing import Batch, Packer
 from bulk_tasks.vendors.base import Ask, Request, check
 from bulk_tasks.vendors.lemlist import LEMLIST
 from bulk_tasks.vendors.saleshandy import SALESHANDY, SaleshandyCreate
@@ -35,13 +35,13 @@ def packer(size: int = 100, **options: object) -> Packer[Line]:
     return Packer(SALESHANDY, row_of=lambda line: line[0], size=size, **options)  # type: ignore[arg-type]
 
 
-def prospects(packed: Packed[Line]) -> list[str]:
+def prospects(packed: Batch[Line]) -> list[str]:
     return list(packed.request.body["prospectIds"])
 
 
 def test_a_batch_goes_out_when_it_holds_100_prospects() -> None:
     pack = packer()
-    ready: list[Packed[Line]] = []
+    ready: list[Batch[Line]] = []
     for n in range(250):
         ready += pack.add((2 + n // 10, f"P{n}"), ask(f"P{n}"))
     assert [len(p.lines) for p in ready] == [100, 100]
@@ -79,7 +79,7 @@ def test_a_repeated_prospect_goes_into_another_request() -> None:
 
 def test_no_pack_sends_one_request_per_row() -> None:
     pack = packer(per_row=True)
-    ready: list[Packed[Line]] = []
+    ready: list[Batch[Line]] = []
     for row, names in ((2, ["A1", "B2"]), (3, ["C3"]), (4, ["D4", "E5", "F6"])):
         for name in names:
             ready += pack.add((row, name), ask(name))
@@ -111,7 +111,7 @@ def test_a_batch_that_waited_goes_out_so_a_slow_stream_is_not_held_back() -> Non
 
 def test_memory_is_bounded_the_oldest_batch_goes_first() -> None:
     pack = packer(most_waiting=5)
-    ready: list[Packed[Line]] = []
+    ready: list[Batch[Line]] = []
     for n in range(12):  # every line its own task: nothing ever fills up
         ready += pack.add((2 + n, f"P{n}"), ask(f"P{n}", task=str([2, 3, 4, 5, 6, 9][n % 6])))
         assert pack.waiting <= 5

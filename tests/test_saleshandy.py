@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bulk_tasks.cells import Reading
+from bulk_tasks.results import Status
 from bulk_tasks.vendors.base import Request, Verdict, check
 from bulk_tasks.vendors.saleshandy import SALESHANDY, SaleshandyCreate
 
@@ -224,10 +225,10 @@ def test_any_2xx_gives_an_outcome_per_prospect(status: int) -> None:
         ),
     )
     assert answer.verdict is Verdict.DONE
-    assert [(line.verdict, line.remote_id) for line in answer.lines] == [
-        (Verdict.DONE, "7PWYDWW7zo"),
-        (Verdict.FAILED, ""),
-        (Verdict.DONE, "Mw5Mjoo1wb"),
+    assert [(line.status, line.remote_id) for line in answer.lines] == [
+        (Status.CREATED, "7PWYDWW7zo"),
+        (Status.FAILED, ""),
+        (Status.CREATED, "Mw5Mjoo1wb"),
     ]
     assert answer.lines[1].error_code == "not_created"
     assert answer.lines[1].error_message == (
@@ -263,7 +264,11 @@ def test_a_prospect_missing_from_the_answer_is_unknown_never_created() -> None:
             {"prospectId": "P3", "taskId": "t3", "success": True},
         ),
     )
-    assert [line.verdict for line in answer.lines] == [Verdict.DONE, Verdict.UNKNOWN, Verdict.DONE]
+    assert [line.status for line in answer.lines] == [
+        Status.CREATED,
+        Status.UNKNOWN,
+        Status.CREATED,
+    ]
     assert answer.lines[1].error_message.startswith(
         "Saleshandy accepted the request but its answer has no result for this prospect: "
         "it may or may not have the task"
@@ -275,7 +280,7 @@ def test_a_prospect_missing_from_the_answer_is_unknown_never_created() -> None:
 )
 def test_a_2xx_without_results_leaves_every_prospect_unknown(body: object) -> None:
     answer = answer_to(200, body)
-    assert [line.verdict for line in answer.lines] == [Verdict.UNKNOWN] * 3
+    assert [line.status for line in answer.lines] == [Status.UNKNOWN] * 3
 
 
 def test_a_result_for_a_prospect_not_sent_is_ignored_and_logged(

@@ -1,5 +1,5 @@
-"""The aiohttp transport hands back whole answers, and reports each failure by whether the
-request may have been applied."""
+"""The client hands back whole answers, and reports each failure by whether the request may
+have been applied: against real sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from bulk_tasks.transport import AiohttpTransport, Reply
+from bulk_tasks.transport import MaybeApplied, NothingSent, exchange, open_client
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -22,15 +22,16 @@ async def serve(handler: Handler) -> tuple[asyncio.Server, str]:
 
 
 @pytest.fixture
-async def transport() -> AsyncIterator[AiohttpTransport]:
-    transport = AiohttpTransport(connections=2)
-    yield transport
-    await transport.aclose()
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with open_client(connections=2, timeout=1.0) as client:
+        yield client
 
 
-async def post(transport: AiohttpTransport, url: str, *, timeout: float = 1.0) -> Reply:
-    headers = [("Content-Type", "application/json")]
-    return await transport.exchange("POST", url, headers, b'{"leadId":"lea_1"}', timeout)
+async def post(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    headers = httpx.Headers({"Content-Type": "application/json"})
+    return await exchange(
+        client, "POST", httpx.URL(url), headers=headers, body=b'{"leadId":"lea_1"}'
+    )
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -46,7 +47,7 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-async def test_an_answer_comes_back_whole(transport: AiohttpTransport) -> None:
+async def test_an_answer_comes_back_whole(client: httpx.AsyncClient) -> None:
     bodies: list[bytes] = []
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -60,20 +61,20 @@ async def test_an_answer_comes_back_whole(transport: AiohttpTransport) -> None:
 
     server, url = await serve(answer)
     async with server:
-        reply = await post(transport, url + "/api/tasks")
-    assert reply.status == 201
+        reply = await post(client, url + "/api/tasks")
+    assert reply.status_code == 201
     assert reply.content == b'{"_id": "opp_x", "n": 1}'
     assert reply.headers["retry-after"] == "3"
     assert reply.headers["Retry-After"] == "3"
     assert bodies == [b'{"leadId":"lea_1"}']
 
 
-async def test_nothing_listening_is_a_connect_error(transport: AiohttpTransport) -> None:
+async def test_nothing_listening_is_a_connect_error(client: httpx.AsyncClient) -> None:
     with socket.socket() as probe:  # a port that was free a moment ago
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(httpx.ConnectError):
-        await post(transport, f"http://127.0.0.1:{port}/api/tasks")
+    with pytest.raises(NothingSent, match=r"^could not connect \("):
+        await post(client, f"http://127.0.0.1:{port}/api/tasks")
 
 
 async def cut_after_the_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -90,17 +91,16 @@ async def cut_mid_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWri
 
 @pytest.mark.parametrize("handler", [cut_after_the_request, cut_mid_answer])
 async def test_a_cut_once_the_request_is_out_may_have_applied_it(
-    transport: AiohttpTransport, handler: Handler
+    client: httpx.AsyncClient, handler: Handler
 ) -> None:
     server, url = await serve(handler)
     async with server:
-        with pytest.raises(httpx.TransportError) as caught:
-            await post(transport, url + "/api/tasks")
-    # never "could not connect", which would let a create be sent again
-    assert not isinstance(caught.value, (httpx.ConnectError, httpx.ConnectTimeout))
+        # never "nothing sent", which would let a create be sent again
+        with pytest.raises(MaybeApplied, match="before a whole answer came back"):
+            await post(client, url + "/api/tasks")
 
 
-async def test_no_answer_in_time_is_a_read_timeout(transport: AiohttpTransport) -> None:
+async def test_no_answer_in_time_is_a_read_timeout(client: httpx.AsyncClient) -> None:
     release = asyncio.Event()
 
     async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -110,6 +110,38 @@ async def test_no_answer_in_time_is_a_read_timeout(transport: AiohttpTransport) 
 
     server, url = await serve(hang)
     async with server:
-        with pytest.raises(httpx.ReadTimeout):
-            await post(transport, url + "/api/tasks", timeout=0.3)
+        with pytest.raises(MaybeApplied, match=r"^no answer came back within the timeout"):
+            await post(client, url + "/api/tasks")
         release.set()
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "said"),
+    [
+        (httpx.ConnectError, NothingSent, "could not connect (boom)"),
+        (httpx.ConnectTimeout, NothingSent, "connecting timed out (boom)"),
+        (httpx.PoolTimeout, NothingSent, "no connection was free in time (boom)"),
+        (
+            httpx.ReadTimeout,
+            MaybeApplied,
+            "no answer came back within the timeout (--timeout) (boom)",
+        ),
+        (httpx.WriteTimeout, MaybeApplied, "sending the request timed out (boom)"),
+        (httpx.ReadError, MaybeApplied, "the connection failed (boom)"),
+        (
+            httpx.RemoteProtocolError,
+            MaybeApplied,
+            "the connection closed before a whole answer came back (boom)",
+        ),
+    ],
+)
+async def test_every_failure_is_one_of_two_words(
+    error: type[httpx.TransportError], kind: type[Exception], said: str
+) -> None:
+    async def fail(request: httpx.Request) -> httpx.Response:
+        raise error("boom", request=request)
+
+    async with open_client(connections=1, timeout=1, transport=httpx.MockTransport(fail)) as mock:
+        with pytest.raises(kind) as caught:
+            await post(mock, "http://vendor.test/api/tasks")
+    assert str(caught.value) == said

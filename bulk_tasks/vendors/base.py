@@ -4,7 +4,8 @@ A row of the input becomes one or more *lines* (what the results file reports on
 a lemlist task, one per prospect for Saleshandy. Each line asks for something of its own,
 an :class:`Ask` (the request that line alone would make). Lines whose asks the vendor can
 carry together are packed into one request (:meth:`Vendor.merge`), and reading the answer
-to a request gives an outcome per line it carried (:attr:`Answer.lines`).
+to a request gives an :class:`Answer`, with an outcome per line it carried when the vendor
+answers per line (:attr:`Answer.lines`).
 
 Nothing here touches the network, so request shapes and answer readings are tested
 without one.
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..cells import CellProblem, Reading
 from ..inputs import Cell, cell_text
+from ..results import Outcome
 
 Json = dict[str, Any]
 #: the problem "field" of a row whose fault is no single field (an update that changes nothing)
@@ -53,30 +55,22 @@ class Ask:
 
 
 class Verdict(StrEnum):
-    DONE = "done"  # the vendor applied it
+    """What an answer says of the request as a whole."""
+
+    DONE = "done"  # the vendor applied it (for some lines, if it answers per line)
     FAILED = "failed"  # the vendor refused it, for a reason retrying will not change
     RETRY = "retry"  # the vendor did not apply it and may if asked again (429, 5xx)
     REJECTED_KEY = "rejected_key"  # 401/403: no row can succeed with this key
-    UNKNOWN = "unknown"  # a line the answer says nothing about: it may have been applied
-
-
-@dataclass(frozen=True, kw_only=True)
-class LineAnswer:
-    """What an answer says of one line of a request that carried several."""
-
-    verdict: Verdict  # DONE, FAILED or UNKNOWN
-    remote_id: str = ""
-    error_code: str = ""
-    error_message: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Answer:
-    """An HTTP answer, read.
+    """An HTTP answer as the vendor means it.
 
-    ``lines`` holds one entry per line the request carried, in the order of
-    :meth:`Vendor.subjects`, when the vendor answers per line; otherwise (None) the answer
-    as a whole is every line's outcome.
+    ``lines`` holds, when the vendor answers per line, each line's
+    :class:`~bulk_tasks.results.Outcome` in the order of :meth:`Vendor.subjects`
+    (``created``, ``failed`` or ``unknown``; the sender adds the HTTP status and the
+    attempts); otherwise (None) the answer as a whole is every line's outcome.
     """
 
     verdict: Verdict
@@ -85,7 +79,7 @@ class Answer:
     error_code: str = ""
     error_message: str = ""
     retry_after: float | None = None  # seconds, when the vendor said how long to wait
-    lines: tuple[LineAnswer, ...] | None = None
+    lines: tuple[Outcome, ...] | None = None
 
 
 # --- specs ------------------------------------------------------------------------------------

@@ -24,11 +24,11 @@ from pydantic import BeforeValidator
 
 from ..cells import ID_SEPARATORS, CellProblem, Day, Text, split_list
 from ..inputs import Cell, cell_text
+from ..results import Outcome, Status
 from .base import (
     Answer,
     Ask,
     Json,
-    LineAnswer,
     Request,
     Spec,
     Vendor,
@@ -250,8 +250,8 @@ def _repeated(prospect: str, times: int) -> tuple[str, ...]:
     return (f"prospect {prospect} appears {times} times in this row; it was sent once",)
 
 
-def _per_prospect(data: Json | None, sent: Request) -> tuple[LineAnswer, ...]:
-    """A line answer for every prospect sent, in the order sent."""
+def _per_prospect(data: Json | None, sent: Request) -> tuple[Outcome, ...]:
+    """An outcome for every prospect sent, in the order sent."""
     results = (data or {}).get("payload", {}) if isinstance(data, dict) else {}
     listed = results.get("results") if isinstance(results, dict) else None
     found: dict[str, Json] = {}
@@ -268,10 +268,10 @@ def _per_prospect(data: Json | None, sent: Request) -> tuple[LineAnswer, ...]:
     return tuple(_prospect_line(found.get(prospect), due_default) for prospect in subjects)
 
 
-def _prospect_line(result: Json | None, due_default: bool) -> LineAnswer:
+def _prospect_line(result: Json | None, due_default: bool) -> Outcome:
     if result is None:
-        return LineAnswer(
-            verdict=Verdict.UNKNOWN,
+        return Outcome(
+            status=Status.UNKNOWN,
             error_code="no_result",
             error_message="Saleshandy accepted the request but its answer has no result for "
             "this prospect: it may or may not have the task; check the prospect in "
@@ -282,12 +282,12 @@ def _prospect_line(result: Json | None, due_default: bool) -> LineAnswer:
         notes = [DUE_TODAY] if due_default else []
         if not task_id:
             notes.append("Saleshandy reported success without a task id")
-        return LineAnswer(
-            verdict=Verdict.DONE, remote_id=str(task_id or ""), error_message="; ".join(notes)
+        return Outcome(
+            status=Status.CREATED, remote_id=str(task_id or ""), error_message="; ".join(notes)
         )
     reason = _message(result, "")
-    return LineAnswer(
-        verdict=Verdict.FAILED,
+    return Outcome(
+        status=Status.FAILED,
         error_code=_code(result) or "not_created",
         error_message=(
             f"Saleshandy did not create this task for this prospect: {reason}"

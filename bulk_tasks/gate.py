@@ -1,0 +1,115 @@
+"""The line gate: which lines of a run go to the vendor, and what becomes of the others.
+
+A line is not sent when it is invalid, when an earlier run of the same results file already
+settled it (``--resume``), or when the key it needs is not set. Such a line ends at the gate
+with its outcome; every other line passes with what it asks of the vendor.
+"""
+
+from __future__ import annotations
+
+from .keys import Keys
+from .results import DONE, Journal, Outcome, Status
+from .rules import Line, Rules
+from .settings import Settings
+from .summary import Progress, Recorder, Summary
+from .vendors.base import Ask
+
+
+class LineGate:
+    """Lets through the lines to send; records the outcome of every other one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rules: Rules,
+        journal: Journal,
+        keys: Keys,
+        *,
+        recorder: Recorder,
+        summary: Summary,
+        progress: Progress,
+    ) -> None:
+        self._settings = settings
+        self._rules = rules
+        self._earlier = journal.earlier
+        self._keys = keys
+        self._recorder = recorder
+        self._summary = summary
+        self._progress = progress
+        self._found: dict[str, str | None] = {}  # variable named by rows -> its key, or None
+
+    def ask(self, line: Line) -> Ask | None:
+        """What ``line`` asks of the vendor, or None when it is not to be sent."""
+        if line.ask is None:
+            self._recorder.record_line(line, self._rules.invalid_outcome(line))
+            return None
+        earlier = self._earlier.get(line.fingerprint)
+        decided = resumed(earlier, self._settings) if earlier else None
+        if decided is not None:
+            self._recorder.record_line(line, decided)
+            return None
+        if self.key(line.key_env) is None:
+            self._recorder.record_line(line, self._key_missing(line.key_env))
+            return None
+        return line.ask
+
+    def key(self, key_env: str) -> str | None:
+        """The key in the variable a line names ("": the vendor's own); None when unset.
+
+        The first line that finds a variable unset says so, once."""
+        if key_env not in self._found:
+            found = self._found[key_env] = self._keys.key(key_env)
+            if found is None:
+                noun = self._summary.line_noun
+                trouble = f"{self._keys.missing(key_env)}; its {noun} were not sent"
+                self._summary.keys_unused[self._keys.variable(key_env)] = trouble
+                self._progress.notice(trouble)
+        return self._found[key_env]
+
+    def settle(self, line: Line, outcome: Outcome) -> None:
+        """What became of a line the gate let through; a refused key is said once."""
+        if outcome.error_code == "key_rejected":
+            variable = self._keys.variable(line.key_env)
+            if variable not in self._summary.keys_unused:
+                self._summary.keys_unused[variable] = outcome.error_message
+                self._progress.notice(outcome.error_message)
+        self._recorder.record_line(line, outcome)
+
+    def _key_missing(self, key_env: str) -> Outcome:
+        return Outcome(
+            status=Status.NOT_SENT,
+            error_code="key_missing",
+            error_message=f"{self._keys.missing(key_env)}; nothing was sent: set it, then run "
+            "again with --resume",
+        )
+
+
+def resumed(earlier: Outcome, settings: Settings) -> Outcome | None:
+    """What an earlier run's last word on a line means now: an outcome, or None to send it."""
+    if earlier.status in DONE:
+        return Outcome(
+            status=Status.SKIPPED,
+            remote_id=earlier.remote_id,
+            http_status=earlier.http_status,
+            error_message=f"done by an earlier run ({earlier.status.value})"
+            if earlier.status is not Status.SKIPPED
+            else earlier.error_message,
+        )
+    if earlier.status is Status.UNKNOWN and not settings.retry_unknown:
+        return _left_alone(earlier, "--retry-unknown, which may create it twice")
+    retryable = earlier.error_code == "retries_exhausted"
+    if earlier.status is Status.FAILED and not (retryable or settings.retry_failed):
+        return _left_alone(earlier, "--retry-failed")
+    return None  # not_sent, retries exhausted, or asked for: send it
+
+
+def _left_alone(earlier: Outcome, option: str) -> Outcome:
+    reason = earlier.error_message.split(" [left alone by --resume")[0]
+    return Outcome(
+        status=earlier.status,
+        remote_id=earlier.remote_id,
+        http_status=earlier.http_status,
+        error_code=earlier.error_code,
+        error_message=f"{reason} [left alone by --resume; to send it again add {option}]",
+        attempts=earlier.attempts,
+    )

@@ -1,0 +1,87 @@
+"""The lane factory: what sending with one API key needs, opened when its first line comes.
+
+A lane is one key's share of a run: an HTTP client of its own (a pool of connections), a
+:class:`~bulk_tasks.sender.Sender` keeping the key's rate window, and a
+:class:`~bulk_tasks.packing.Packer` gathering its lines into requests. Keys never share a
+lane, so each is sent at its own rate and one refused key stops only its own lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Hashable
+from types import TracebackType
+
+from .keys import Keys
+from .packing import Packer
+from .rules import Line
+from .sender import Sender
+from .settings import Settings
+from .transport import open_client
+from .window import Rate
+
+#: requests on their way at once per key, at most. Enough for a vendor's rate at the
+#: latencies seen (lemlist's 10/s with answers taking up to 0.8 s); more only costs.
+WORKERS_PER_KEY = 8
+
+
+class LaneFactory:
+    """Opens each key's lane; closes every lane's client when the run ends."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        keys: Keys,
+        key_of: Callable[[str], str | None],
+        stop: asyncio.Event,
+    ) -> None:
+        vendor = settings.vendor
+        self._settings = settings
+        self._keys = keys
+        self._key_of = key_of
+        self._stop = stop
+        self.rate = settings.rate or Rate(vendor.limit, vendor.period)
+        #: each lane's workers, and the connections of its client
+        self.workers = min(self.rate.limit, WORKERS_PER_KEY)
+        self._clients = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> LaneFactory:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._clients.aclose()
+
+    def open(self, name: Hashable) -> tuple[Sender, Packer[Line]]:
+        """The lane of the key in the variable ``name`` ("": the vendor's own)."""
+        key_env = str(name)
+        settings, vendor = self._settings, self._settings.vendor
+        client = open_client(connections=self.workers, timeout=settings.timeout)
+        self._clients.push_async_callback(client.aclose)
+        sender = Sender(
+            client=client,
+            vendor=vendor,
+            key=self._key_of(key_env) or "",
+            key_env=self._keys.variable(key_env),
+            base_url=settings.url,
+            rate=self.rate,
+            retry=settings.retry,
+            stop=self._stop,
+        )
+        packer: Packer[Line] = Packer(
+            vendor,
+            row_of=_row_number,
+            size=settings.batch_size or vendor.most_per_request,
+            per_row=not settings.pack,
+        )
+        return sender, packer
+
+
+def _row_number(line: Line) -> int:
+    return line.row.number

@@ -1,0 +1,222 @@
+"""How results lines are written and read: CSV (with a header) or JSON Lines.
+
+A CSV file starts with a UTF-8 byte order mark, so that Excel, where ops teams open these
+files, reads it as UTF-8; every cell that could run as a formula is defused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from ..errors import ResultsError
+from ..inputs import Row, cell_text
+from ..safe_cells import defuse_all, restore
+from .outcomes import RESULT_COLUMNS, Outcome, Status
+
+#: a results line read back: column -> text
+Line = dict[str, str]
+
+
+def outcome_cells(outcome: Outcome) -> tuple[str, ...]:
+    """The results columns between the row number and the fingerprint."""
+    return (
+        outcome.status.value,
+        outcome.remote_id,
+        outcome.prospect_id,
+        "" if outcome.http_status is None else str(outcome.http_status),
+        outcome.error_code,
+        outcome.error_message,
+        str(outcome.attempts),
+    )
+
+
+def input_cells(row: Row) -> list[str]:
+    return [cell if isinstance(cell, str) else cell_text(cell) for cell in row.cells]
+
+
+def line_cells(row: Row, outcome: Outcome, fingerprint: str) -> list[str]:
+    """Every cell of a results line, the input's own last."""
+    return [str(row.number), *outcome_cells(outcome), fingerprint, *input_cells(row)]
+
+
+class CsvLines:
+    """A results line as CSV text in two parts around its fingerprint: a helper process
+    renders lines, and the process that writes them (:meth:`Journal.write_lines`) may still
+    tell a fingerprint from the same earlier one with a ``#2``.
+
+    The text is what the csv writer makes of the whole line. The part after the fingerprint
+    (the input's cells) is rendered once per row, however many lines the row has; the part
+    before it once per outcome, the row number put in front.
+    """
+
+    def __init__(self, input_width: int) -> None:
+        self._width = input_width
+        self._csv = CsvFormat()
+        self._row: Row | None = None
+        self._tail = ""
+        self._heads: dict[tuple[str, ...], str] = {}
+
+    def __call__(self, row: Row, outcome: Outcome) -> tuple[str, str]:
+        if row is not self._row:
+            cells = input_cells(row)
+            cells += [""] * (self._width - len(cells))
+            # begins with an empty cell: the comma after the fingerprint
+            self._row, self._tail = row, self._csv.line((), ["", *cells])
+        ours = outcome_cells(outcome)
+        rest = self._heads.get(ours)
+        if rest is None:
+            if len(self._heads) >= 256:  # invalid lines' messages differ from row to row
+                self._heads.clear()
+            # ends with an empty cell, then \r\n: the comma before the fingerprint
+            rest = self._heads[ours] = self._csv.line((), ["", *ours, ""])[:-2]
+        # the row number: digits, never quoted nor defused
+        return f"{row.number}{rest}", self._tail
+
+
+class LineFormat:
+    """How lines are written to and read from a journal file."""
+
+    encoding = "utf-8"
+    has_header = False
+
+    def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    def put(self, file: IO[str], headers: Sequence[str], cells: Sequence[str]) -> None:
+        """One line written to ``file``."""
+        file.write(self.line(headers, cells))
+
+    def again(self, line: Line, columns: Sequence[str]) -> str:
+        """A line read back, written out again with ``columns``."""
+        return self.line(columns, [line.get(name, "") for name in columns])
+
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[Line]]:
+        """The headers and the whole lines; a torn last line (a killed run) is skipped."""
+        raise NotImplementedError
+
+    def statuses(self, file: IO[str]) -> Iterator[str]:
+        """Only the status of each line, in order: a quick pass that keeps nothing."""
+        return (line.get("status", "") for line in self.read(file)[1])
+
+
+class _Appender:
+    """A file for a csv writer whose ``write`` is a list's append."""
+
+    __slots__ = ("write",)
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self.write = write
+
+
+class CsvFormat(LineFormat):
+    # utf-8-sig: Excel, where ops teams open these files, needs the BOM to see UTF-8
+    encoding = "utf-8-sig"
+    has_header = True
+
+    def __init__(self) -> None:
+        # the writer hands over each line in one write() call: kept in a list, taken back
+        self._lines: list[str] = []
+        self._writer = csv.writer(_Appender(self._lines.append))
+        self._file: IO[str] | None = None
+        self._to_file = self._writer
+
+    def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
+        self._writer.writerow(defuse_all(cells))
+        return self._lines.pop()
+
+    def put(self, file: IO[str], headers: Sequence[str], cells: Sequence[str]) -> None:
+        if file is not self._file:
+            self._file, self._to_file = file, csv.writer(file)
+        self._to_file.writerow(defuse_all(cells))
+
+    @staticmethod
+    def header(file: IO[str], reader: Iterator[list[str]]) -> list[str]:
+        """The header line, which must start with our columns."""
+        headers = next(reader, [])
+        if tuple(headers[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
+            raise ResultsError(f"{file.name} is not a bulk-tasks results file (its header differs)")
+        return headers
+
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[Line]]:
+        reader = csv.reader(file)
+        headers = self.header(file, reader)
+
+        def lines() -> Iterator[Line]:
+            for cells in reader:
+                if len(cells) == len(headers):
+                    yield dict(zip(headers, map(restore, cells), strict=True))
+
+        return headers, lines()
+
+    def statuses(self, file: IO[str]) -> Iterator[str]:
+        reader = csv.reader(file)
+        self.header(file, reader)
+        where = RESULT_COLUMNS.index("status")
+        return (cells[where] for cells in reader if len(cells) > where)
+
+
+class JsonLinesFormat(LineFormat):
+    def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
+        return json.dumps(dict(zip(headers, cells, strict=True)), ensure_ascii=False) + "\n"
+
+    def again(self, line: Line, columns: Sequence[str]) -> str:
+        # each line has its own keys: keep those that ``columns`` does not name, too
+        ordered = {name: line.get(name, "") for name in columns} | line
+        return json.dumps(ordered, ensure_ascii=False) + "\n"
+
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[Line]]:
+        def lines() -> Iterator[Line]:
+            for text in file:
+                try:
+                    line = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(line, dict) and "status" in line:
+                    yield {str(key): str(value) for key, value in line.items()}
+
+        return [], lines()
+
+
+def format_of(path: Path) -> LineFormat:
+    return JsonLinesFormat() if path.suffix.lower() == ".jsonl" else CsvFormat()
+
+
+@contextlib.contextmanager
+def read_lines(path: Path) -> Iterator[tuple[list[str], Iterator[Line]]]:
+    """The headers and lines of a results file written by this tool."""
+    kind = format_of(path)
+    try:
+        with path.open(encoding=kind.encoding, newline="") as file:
+            yield kind.read(file)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ResultsError(
+            f"cannot read the earlier results {path} ({error}); restore it, or start over "
+            "with --force (the old file is kept as a backup)"
+        ) from None
+
+
+def line_key(line: Line) -> str:
+    """What a line read back is known by: its fingerprint (its row in a file without)."""
+    return line.get("fingerprint") or f"row {line.get('row', '')}"
+
+
+def outcome_of(line: Line) -> Outcome | None:
+    """The outcome a line read back says; None for a line this tool did not write whole."""
+    try:
+        http = line.get("http_status", "")
+        return Outcome(
+            status=Status(line.get("status", "")),
+            remote_id=line.get("remote_id", ""),
+            prospect_id=line.get("prospect_id", ""),
+            http_status=int(http) if http else None,
+            error_code=line.get("error_code", ""),
+            error_message=line.get("error_message", ""),
+            attempts=int(line.get("attempts") or 0),
+        )
+    except ValueError:
+        return None

@@ -1,0 +1,296 @@
+"""The run's journal: lines appended as they settle, made durable before a request goes
+out, compacted when the run ends, and read back by ``--resume`` (see :mod:`bulk_tasks.results`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import os
+import re
+from collections.abc import Iterable, Sequence, Set
+from pathlib import Path
+from typing import IO
+
+from ..errors import ResultsError
+from ..inputs import Row
+from .formats import CsvFormat, Line, format_of, line_cells, line_key, outcome_of, read_lines
+from .outcomes import (
+    EXISTS_OR_MAY,
+    INTERRUPTED,
+    Outcome,
+    Status,
+    check_format,
+    is_xlsx,
+    journal_path,
+    result_headers,
+)
+from .xlsx import export_xlsx, import_xlsx
+
+# --- reading a journal -----------------------------------------------------------------------
+
+
+def read_journal(path: Path) -> dict[str, Outcome]:
+    """The last outcome per fingerprint in a results file, ``sending`` read as unknown."""
+    state: dict[str, Outcome] = {}
+    with read_lines(path) as (_, lines):
+        for line in lines:
+            outcome = outcome_of(_settled(line))
+            if outcome is not None:
+                state[line_key(line)] = outcome
+    return state
+
+
+def may_hold_tasks(path: Path) -> bool:
+    """Whether a file says that some task exists, or may (a file not ours: it may).
+
+    A streaming pass that keeps nothing and stops at the first such line.
+    """
+    kind = format_of(path)
+    exists_or_may = {status.value for status in EXISTS_OR_MAY}
+    try:
+        if isinstance(kind, CsvFormat) and _plainly_csv(path):
+            return _task_line_in(path)
+        with path.open(encoding=kind.encoding, newline="") as file:
+            return any(status in exists_or_may for status in kind.statuses(file))
+    except (OSError, UnicodeDecodeError, csv.Error, ResultsError):
+        return True
+
+
+#: a line of a results file as this tool writes it, whose status says a task exists or may;
+#: the patterns start at the newline before the line: anchored so, they run ten times faster
+#: than with ``^`` (the first line is the header, checked on its own)
+_TASK_LINE = re.compile(
+    rb"\n\d+,(?:" + b"|".join(status.value.encode() for status in EXISTS_OR_MAY) + rb"),"
+)
+_QUOTED_LINE = re.compile(rb'\n"')
+
+
+def _plainly_csv(path: Path) -> bool:
+    """A results CSV whose lines all start as this tool writes them (no quoted first cell), so
+    that :func:`_task_line_in` may scan its bytes; anything else is read cell by cell. A
+    file whose header is not ours raises :class:`ResultsError`."""
+    with path.open(encoding=CsvFormat.encoding, newline="") as file:
+        CsvFormat.header(file, csv.reader(file))
+    return not _scan(path, _QUOTED_LINE)
+
+
+def _task_line_in(path: Path) -> bool:
+    return _scan(path, _TASK_LINE)
+
+
+def _scan(path: Path, pattern: re.Pattern[bytes]) -> bool:
+    """Whether ``pattern``, which starts with a newline, is in the file: a block at a time,
+    in C. The part of a block from its last newline on is searched again with the next."""
+    carry = b""
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            text = carry + block
+            if pattern.search(text):
+                return True
+            carry = text[text.rfind(b"\n") :] if b"\n" in text else b""
+    return False
+
+
+def _settled(line: Line) -> Line:
+    """A ``sending`` mark that no outcome followed: the request may have arrived."""
+    if line.get("status") != Status.SENDING:
+        return line
+    return line | {"status": "unknown", "error_code": "interrupted", "error_message": INTERRUPTED}
+
+
+def compact(
+    path: Path, *, headers: Sequence[str] = (), current: Set[str] | None = None
+) -> list[str]:
+    """Rewrite a journal with one line per row; returns the headers it now has.
+
+    The last line per fingerprint is kept, a ``sending`` mark with no outcome after it
+    becomes ``unknown``, and a row no longer in the input (``current`` says which are) keeps
+    its line only when it tells of a task that exists or may. Streams twice, so memory stays
+    small; written to a temporary file and renamed, so a crash leaves the old file or the new.
+    """
+    last: dict[str, int] = {}
+    with read_lines(path) as (old_headers, lines):
+        for index, line in enumerate(lines):
+            last[line_key(line)] = index
+    columns = [*headers, *(name for name in old_headers if name not in headers)]
+    kind = format_of(path)
+    temporary = path.with_name(path.name + ".tmp")
+    with (
+        read_lines(path) as (_, lines),
+        temporary.open("w", encoding=kind.encoding, newline="") as out,
+    ):
+        if kind.has_header:
+            out.write(kind.line(columns, columns))
+        for index, line in enumerate(lines):
+            key = line_key(line)
+            if last[key] != index:
+                continue
+            if current is not None and key not in current and line["status"] not in EXISTS_OR_MAY:
+                continue
+            out.write(kind.again(_settled(line), columns))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    return columns
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+class Journal:
+    """The results file of one run: lines appended as rows settle, durable before sending.
+
+    With ``resume``, the existing file is compacted (which also drops a line torn by a kill)
+    and appended to; otherwise a new file is started.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        input_headers: Sequence[str],
+        *,
+        resume: bool = False,
+        durable: bool = True,
+        flush_each: bool = True,
+    ) -> None:
+        check_format(path)
+        self.path = path
+        self._journal = journal_path(path)
+        self._format = format_of(self._journal)
+        wanted = result_headers(input_headers)
+        if resume and is_xlsx(path) and not self._journal.exists() and path.exists():
+            import_xlsx(path, self._journal)
+        resuming = resume and self._journal.exists()
+        self._headers = compact(self._journal, headers=wanted) if resuming else wanted
+        #: the last word of earlier runs on each row, by fingerprint (empty unless resuming)
+        self.earlier: dict[str, Outcome] = read_journal(self._journal) if resuming else {}
+        # which rows this run wrote: only a resumed file can hold rows no longer in the input
+        self._written: set[str] | None = set() if resuming else None
+        self._durable = durable
+        #: flush every line to the OS as it is written (a run), or only at the end (validate)
+        self._flush_each = flush_each
+        self._width = len(self._headers)
+        #: marks written and flushed, waiting for the next fsync
+        self._waiting: list[asyncio.Future[None]] = []
+        self._file = self._open("a" if resuming else "w")
+        if not resuming and self._format.has_header:
+            try:
+                self._put(self._format.line(self._headers, self._headers))
+            except ResultsError:
+                self.abandon()
+                raise
+
+    def _open(self, mode: str) -> IO[str]:
+        try:
+            self._journal.parent.mkdir(parents=True, exist_ok=True)
+            if self._format.encoding != "utf-8-sig":
+                return self._journal.open(mode, encoding=self._format.encoding, newline="")
+            # the BOM by hand: Python's utf-8-sig encoder is Python code, run on every write
+            file = self._journal.open(mode, encoding="utf-8", newline="")
+            if file.tell() == 0:
+                file.write("\ufeff")
+            return file
+        except OSError as error:
+            raise ResultsError(
+                f"cannot write the results file {self._journal}: {error.strerror}; "
+                "choose another place with --results"
+            ) from None
+
+    def write(self, row: Row, outcome: Outcome, fingerprint: str) -> None:
+        """A line's outcome: written and flushed now, fsynced with the next batch."""
+        if self._written is not None:
+            self._written.add(fingerprint)
+        cells = line_cells(row, outcome, fingerprint)
+        if len(cells) < self._width:
+            cells += [""] * (self._width - len(cells))  # columns only older lines have
+        try:
+            self._format.put(self._file, self._headers, cells)
+            if self._flush_each:
+                self._file.flush()
+        except OSError as error:
+            raise self._failure(error) from None
+
+    @property
+    def renders_csv(self) -> bool:
+        """Whether lines rendered by :class:`CsvLines` may be written here."""
+        return isinstance(self._format, CsvFormat) and self._written is None
+
+    def write_lines(self, text: str) -> None:
+        """Lines :class:`CsvLines` rendered, their fingerprints as they end up."""
+        self._put(text)
+
+    async def sending(self, lines: Iterable[tuple[Row, str, str]]) -> None:
+        """Mark lines (row, prospect id, fingerprint) as on their way; returns once the marks
+        would survive a power cut.
+
+        Group commit: the first mark of a turn of the event loop asks for one fsync at the
+        start of the next turn, which covers every mark written meanwhile. The fsync runs on
+        the loop's own thread: handing it to another thread cost more CPU than the fsync.
+        """
+        if not self._durable:
+            return
+        for row, prospect_id, fingerprint in lines:
+            self.write(row, Outcome(status=Status.SENDING, prospect_id=prospect_id), fingerprint)
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._waiting.append(done)
+        if len(self._waiting) == 1:
+            loop.call_soon(self._sync)
+        await done
+
+    def _sync(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        if self._file.closed:  # abandoned meanwhile: the run is ending, nothing is sent
+            for done in waiting:
+                done.cancel()
+            return
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            for done in waiting:
+                if not done.done():
+                    done.set_exception(self._failure(error))
+            return
+        for done in waiting:
+            if not done.done():
+                done.set_result(None)
+
+    def _put(self, text: str) -> None:
+        try:
+            self._file.write(text)
+            if self._flush_each:
+                self._file.flush()
+        except OSError as error:
+            raise self._failure(error) from None
+
+    def _failure(self, error: OSError) -> ResultsError:
+        return ResultsError(
+            f"cannot write to {self._journal}: {error.strerror}; every line already written "
+            "is kept: make room, then run again with --resume"
+        )
+
+    def close(self) -> None:
+        """Make every line durable, compact the file to one line per row, export XLSX."""
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            self.abandon()
+            raise self._failure(error) from None
+        self._file.close()
+        try:
+            if self._durable or self._written is not None:  # else one line per row already
+                compact(self._journal, headers=self._headers, current=self._written)
+        except OSError as error:
+            raise ResultsError(
+                f"every row is recorded in {self._journal}, but tidying it failed "
+                f"({error.strerror}); run again with --resume to tidy it"
+            ) from None
+        if is_xlsx(self.path):
+            export_xlsx(self._journal, self.path)
+
+    def abandon(self) -> None:
+        """Close without tidying (the disk is full, say): the journal stays as it is."""
+        with contextlib.suppress(OSError):
+            self._file.close()

@@ -1,0 +1,85 @@
+"""What a line of the results file says: its :class:`Outcome`, and the columns that hold it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from ..errors import ResultsError
+
+RESULT_COLUMNS = (
+    "row",
+    "status",
+    "remote_id",
+    "prospect_id",
+    "http_status",
+    "error_code",
+    "error_message",
+    "attempts",
+    "fingerprint",
+)
+FORMATS = (".csv", ".jsonl", ".xlsx")
+
+
+class Status(StrEnum):
+    CREATED = "created"  # done
+    UPDATED = "updated"  # done
+    INVALID = "invalid"  # refused by our own validation, never sent
+    FAILED = "failed"  # refused by the vendor
+    UNKNOWN = "unknown"  # sent, but the outcome could not be learned: it may exist
+    NOT_SENT = "not_sent"  # the run stopped before it
+    SKIPPED = "skipped"  # already done by an earlier run of the same results file
+    SENDING = "sending"  # journal only: on its way; a later line for the row supersedes it
+
+
+DONE = frozenset({Status.CREATED, Status.UPDATED, Status.SKIPPED})
+#: what a line may say about a task that exists, or may: never dropped from the file
+EXISTS_OR_MAY = frozenset({*DONE, Status.UNKNOWN, Status.SENDING})
+
+INTERRUPTED = (
+    "the run was stopped while this row was being sent; it may have been applied: check "
+    "in the vendor's app, then run again with --resume --retry-unknown to send it anyway"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What became of one line: the columns of the results file between the row number and
+    the fingerprint."""
+
+    status: Status
+    remote_id: str = ""
+    prospect_id: str = ""
+    http_status: int | None = None
+    error_code: str = ""
+    error_message: str = ""
+    attempts: int = 0
+
+
+def default_path(input_path: Path, *, suffix: str = ".results.csv") -> Path:
+    return input_path.with_name(input_path.stem + suffix)
+
+
+def check_format(path: Path) -> None:
+    if path.suffix.lower() not in FORMATS:
+        raise ResultsError(
+            f"--results {path}: the extension says the format; use .csv, .jsonl or .xlsx"
+        )
+
+
+def result_headers(input_headers: Sequence[str]) -> list[str]:
+    """Our columns, then the input's own; an input column named like ours gets a suffix."""
+    taken = {name.lower() for name in RESULT_COLUMNS}
+    own = [f"{name} (input)" if name.lower() in taken else name for name in input_headers]
+    return [*RESULT_COLUMNS, *own]
+
+
+def is_xlsx(path: Path) -> bool:
+    return path.suffix.lower() == ".xlsx"
+
+
+def journal_path(path: Path) -> Path:
+    """Where lines go while a run works: the results file itself, or beside an XLSX."""
+    return path.with_name(path.name + ".partial.csv") if is_xlsx(path) else path

@@ -1,0 +1,111 @@
+"""Everything a run or a validation needs, in one frozen object that refuses what cannot be.
+
+The command line builds a :class:`Settings` from its options (and a job file's); Python
+code builds one directly. Either way an impossible combination (``resume`` with ``force``,
+a batch size the vendor cannot take) is refused here, with the message the command prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .cells import Reading
+from .errors import OptionError
+from .vendors import VENDORS
+from .vendors.base import Vendor
+from .window import Rate, RetryPolicy
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a run or a validation needs, gathered from the command line."""
+
+    input: Path
+    target: str
+    action: str = "create"
+    results: Path | None = None
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    constants: Mapping[str, str] = field(default_factory=dict)
+    reading: Reading = field(default_factory=Reading)
+    base_url: str | None = None
+    rate: Rate | None = None
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    resume: bool = False
+    force: bool = False
+    retry_failed: bool = False
+    retry_unknown: bool = False
+    #: the most lines one request carries (default: the vendor's most, 100 for Saleshandy)
+    batch_size: int | None = None
+    #: pack lines of different rows into one request when they ask for the same task
+    pack: bool = True
+    #: mark each line "sending", fsynced, before its request goes out (off only to measure
+    #: what that costs: without the marks a crash can lose track of lines on their way)
+    durable: bool = True
+    #: sending to the built-in sandbox: its lines never count as done for the real vendor
+    sandbox: bool = False
+    #: validate: helper processes checking rows (None: by the file's size and the cores)
+    helpers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.target not in VENDORS:
+            raise OptionError(
+                f'--target "{self.target}": not a vendor; use one of {", ".join(VENDORS)}'
+            )
+        if self.vendor.spec(self.action) is None:
+            raise OptionError(
+                f"--action {self.action}: {self.target} can only "
+                + " or ".join(self.vendor.actions)
+            )
+        if self.resume and self.force:
+            raise OptionError(
+                "--resume carries on from the results file, --force starts over: give one"
+            )
+        if (self.retry_failed or self.retry_unknown) and not self.resume:
+            raise OptionError("--retry-failed and --retry-unknown go with --resume")
+        if self.timeout <= 0:
+            raise OptionError(f"--timeout {self.timeout:g}: give a number of seconds above 0")
+        if self.base_url is not None:
+            check_base_url(self.base_url)
+        self._check_batch_size()
+
+    def _check_batch_size(self) -> None:
+        if self.batch_size is None:
+            return
+        most = self.vendor.most_per_request
+        if most == 1:
+            raise OptionError(
+                f"--batch-size: {self.target} takes one task per request; leave the option out"
+            )
+        if not 1 <= self.batch_size <= most:
+            raise OptionError(
+                f"--batch-size {self.batch_size}: {self.target} takes 1 to {most} "
+                f"{self.vendor.line_noun} per request"
+            )
+
+    @property
+    def vendor(self) -> Vendor:
+        return VENDORS[self.target]
+
+    @property
+    def url(self) -> str:
+        """Where requests go: the vendor's scheme and host, or ``base_url``'s."""
+        return (self.base_url or self.vendor.base_url).rstrip("/")
+
+    @property
+    def grace(self) -> float:
+        """After a stop, how long requests on their way may take before they are given up."""
+        return self.timeout + 5.0
+
+
+def check_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionError(f'--base-url "{url}": give a scheme and host, e.g. http://127.0.0.1:8080')
+    return url.rstrip("/")

@@ -1,0 +1,142 @@
+"""Where each line ends: its line in the results file, its count in the :class:`Summary`,
+its tick of :class:`Progress`, all three through one :class:`Recorder`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .inputs import Row
+from .results import DONE, Journal, Outcome, Status
+from .rules import Line
+
+
+class Progress(Protocol):
+    """What the job tells whoever is watching."""
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        """``total`` rows are coming (None: unknown); ``lines`` says what a line is."""
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        """One more line settled with ``status`` (None: a blank row); ``row_done`` when it
+        was its row's last."""
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        """Many lines settled at once, ``counts`` of each status, ending ``rows`` rows
+        (blank ones included)."""
+
+    def notice(self, message: str) -> None:
+        """Something the user should know now (a stop has begun, say)."""
+
+    def finish(self) -> None: ...
+
+
+class Silent:
+    """Progress that nobody watches."""
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        pass
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        pass
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        pass
+
+    def notice(self, message: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class RowTally:
+    """How rows ended, as their lines settle: every line done, some, or none."""
+
+    fully: int = 0
+    partly: int = 0
+    not_done: int = 0
+    blank: int = 0
+    #: the first few rows partly done, to point at
+    partly_rows: list[int] = field(default_factory=list)
+    #: rows with lines still to settle: row -> [lines left, lines done, lines in all]
+    _open: dict[int, list[int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def settled(self) -> int:
+        return self.fully + self.partly + self.not_done
+
+    def expect(self, row: int, lines: int) -> None:
+        self._open[row] = [lines, 0, lines]
+
+    def settle(self, row: int, *, done: bool) -> bool:
+        """One of ``row``'s lines settled; True when it was the row's last."""
+        entry = self._open[row]
+        entry[0] -= 1
+        entry[1] += done
+        if entry[0]:
+            return False
+        _, lines_done, lines = self._open.pop(row)
+        if lines_done == lines:
+            self.fully += 1
+        elif lines_done:
+            self.partly += 1
+            if len(self.partly_rows) < 10:
+                self.partly_rows.append(row)
+        else:
+            self.not_done += 1
+        return True
+
+
+@dataclass
+class Summary:
+    """How a run ended: counts per line status, rows, where the results are, why it stopped."""
+
+    results: Path
+    #: what a line is ("rows" when each row is one line, "prospects" for Saleshandy)
+    line_noun: str = "rows"
+    counts: Counter[Status] = field(default_factory=Counter)
+    rows: RowTally = field(default_factory=RowTally)
+    notes: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    #: a key variable that was not set, or whose key the vendor refused -> what happened
+    keys_unused: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    #: validate: how many helper processes checked rows (0: this process did)
+    helpers: int = 0
+
+    @property
+    def lines(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0: every line done; 1: finished, some lines not done; 2: stopped."""
+        if self.stopped:
+            return 2
+        return 0 if all(status in DONE for status in self.counts) else 1
+
+
+class Recorder:
+    """Ends lines: writes each one's outcome to the results file, counts it, ticks progress."""
+
+    def __init__(self, journal: Journal, summary: Summary, progress: Progress) -> None:
+        self._write = journal.write
+        self._counts = summary.counts
+        self._settle = summary.rows.settle
+        self._advance = progress.advance
+
+    def record(self, row: Row, fingerprint: str, outcome: Outcome) -> None:
+        """The outcome of one of ``row``'s lines, as its results line says it."""
+        self._write(row, outcome, fingerprint)
+        self._counts[outcome.status] += 1
+        done = self._settle(row.number, done=outcome.status in DONE)
+        self._advance(outcome.status, row_done=done)
+
+    def record_line(self, line: Line, outcome: Outcome) -> None:
+        """The outcome of ``line``, with its prospect and notes."""
+        self.record(line.row, line.fingerprint, line.complete(outcome))
