@@ -5,9 +5,10 @@ requests, never lines, and the vendor's :class:`~bulk_tasks.vendors.base.Answer`
 :class:`~bulk_tasks.results.Outcome` per line.
 
 The rate guarantee is about what the *server* sees: :class:`~bulk_tasks.window.ArrivalWindow`
-counts each request from when it is sent until ``period`` after its answer came back. An
-``aiolimiter`` bucket in front spaces the sends evenly, so the limit is used smoothly
-rather than in bursts.
+counts each request from when it is sent until ``period`` after its answer came back, and
+nothing else paces the sends: a slot is used the moment it frees. The window may be shared
+with other processes using the key (:mod:`bulk_tasks.sharing`); what the server says of the
+window (lemlist's ``X-RateLimit-Remaining``) is counted in it too.
 
 Retries (``stamina``): a 429 waits what Retry-After says; a 5xx and a request that never
 reached the vendor back off exponentially with jitter; a create that was sent but got no
@@ -23,13 +24,12 @@ from dataclasses import dataclass, replace
 
 import httpx
 import stamina
-from aiolimiter import AsyncLimiter
 
 from . import __version__
 from .results import INTERRUPTED, Outcome, Status
 from .transport import MaybeApplied, NothingSent, exchange
 from .vendors.base import Answer, Request, Vendor, Verdict
-from .window import ArrivalWindow, Rate, RetryPolicy
+from .window import ArrivalWindow, Rate, RetryPolicy, WindowUnavailable
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ class Sender:
         retry: RetryPolicy,
         stop: asyncio.Event | None = None,
         key_env: str | None = None,
+        window: ArrivalWindow | None = None,
     ) -> None:
         self._client = client
         self._vendor = vendor
@@ -138,8 +139,8 @@ class Sender:
         self._urls: dict[str, httpx.URL] = {}  # path -> whole URL, parsed once
         self._retry = retry
         self._stop = stop or asyncio.Event()
-        self._window = ArrivalWindow(rate)
-        self._pace = AsyncLimiter(1, rate.period / rate.limit)
+        #: the key's window: this process's alone unless a shared one is given
+        self._window = window if window is not None else ArrivalWindow(rate)
         self._unreachable_jobs = 0
 
     async def send(
@@ -204,9 +205,16 @@ class Sender:
         return True
 
     async def _attempt(self, job: Job, attempts: Attempts, announce: Announce | None) -> Answer:
+        try:
+            return await self._attempt_in_window(job, attempts, announce)
+        except WindowUnavailable as error:  # nothing may be sent safely: the run stops
+            raise StopRun(attempts.cut_short(), str(error)) from None
+
+    async def _attempt_in_window(
+        self, job: Job, attempts: Attempts, announce: Announce | None
+    ) -> Answer:
         body = _JSON.encode(job.request.body).encode()
-        async with self._window.slot():
-            await self._pace.acquire()
+        async with self._window.slot() as slot:
             if self._stop.is_set():
                 raise _Stopped
             if self._refused is not None:
@@ -232,12 +240,13 @@ class Sender:
                     raise _NoAnswer(f"{error}{_MAY_EXIST}") from None
                 raise _Retry(None, str(error), reached=True) from None
             attempts.on_the_wire = False
+            slot.server_used = self._vendor.rate_used(response.headers)
         answer = self._vendor.read(
             response.status_code, response.headers, response.content, sent=job.request
         )
         if answer.verdict is Verdict.RETRY:
             if answer.http_status == 429:
-                self._window.pause(self._retry_after(answer))
+                await self._window.pause(self._retry_after(answer))
             raise _Retry(answer, answer.error_message, reached=True)
         return answer
 

@@ -4,20 +4,29 @@
 A request arrives at the server some time after we start sending it and before its answer
 reaches us, and network delays vary, so spacing our send times is not enough.
 :class:`ArrivalWindow` instead counts a request against the window from the moment it is
-sent until ``period`` after its answer came back (forever while it is still in flight).
-Then any ``period``-long window of arrivals can hold only requests that were counted
-together, which is never more than ``limit``.
+sent until ``period`` after its answer came back (while it is in flight, until the answer
+timeout plus ``period``). Then any ``period``-long window of arrivals can hold only requests
+that were counted together, which is never more than ``limit``.
+
+Where the count is kept is a :class:`WindowStore`: :class:`MemoryStore` for this process
+alone; :mod:`bulk_tasks.sharing` keeps it for every process using the key (SQLite on one
+machine, Redis across machines). Every slot in a store ends on its own, so the slots of a
+process that died free themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import math
 import re
-from collections import deque
-from collections.abc import AsyncIterator
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import OptionError
 
@@ -52,59 +61,155 @@ class RetryPolicy:
     connection_failures_to_stop: int = 3
 
 
+class WindowStore(Protocol):
+    """Where one key's window is counted: slots, each ending at a time of the store's clock.
+
+    A slot is counted from :meth:`take` until its end; :meth:`release` moves its end to
+    ``hold`` seconds from now. Every method is atomic against every other user of the store.
+    """
+
+    async def take(self, slot: str, *, limit: int, hold: float) -> float:
+        """Count ``slot`` for ``hold`` seconds if fewer than ``limit`` slots are counted and
+        no pause is on: then 0.0. Otherwise nothing changes, and the answer is the seconds
+        until the first counted slot ends (or the pause does)."""
+        ...
+
+    async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
+        """``slot`` ends ``hold`` seconds from now. ``server_used``: the requests the server
+        says it counts in the key's window; when more than the store counts, the difference
+        is counted too (another tool's), for ``hold`` seconds."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """No slot is taken for ``seconds`` (a 429's Retry-After), by anyone."""
+        ...
+
+
+class WindowUnavailable(Exception):
+    """The store of a shared window cannot be reached: nothing more may be sent safely."""
+
+
+class MemoryStore:
+    """A window counted in this process only (``--share off``, and tests)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._ends: dict[str, float] = {}  # slot -> when it ends
+        self._heap: list[tuple[float, str]] = []  # (end, slot), stale entries skipped
+        self._paused_until = -math.inf
+        self._foreign = itertools.count()
+
+    def _prune(self, now: float) -> None:
+        heap, ends = self._heap, self._ends
+        while heap and (heap[0][0] <= now or ends.get(heap[0][1]) != heap[0][0]):
+            end, slot = heapq.heappop(heap)
+            if ends.get(slot) == end:
+                del ends[slot]
+
+    def _count(self, slot: str, end: float) -> None:
+        self._ends[slot] = end
+        heapq.heappush(self._heap, (end, slot))
+
+    async def take(self, slot: str, *, limit: int, hold: float) -> float:
+        now = self._clock()
+        if now < self._paused_until:
+            return self._paused_until - now
+        self._prune(now)
+        if len(self._ends) < limit:
+            self._count(slot, now + hold)
+            return 0.0
+        return self._heap[0][0] - now
+
+    async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
+        now = self._clock()
+        self._count(slot, now + hold)
+        if server_used is not None:
+            self._prune(now)
+            for _ in range(min(server_used - len(self._ends), _MOST_FOREIGN)):
+                self._count(f"foreign-{next(self._foreign)}", now + hold)
+
+    async def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+#: the most slots one answer may add as another tool's (a nonsense header cannot flood a store)
+_MOST_FOREIGN = 1000
+
+
+class Slot:
+    """A slot being held; the sender notes what the server said of the window."""
+
+    __slots__ = ("server_used",)
+
+    def __init__(self) -> None:
+        #: the requests the server counts in the key's window, when its answer says so
+        self.server_used: int | None = None
+
+
 class ArrivalWindow:
     """At most ``limit`` requests may arrive at the server in any ``period`` seconds.
 
     A request holds a slot from when it is sent until ``period`` (plus ``margin``) after its
-    answer was received, because its arrival lies somewhere in between. A 429 pauses every
-    sender for the time the server asked.
+    answer was received, because its arrival lies somewhere in between; while no answer has
+    come, until ``answer_timeout`` plus ``period`` (plus ``margin``) after the send, so that
+    the slots of a process that died end too. A 429 pauses every sender for the time the
+    server asked. The count lives in ``store`` (this process only, by default).
     """
 
-    def __init__(self, rate: Rate, *, margin: float = 0.01) -> None:
+    def __init__(
+        self,
+        rate: Rate,
+        *,
+        store: WindowStore | None = None,
+        margin: float = 0.01,
+        answer_timeout: float = math.inf,
+    ) -> None:
         self.rate = rate
-        self._margin = margin
-        self._in_flight = 0
-        self._answered: deque[float] = deque()  # answer times, oldest first
-        self._paused_until = 0.0
-        self._turn = asyncio.Lock()  # senders queue up in order
-        self._changed = asyncio.Event()
+        self._store: WindowStore = store if store is not None else MemoryStore()
+        self._answered_hold = rate.period + margin
+        self._in_flight_hold = answer_timeout + rate.period + margin
+        #: how often to look again when the first slot to end is one still in flight: a
+        #: slot answered meanwhile ends ``period`` after its answer, so this is soon enough
+        self._look_again = min(self._answered_hold / 4, 0.5)
+        self._turn = asyncio.Lock()  # this process's senders queue up in order
+        self._answered = asyncio.Event()  # one of this process's slots got its answer
+        self._names = (f"{_PROCESS}-{id(self):x}-{n}" for n in itertools.count())
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self._acquire()
+    async def slot(self) -> AsyncIterator[Slot]:
+        name = await self._acquire()
+        held = Slot()
         try:
-            yield
+            yield held
         finally:
-            self._in_flight -= 1
-            self._answered.append(self._now())
-            self._changed.set()
+            # when the store cannot be reached, the slot ends on its own later: never early
+            with contextlib.suppress(WindowUnavailable):
+                await self._store.release(
+                    name, hold=self._answered_hold, server_used=held.server_used
+                )
+            self._answered.set()
 
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self._now() + seconds)
-        self._changed.set()
+    async def pause(self, seconds: float) -> None:
+        await self._store.pause(seconds)
 
-    async def _acquire(self) -> None:
+    async def _acquire(self) -> str:
+        name = next(self._names)
         async with self._turn:
-            while (wait := self._wait_needed()) > 0:
-                self._changed.clear()
-                timeout = None if math.isinf(wait) else wait
+            while (
+                wait := await self._store.take(
+                    name, limit=self.rate.limit, hold=self._in_flight_hold
+                )
+            ) > 0:
+                if wait <= self._answered_hold:
+                    await asyncio.sleep(wait + _LATE)  # an answered slot ends then
+                    continue
+                self._answered.clear()  # the first to end is in flight, or a pause is on
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout)
-            self._in_flight += 1
+                    await asyncio.wait_for(self._answered.wait(), self._look_again)
+        return name
 
-    def _wait_needed(self) -> float:
-        now = self._now()
-        hold = self.rate.period + self._margin
-        while self._answered and self._answered[0] + hold <= now:
-            self._answered.popleft()
-        if now < self._paused_until:
-            return self._paused_until - now
-        if self._in_flight + len(self._answered) < self.rate.limit:
-            return 0.0
-        if self._answered:
-            return self._answered[0] + hold - now
-        return math.inf  # every slot is in flight: wait for an answer
 
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
+#: slot names start with it, so that processes sharing a store never pick the same
+_PROCESS = secrets.token_hex(4)
+#: asleep until a slot ends, wake this much later: a timer may fire a hair early
+_LATE = 0.001

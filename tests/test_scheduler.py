@@ -120,7 +120,7 @@ async def test_the_window_keeps_arrivals_under_the_limit_despite_uneven_delays()
 async def test_a_429_pauses_every_sender() -> None:
     window = ArrivalWindow(Rate(100, 1.0))
     loop = asyncio.get_running_loop()
-    window.pause(0.2)
+    await window.pause(0.2)
     started = loop.time()
     async with window.slot():
         waited = loop.time() - started

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bulk_tasks.cells import Reading
+from bulk_tasks.vendors.attio import ATTIO
 from bulk_tasks.vendors.base import Request, Verdict, check, retry_after_seconds
 from bulk_tasks.vendors.lemlist import LEMLIST, LemlistCreate, LemlistUpdate
 
@@ -128,3 +129,23 @@ def test_retry_after_as_seconds_or_http_date() -> None:
     assert retry_after_seconds("Sun, 22 Nov 2026 11:59:00 GMT", now=now) == 0.0
     assert retry_after_seconds("soon", now=now) is None
     assert retry_after_seconds(None) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "used"),
+    [
+        ({"x-ratelimit-limit": "20", "x-ratelimit-remaining": "7"}, 13),
+        ({"x-ratelimit-limit": "20", "x-ratelimit-remaining": "0"}, 20),
+        ({"x-ratelimit-limit": "20"}, None),
+        ({"x-ratelimit-limit": "20", "x-ratelimit-remaining": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_lemlist_says_how_much_of_the_window_is_used(
+    headers: dict[str, str], used: int | None
+) -> None:
+    assert LEMLIST.rate_used(headers) == used
+
+
+def test_a_vendor_that_does_not_say_is_not_listened_to() -> None:
+    assert ATTIO.rate_used({"x-ratelimit-limit": "100", "x-ratelimit-remaining": "1"}) is None

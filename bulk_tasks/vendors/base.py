@@ -210,6 +210,11 @@ class Vendor:
         """The answer to ``sent``; a vendor that answers per line reads it against what it sent."""
         raise NotImplementedError
 
+    def rate_used(self, headers: Mapping[str, str]) -> int | None:
+        """The requests the server counts in the key's rate window, when its answer says so
+        (None when it does not: the default)."""
+        return None
+
 
 # --- shared readings -----------------------------------------------------------------------
 
@@ -246,6 +251,18 @@ def json_or_text(body: bytes) -> tuple[Json | None, str]:
     except ValueError:
         return None, text
     return (data if isinstance(data, dict) else None), text
+
+
+def rate_limit_used(headers: Mapping[str, str]) -> int | None:
+    """``X-RateLimit-Limit`` less ``X-RateLimit-Remaining``: what the server counts in the
+    window; None unless both are whole numbers."""
+    limit, remaining = headers.get("x-ratelimit-limit"), headers.get("x-ratelimit-remaining")
+    if limit is None or remaining is None:
+        return None
+    try:
+        return max(0, int(limit) - int(remaining))
+    except ValueError:
+        return None
 
 
 def retryable(status: int) -> bool:

@@ -26,6 +26,7 @@ from .base import (
     Vendor,
     Verdict,
     json_or_text,
+    rate_limit_used,
     retry_after_seconds,
     retryable,
     utc_iso,
@@ -255,6 +256,9 @@ class Lemlist(Vendor):
     def auth_headers(self, key: str) -> dict[str, str]:
         token = base64.b64encode(f":{key}".encode()).decode("ascii")
         return {"Authorization": f"Basic {token}"}
+
+    def rate_used(self, headers: Mapping[str, str]) -> int | None:
+        return rate_limit_used(headers)  # every answer says it, 429s too
 
     def build(self, spec: Spec) -> Request:
         if isinstance(spec, LemlistCreate):
