@@ -40,6 +40,7 @@ from .cli_options import (
     ResultsOpt,
     SandboxOpt,
     SetOpt,
+    ShareOpt,
     SheetOpt,
     TargetOpt,
     TimeoutOpt,
@@ -129,6 +130,7 @@ def run(
     ] = False,
     batch_size: BatchSizeOpt = None,
     no_pack: NoPackOpt = False,
+    share: ShareOpt = "local",
     config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
@@ -294,6 +296,7 @@ def run_folder(
     batch_size: BatchSizeOpt = None,
     no_pack: NoPackOpt = False,
     sandbox: SandboxOpt = False,
+    share: ShareOpt = "local",
     settle: Annotated[
         float,
         typer.Option(

@@ -124,6 +124,16 @@ NoPackOpt = Annotated[
         "ask for the same task into one request.",
     ),
 ]
+ShareOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="BULK_TASKS_SHARE",
+        metavar="WHERE",
+        help="Who shares each key's rate window: local (the runs on this machine, through a "
+        "file in the user's cache folder), redis://HOST:PORT/DB (every machine using that "
+        "Redis), or off (this run alone).",
+    ),
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(

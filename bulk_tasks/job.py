@@ -197,6 +197,9 @@ async def run_async(
     plan = Plan(settings)
     if not plan.columns.names_keys and keys.key("") is None:
         raise MissingKey(f"{keys.missing('')}, or try the built-in sandbox with --sandbox")
+    from .sharing import check_share  # imported late, as the sending stack is
+
+    await check_share(settings.share)  # before any file is written
     path = settings.results or default_path(settings.input)
     with _locked(path, settings):
         _keep_or_back_up(path, settings)

@@ -39,6 +39,7 @@ OPTIONS: dict[str, tuple[str, tuple[type, ...]]] = {
     "batch_size": ("a whole number", (int,)),
     "no_pack": ("true or false", (bool,)),
     "sandbox": ("true or false", (bool,)),
+    "share": ("local, off or a redis:// URL", (str,)),
 }
 PATHS = ("input", "results", "map")
 _KEY_LIKE = re.compile(r"(^|_)(api_?key|key|token|secret|password)$")

@@ -3,7 +3,9 @@
 A lane is one key's share of a run: an HTTP client of its own (a pool of connections), a
 :class:`~bulk_tasks.sender.Sender` keeping the key's rate window, and a
 :class:`~bulk_tasks.packing.Packer` gathering its lines into requests. Keys never share a
-lane, so each is sent at its own rate and one refused key stops only its own lines.
+lane, so each is sent at its own rate and one refused key stops only its own lines. A key's
+window is shared with the other processes using it, as ``settings.share`` says
+(:mod:`~bulk_tasks.sharing`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from .packing import Packer
 from .rules import Line
 from .sender import Sender
 from .settings import Settings
+from .sharing import ProcessWindows, Windows, open_windows, window_id
 from .transport import open_client
-from .window import Rate
+from .window import ArrivalWindow, Rate
 
 #: requests on their way at once per key, at most. Enough for a vendor's rate at the
 #: latencies seen (lemlist's 10/s with answers taking up to 0.8 s); more only costs.
@@ -46,8 +49,11 @@ class LaneFactory:
         #: each lane's workers, and the connections of its client
         self.workers = min(self.rate.limit, WORKERS_PER_KEY)
         self._clients = contextlib.AsyncExitStack()
+        self._windows: Windows = ProcessWindows()
 
     async def __aenter__(self) -> LaneFactory:
+        self._windows = await open_windows(self._settings.share)
+        self._clients.push_async_callback(self._windows.aclose)
         return self
 
     async def __aexit__(
@@ -64,15 +70,19 @@ class LaneFactory:
         settings, vendor = self._settings, self._settings.vendor
         client = open_client(connections=self.workers, timeout=settings.timeout)
         self._clients.push_async_callback(client.aclose)
+        key = self._key_of(key_env) or ""
+        store = self._windows.store(window_id(vendor.name, settings.url, key))
+        window = ArrivalWindow(self.rate, store=store, answer_timeout=settings.timeout)
         sender = Sender(
             client=client,
             vendor=vendor,
-            key=self._key_of(key_env) or "",
+            key=key,
             key_env=self._keys.variable(key_env),
             base_url=settings.url,
             rate=self.rate,
             retry=settings.retry,
             stop=self._stop,
+            window=window,
         )
         packer: Packer[Line] = Packer(
             vendor,

@@ -52,6 +52,9 @@ class Settings:
     sandbox: bool = False
     #: validate: helper processes checking rows (None: by the file's size and the cores)
     helpers: int | None = None
+    #: who shares each key's rate window: "local" (the processes of this machine), a
+    #: redis:// URL (every machine using that Redis), or "off" (this process alone)
+    share: str = "local"
 
     def __post_init__(self) -> None:
         if self.target not in VENDORS:
@@ -73,6 +76,7 @@ class Settings:
             raise OptionError(f"--timeout {self.timeout:g}: give a number of seconds above 0")
         if self.base_url is not None:
             check_base_url(self.base_url)
+        check_share(self.share)
         self._check_batch_size()
 
     def _check_batch_size(self) -> None:
@@ -102,6 +106,23 @@ class Settings:
     def grace(self) -> float:
         """After a stop, how long requests on their way may take before they are given up."""
         return self.timeout + 5.0
+
+
+def check_share(share: str) -> None:
+    if share in ("local", "off"):
+        return
+    if share.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            urlsplit(share).port  # noqa: B018 - a port that is no number raises
+        except ValueError:
+            pass
+        else:
+            return
+    raise OptionError(
+        f'--share "{share}": give local (the default: the runs on this machine share each '
+        "key's rate window), redis://HOST:PORT/DB (every machine using that Redis shares it) "
+        "or off (this run keeps its own)"
+    )
 
 
 def check_base_url(url: str) -> str:

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from helpers import KEY
 
 from bulk_tasks.sandbox import Sandbox, SandboxServer
+from bulk_tasks.sharing import CACHE_ENV
 
 
 @pytest.fixture
@@ -13,3 +20,61 @@ def server() -> Iterator[SandboxServer]:
     """A sandbox over real HTTP on 127.0.0.1 that accepts only the tests' key."""
     with SandboxServer(Sandbox(keys={KEY})) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def own_cache_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test's runs share rate windows among themselves only (not with the user's, nor
+    with other tests running at the same time)."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    monkeypatch.delenv("BULK_TASKS_SHARE", raising=False)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of its own on a free port of 127.0.0.1, stopped afterwards.
+
+    Without redis-server the test fails in CI (``.ci/run`` installs it) and is skipped
+    elsewhere, saying how to install it.
+    """
+    program = shutil.which("redis-server")
+    if program is None:
+        why = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI") or os.environ.get("BULK_TASKS_REQUIRE_REDIS"):
+            pytest.fail(why)
+        pytest.skip(why)
+    port = free_port()
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+    options += ["--save", "", "--appendonly", "no"]  # nothing kept on disk
+    process = subprocess.Popen(
+        [program, *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, "redis-server exited at once"
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)

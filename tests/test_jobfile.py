@@ -24,6 +24,7 @@ def test_every_kind_of_option_is_read_and_paths_are_relative_to_the_file(tmp_pat
         tmp_path,
         'input = "in.csv"\ntarget = "saleshandy"\nresults = "out/r.csv"\nrate = "10/1"\n'
         'timeout = 12.5\nbatch-size = 50\nresume = true\nmap = "map.toml"\n'
+        'share = "redis://cache.internal:6379/2"\n'
         '[set]\ntaskNote = "Weekly"\n',
     )
     assert read_job_file(path) == {
@@ -36,6 +37,7 @@ def test_every_kind_of_option_is_read_and_paths_are_relative_to_the_file(tmp_pat
         "resume": True,
         "map": str(path.parent / "map.toml"),
         "set": {"taskNote": "Weekly"},
+        "share": "redis://cache.internal:6379/2",
     }
 
 

@@ -43,6 +43,20 @@ IMPOSSIBLE: list[tuple[dict[str, Any], list[str], str]] = [
         '--base-url "localhost": give a scheme and host, e.g. http://127.0.0.1:8080',
     ),
     (
+        {"share": "memcached://host"},
+        ["--share", "memcached://host"],
+        '--share "memcached://host": give local (the default: the runs on this machine share '
+        "each key's rate window), redis://HOST:PORT/DB (every machine using that Redis shares "
+        "it) or off (this run keeps its own)",
+    ),
+    (
+        {"share": "redis://host:port/0"},
+        ["--share", "redis://host:port/0"],
+        '--share "redis://host:port/0": give local (the default: the runs on this machine share '
+        "each key's rate window), redis://HOST:PORT/DB (every machine using that Redis shares "
+        "it) or off (this run keeps its own)",
+    ),
+    (
         {"action": "update", "target": "saleshandy", "input": SALESHANDY},
         ["-a", "update"],
         "--action update: saleshandy can only create",

@@ -1,0 +1,265 @@
+"""A key's window shared by the processes of one machine: a SQLite file in the cache folder.
+
+Each process that uses a window keeps its own slots in memory and publishes them in the
+file as one row: the times its slots end, sorted (``holders``). Taking a slot is one short
+``BEGIN IMMEDIATE`` transaction: read the other processes' rows, count what has not ended,
+and publish this process's row with the new slot, atomically against every other process.
+Ending a slot needs no transaction of its own: the row says the slot ends later than it
+really does (its in-flight end) until the next take publishes it, or a flush 20 ms later,
+so another process may wait longer than it must, never less.
+
+A process that dies leaves a row whose slots end on their own; a row with nothing left in it
+is deleted by whoever reads it. Slots end by the wall clock, which every process of a
+machine shares; a row written in the future (the clock was set back) is dropped rather
+than obeyed, so a clock change cannot stall the window. One file holds the windows of every
+key, each under the hash that names it (never the key). The file is in WAL mode and not
+synced: a window worth keeping outlives no power cut.
+
+The calls run on the event loop: each takes some tens of microseconds, less than handing it
+to a thread would cost (``benchmarks/perf.py``'s client-cpu rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import sqlite3
+import time
+from array import array
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from ..window import WindowUnavailable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS holders (
+    window TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    written REAL NOT NULL,
+    ends BLOB NOT NULL,
+    PRIMARY KEY (window, holder)
+) WITHOUT ROWID
+"""
+#: the row of a window's pause: its one "end" is when the pause ends
+_PAUSE = "~pause"
+#: a row written more than this far in the future: the clock was set back
+_CLOCK_SLACK = 1.0
+#: the most slots one answer may add as another tool's
+_MOST_FOREIGN = 1000
+#: how soon ended slots are published when no take publishes them first
+_FLUSH_AFTER = 0.02
+
+
+class SQLiteWindows:
+    """The windows file of this machine, opened once per process."""
+
+    def __init__(
+        self, path: Path, *, clock: Callable[[], float] = time.time, busy_timeout: float = 0.5
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.clock = clock
+        self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=OFF")
+            with self.transaction("opening it"):
+                self.db.execute(_SCHEMA)
+        except BaseException:
+            self.db.close()
+            raise
+        #: this process's name in the rows it writes
+        self.holder = secrets.token_hex(8)
+        self._stores: list[SQLiteStore] = []
+
+    def transaction(self, doing: str) -> _Transaction:
+        return _Transaction(self, doing)
+
+    def store(self, window: str) -> SQLiteStore:
+        store = SQLiteStore(self, window)
+        self._stores.append(store)
+        return store
+
+    def close(self) -> None:
+        """Publish what each window's slots really end at, then close the file."""
+        try:
+            for store in self._stores:
+                store.flush()
+        finally:
+            self.db.close()
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an error); SQLite's errors become
+    :class:`~bulk_tasks.window.WindowUnavailable`, saying what was being done."""
+
+    def __init__(self, windows: SQLiteWindows, doing: str) -> None:
+        self._windows = windows
+        self._doing = doing
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self._windows.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise self._unavailable(error) from None
+        return self._windows.db
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: object
+    ) -> None:
+        db = self._windows.db
+        if kind is None:
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as failed:
+                db.execute("ROLLBACK")
+                raise self._unavailable(failed) from None
+            return
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if isinstance(error, sqlite3.Error):
+            raise self._unavailable(error) from None
+
+    def _unavailable(self, error: sqlite3.Error) -> WindowUnavailable:
+        return WindowUnavailable(
+            f"the shared rate window in {self._windows.path} failed while {self._doing} "
+            f"({error}); run again with --resume (or with --share off if it goes on)"
+        )
+
+
+class SQLiteStore:
+    """One key's window in the machine's windows file: a :class:`~bulk_tasks.window.WindowStore`."""
+
+    def __init__(self, windows: SQLiteWindows, window: str) -> None:
+        self._windows = windows
+        self._window = window
+        self._in_flight: dict[str, float] = {}  # this process's slots with no answer yet
+        self._answered: deque[float] = deque()  # when the others end, in order
+        self._unpublished = False  # slots ended since the row was last written
+        self._server_used: int | None = None  # said by an answer, not yet compared
+        self._flush: asyncio.TimerHandle | None = None
+        self._hold = 0.0  # how long an answered slot is held (the window's period)
+
+    async def take(self, slot: str, *, limit: int, hold: float) -> float:
+        now = self._windows.clock()
+        self._end_own(now)
+        with self._windows.transaction("taking a slot") as db:
+            others, first, paused = self._read_others(db, now)
+            if paused > now:
+                return paused - now
+            self._count_foreign(others, now)
+            if len(self._in_flight) + len(self._answered) + others < limit:
+                self._in_flight[slot] = now + hold
+                self._publish(db, now)
+                return 0.0
+            if self._unpublished:
+                self._publish(db, now)
+        return min(first, *self._first_own()) - now
+
+    async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
+        now = self._windows.clock()
+        self._in_flight.pop(slot, None)
+        self._answered.append(now + hold)
+        self._hold = hold
+        if server_used is not None:
+            self._server_used = server_used
+        self._unpublished = True
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(_FLUSH_AFTER, self.flush)
+
+    async def pause(self, seconds: float) -> None:
+        now = self._windows.clock()
+        with self._windows.transaction("pausing") as db:
+            row = db.execute(
+                "SELECT written, ends FROM holders WHERE window = ? AND holder = ?",
+                (self._window, _PAUSE),
+            ).fetchone()
+            if (
+                row is not None
+                and row[0] <= now + _CLOCK_SLACK
+                and _ends(row[1])[0] >= now + seconds
+            ):
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO holders VALUES (?, ?, ?, ?)",
+                (self._window, _PAUSE, now, array("d", [now + seconds]).tobytes()),
+            )
+
+    def flush(self) -> None:
+        """Publish the slots ended since the last take (when nothing else did)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if not self._unpublished:
+            return
+        now = self._windows.clock()
+        self._end_own(now)
+        try:
+            with self._windows.transaction("ending slots") as db:
+                if self._server_used is not None:
+                    others, _, _ = self._read_others(db, now)
+                    self._count_foreign(others, now)
+                self._publish(db, now)
+        except WindowUnavailable:
+            pass  # the row says the slots end later than they do: safe; the next take retries
+
+    def _end_own(self, now: float) -> None:
+        answered = self._answered
+        while answered and answered[0] <= now:
+            answered.popleft()
+        in_flight = self._in_flight
+        while in_flight and (oldest := next(iter(in_flight.items())))[1] <= now:
+            del in_flight[oldest[0]]
+
+    def _first_own(self) -> tuple[float, float]:
+        in_flight = next(iter(self._in_flight.values()), float("inf"))  # the oldest first
+        return in_flight, self._answered[0] if self._answered else float("inf")
+
+    def _read_others(self, db: sqlite3.Connection, now: float) -> tuple[int, float, float]:
+        """The other processes' slots not ended: how many, the first to end, and when the
+        pause ends (0 if none). Rows with nothing left, or written in the future, go."""
+        count, first, paused = 0, float("inf"), 0.0
+        gone = []
+        for holder, written, blob in db.execute(
+            "SELECT holder, written, ends FROM holders WHERE window = ? AND holder != ?",
+            (self._window, self._windows.holder),
+        ):
+            ends = _ends(blob)
+            left = bisect_right(ends, now)
+            if left == len(ends) or written > now + _CLOCK_SLACK:
+                gone.append((self._window, holder))
+            elif holder == _PAUSE:
+                paused = ends[0]
+            else:
+                count += len(ends) - left
+                first = min(first, ends[left])
+        if gone:
+            db.executemany("DELETE FROM holders WHERE window = ? AND holder = ?", gone)
+        return count, first, paused
+
+    def _count_foreign(self, others: int, now: float) -> None:
+        """What the server counts beyond every process's slots is another tool's: it is
+        counted here as answered slots of this process."""
+        used, self._server_used = self._server_used, None
+        if used is None:
+            return
+        missing = used - others - len(self._in_flight) - len(self._answered)
+        for _ in range(min(missing, _MOST_FOREIGN)):
+            self._answered.append(now + self._hold)
+
+    def _publish(self, db: sqlite3.Connection, now: float) -> None:
+        ends = sorted(itertools.chain(self._in_flight.values(), self._answered))
+        db.execute(
+            "INSERT OR REPLACE INTO holders VALUES (?, ?, ?, ?)",
+            (self._window, self._windows.holder, now, array("d", ends).tobytes()),
+        )
+        self._unpublished = False
+
+
+def _ends(blob: bytes) -> array[float]:
+    ends = array("d")
+    ends.frombytes(blob)
+    return ends

@@ -1,0 +1,249 @@
+"""The window's stores: in this process, in the machine's SQLite file, in Redis.
+
+The in-process and SQLite stores run on a clock the tests move; Redis keeps its own time
+(``TIME``), so its tests use real time with short holds and wide margins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bulk_tasks.sandbox import max_in_window
+from bulk_tasks.sharing import ShareUnavailable, open_windows, window_id
+from bulk_tasks.sharing.redis_store import RedisWindows, shown
+from bulk_tasks.sharing.sqlite_store import SQLiteWindows
+from bulk_tasks.window import ArrivalWindow, MemoryStore, Rate, WindowStore
+
+IN_FLIGHT = 10.0  # how long a slot with no answer is held (answer timeout + period)
+ANSWERED = 2.0  # how long after its answer a slot is held (the period)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def stores(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> Iterator[list[WindowStore]]:
+    """Two holders of one window: the same store twice in memory; two processes' opens of
+    the windows file for SQLite."""
+    if request.param == "memory":
+        store = MemoryStore(clock=clock)
+        yield [store, store]
+        return
+    files = [SQLiteWindows(tmp_path / "windows.sqlite3", clock=clock) for _ in range(2)]
+    yield [file.store("w") for file in files]
+    for file in files:
+        file.close()
+
+
+async def take(store: WindowStore, name: str, limit: int = 2) -> float:
+    return await store.take(name, limit=limit, hold=IN_FLIGHT)
+
+
+async def test_a_full_window_waits_for_its_first_slot_to_end(
+    stores: list[WindowStore], clock: Clock
+) -> None:
+    store = stores[0]
+    assert await take(store, "a") == 0.0
+    clock.now += 1
+    assert await take(store, "b") == 0.0
+    clock.now += 1
+    assert await take(store, "c") == pytest.approx(IN_FLIGHT - 2)  # "a" ends first
+    await store.release("a", hold=ANSWERED, server_used=None)
+    assert await take(store, "c") == pytest.approx(ANSWERED)  # now "a" ends 2 s from now
+    clock.now += ANSWERED
+    assert await take(store, "c") == 0.0
+
+
+async def test_the_slots_of_a_holder_that_died_end_on_their_own(
+    stores: list[WindowStore], clock: Clock
+) -> None:
+    dead, alive = stores
+    assert await take(dead, "a") == 0.0
+    assert await take(dead, "b") == 0.0  # and it never answers
+    clock.now += 4
+    assert await take(alive, "c") == pytest.approx(IN_FLIGHT - 4)
+    clock.now += IN_FLIGHT - 4
+    assert await take(alive, "c") == 0.0
+
+
+async def test_a_pause_holds_every_holder(stores: list[WindowStore], clock: Clock) -> None:
+    await stores[0].pause(3.0)
+    await stores[0].pause(1.0)  # a shorter pause does not cut a longer one short
+    clock.now += 1
+    assert await take(stores[1], "a", limit=100) == pytest.approx(2.0)
+    clock.now += 2
+    assert await take(stores[1], "a", limit=100) == 0.0
+
+
+async def test_what_the_server_counts_beyond_the_window_is_counted_as_taken(
+    stores: list[WindowStore], clock: Clock
+) -> None:
+    store = stores[0]
+    assert await take(store, "a", limit=20) == 0.0
+    # the server counts 7 in the window: ours, and 6 that another tool sent
+    await store.release("a", hold=ANSWERED, server_used=7)
+    await asyncio.sleep(0.05)  # other processes see what a release says within 20 ms
+    taken = [await take(stores[1], f"b{n}", limit=20) for n in range(14)]
+    assert taken == [0.0] * 13 + [pytest.approx(ANSWERED)]
+    clock.now += ANSWERED
+    assert await take(stores[1], "c", limit=20) == 0.0
+    # an answer that says less than we count adds nothing
+    await store.release("c", hold=ANSWERED, server_used=1)
+    assert await take(store, "d", limit=20) == 0.0
+
+
+async def test_holders_of_one_window_count_each_others_slots(tmp_path: Path, clock: Clock) -> None:
+    first, second = (SQLiteWindows(tmp_path / "w.sqlite3", clock=clock) for _ in range(2))
+    one, other, elsewhere = first.store("w"), second.store("w"), second.store("another key")
+    assert await take(one, "a") == 0.0
+    assert await take(other, "b") == 0.0
+    assert await take(one, "c") > 0  # full, across the two processes
+    assert await take(elsewhere, "d") == 0.0  # another key's window is another count
+    await one.release("a", hold=ANSWERED, server_used=None)
+    first.close()  # publishes that "a" now ends 2 s from now
+    assert await take(other, "c") == pytest.approx(ANSWERED)
+    second.close()
+
+
+async def test_a_holder_written_in_the_future_is_not_obeyed(tmp_path: Path) -> None:
+    ahead, now = Clock(), Clock()
+    ahead.now += 3600  # written before the clock was set back an hour
+    before = SQLiteWindows(tmp_path / "w.sqlite3", clock=ahead)
+    after = SQLiteWindows(tmp_path / "w.sqlite3", clock=now)
+    assert await take(before.store("w"), "a") == 0.0
+    assert await take(before.store("w"), "b") == 0.0
+    await before.store("w").pause(60)
+    assert await take(after.store("w"), "c") == 0.0
+    before.close()
+    after.close()
+
+
+def test_a_window_is_named_by_a_hash_never_the_key() -> None:
+    name = window_id("lemlist", "https://api.lemlist.com", "secret-key-123")
+    assert len(name) == 64
+    assert "secret" not in name
+    assert name != window_id("lemlist", "http://127.0.0.1:8080", "secret-key-123")
+    assert name != window_id("lemlist", "https://api.lemlist.com", "secret-key-124")
+
+
+# --- the window over a shared store, in real time ----------------------------------------------
+
+
+async def arrivals_through(windows: list[ArrivalWindow], *, rows: int) -> list[float]:
+    """Requests through several windows of one key (as several processes would), to a
+    'server' whose requests take 0-60 ms to arrive and are answered 0-40 ms later."""
+    loop = asyncio.get_running_loop()
+    chance = random.Random(7)
+    arrivals: list[float] = []
+
+    async def one(window: ArrivalWindow) -> None:
+        async with window.slot():
+            await asyncio.sleep(chance.uniform(0, 0.06))
+            arrivals.append(loop.time())
+            await asyncio.sleep(chance.uniform(0, 0.04))
+
+    await asyncio.gather(*(one(windows[n % len(windows)]) for n in range(rows)))
+    return arrivals
+
+
+async def test_windows_sharing_a_file_keep_arrivals_under_the_limit(tmp_path: Path) -> None:
+    rate = Rate(5, 0.3)
+    files = [SQLiteWindows(tmp_path / "w.sqlite3") for _ in range(3)]
+    windows = [ArrivalWindow(rate, store=file.store("w"), answer_timeout=5.0) for file in files]
+    arrivals = await arrivals_through(windows, rows=30)
+    for file in files:
+        file.close()
+    assert len(arrivals) == 30
+    assert max_in_window(arrivals, rate.period) <= rate.limit
+    # and the shared window is used: 30 requests, 5 per 0.3 s after answers, in well under 6 s
+    assert max(arrivals) - min(arrivals) < 4.0
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def redis_windows(url: str, count: int) -> AsyncIterator[list[RedisWindows]]:
+    opened = [RedisWindows(url) for _ in range(count)]
+    try:
+        yield opened
+    finally:
+        for windows in opened:
+            await windows.aclose()
+
+
+async def test_redis_windows_keep_arrivals_under_the_limit(redis_url: str) -> None:
+    rate = Rate(5, 0.3)
+    async with redis_windows(redis_url, 3) as opened:
+        windows = [
+            ArrivalWindow(rate, store=each.store("w"), answer_timeout=5.0) for each in opened
+        ]
+        arrivals = await arrivals_through(windows, rows=30)
+    assert len(arrivals) == 30
+    assert max_in_window(arrivals, rate.period) <= rate.limit
+    assert max(arrivals) - min(arrivals) < 4.0
+
+
+async def test_redis_slots_end_pauses_and_another_tools_requests(redis_url: str) -> None:
+    async with redis_windows(redis_url, 2) as (first, second):
+        one, other = first.store("w"), second.store("w")
+        assert await one.take("a", limit=2, hold=0.6) == 0.0
+        assert await other.take("b", limit=2, hold=0.6) == 0.0
+        wait = await other.take("c", limit=2, hold=0.6)
+        assert 0.4 < wait <= 0.6  # "a" ends first: its holder died, or has not answered
+        await one.release("a", hold=0.2, server_used=None)
+        assert 0.0 < await other.take("c", limit=2, hold=0.6) <= 0.2
+        await asyncio.sleep(0.65)  # "b" was never answered: it ends on its own
+        assert await other.take("c", limit=2, hold=0.6) == 0.0
+        # the server counts 5: one is "c", four are another tool's
+        await other.release("c", hold=0.3, server_used=5)
+        assert [await one.take(f"d{n}", limit=6, hold=0.6) for n in range(2)][1] > 0
+        await one.pause(0.5)
+        wait = await other.take("e", limit=100, hold=0.6)
+        assert 0.3 < wait <= 0.5
+        # nothing is left behind: both keys expire
+        ttl = await first.client.pttl("bulk-tasks:{w}:slots")
+        assert 0 < ttl <= 2000
+
+
+async def test_an_unreachable_redis_is_said_before_anything_is_sent() -> None:
+    from conftest import free_port
+
+    url = f"redis://user:hunter2@127.0.0.1:{free_port()}/0"
+    with pytest.raises(ShareUnavailable) as raised:
+        await open_windows(url)
+    said = str(raised.value)
+    assert said.startswith(f"--share {shown(url)}: cannot reach Redis")
+    assert "hunter2" not in said
+    assert "redis://user:***@127.0.0.1" in said
+    assert "leave --share out" in said
+
+
+async def test_an_unwritable_cache_folder_keeps_the_window_in_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("BULK_TASKS_CACHE_DIR", str(blocked / "cache"))
+    windows = await open_windows("local")
+    assert isinstance(windows.store("w"), MemoryStore)
+    assert "cannot keep the rate window in" in caplog.text
+    await windows.aclose()
