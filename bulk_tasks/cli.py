@@ -378,6 +378,15 @@ def sandbox_command(
         int | None,
         typer.Option(metavar="N", help="Draw the same faults every time (default: new ones)."),
     ] = None,
+    foreign: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Requests per rate window that another tool sends on every key: they count "
+            "against the limit (X-RateLimit-Remaining, 429s).",
+        ),
+    ] = 0,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Serve a local emulator of the vendors' task endpoints, for tests and demos.
@@ -398,6 +407,7 @@ def sandbox_command(
                 p_hang=phang,
                 p_drop=pdrop,
                 seed=random.randrange(2**32) if seed is None else seed,
+                foreign=foreign,
             )
         except ValueError as error:
             raise OptionError(f"sandbox faults: {error}") from None

@@ -7,6 +7,8 @@ import contextlib
 import itertools
 import logging
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -356,6 +358,33 @@ def test_windows_are_per_key(launch: Launch) -> None:
     assert [a.key for a in served.sandbox.arrivals] == ["key-1", "key-2", "key-1"]
 
 
+def test_another_tools_requests_count_in_every_keys_window(launch: Launch) -> None:
+    # 3 a minute, from the sandbox's start: one is in the window now, the next in 20 s
+    served = launch(limit=3, period=60.0, faults=Faults(foreign=3))
+
+    responses = [served.client.get("/api/tasks") for _ in range(3)]
+    other = httpx.get(f"{served.url}/api/tasks", auth=("", "key-2"))
+
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
+    assert other.status_code == 200  # every key has one of the other tool's, and its own
+    assert [a.status for a in served.sandbox.arrivals] == [200, 200, 429, 200]
+
+
+def test_another_tools_requests_are_evenly_spaced() -> None:
+    sandbox = Sandbox(faults=Faults(foreign=6))
+    start = sandbox.started
+    foreign = sandbox.foreign_arrivals(start - 1, start + 9.9, 2.0)
+    assert len(foreign) == 30  # at 0, 1/3, 2/3, ... s: six in every 2 s
+    assert foreign[0] == start
+    assert max_in_window(foreign, 1.99) == 6
+
+
+def test_another_tools_requests_must_be_a_count() -> None:
+    with pytest.raises(ValueError, match="foreign requests per window must be >= 0"):
+        Faults(foreign=-1)
+
+
 # --- faults ---------------------------------------------------------------------------------
 
 
@@ -503,3 +532,21 @@ def test_unsupported_method_is_405(api: Served) -> None:
 )
 def test_max_in_window(times: list[float], period: float, expected: int) -> None:
     assert max_in_window(times, period) == expected
+
+
+def test_the_sandbox_command_sends_another_tools_requests_on_every_key() -> None:
+    # 40 per 2 s from the start: within 2 s, the other tool alone fills lemlist's window
+    command = [sys.executable, "-m", "bulk_tasks", "sandbox", "--port", "0", "--foreign", "40"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        try:
+            url = process.stderr.readline().split(" at ")[1].split("/api/")[0]
+            deadline = time.monotonic() + 10
+            while (answer := httpx.get(f"{url}/api/tasks", auth=("", "k"))).status_code != 429:
+                assert answer.headers["X-RateLimit-Remaining"] != "19"  # the other tool's count
+                assert time.monotonic() < deadline, "the other tool never filled the window"
+                time.sleep(0.2)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert answer.headers["X-RateLimit-Remaining"] == "0"

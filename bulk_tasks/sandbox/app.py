@@ -6,7 +6,8 @@ checks the key, counts the request in that key's sliding window (429 when full),
 hands it to the vendor's routes. A route that creates or changes something calls
 :meth:`App.write`, which draws the fault and latency, applies the vendor's own change and
 records it in ``applied``, so tests can assert what the vendor would have done. ``Faults``
-turn on what a real network does: latency, 500s, spurious 429s, hangs and cut-off replies.
+turn on what a real network does: latency, 500s, spurious 429s, hangs and cut-off replies,
+and another tool's traffic on every key (``foreign``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import random
 import threading
 import time
@@ -73,8 +75,13 @@ class Faults:
     p_drop: float = 0.0  # apply, then cut the reply off mid-body
     hang_seconds: float = 600.0
     seed: int = 0  # the same seed and request order give the same faults
+    #: requests per rate window on every key that another tool sends, evenly spaced from
+    #: the sandbox's start: they count in the window (X-RateLimit-Remaining, 429s)
+    foreign: int = 0
 
     def __post_init__(self) -> None:
+        if self.foreign < 0:
+            raise ValueError(f"foreign requests per window must be >= 0, not {self.foreign}")
         odds = (self.p_error_500, self.p_spurious_429, self.p_hang, self.p_drop)
         if min(odds) < 0 or sum(odds) > 1:
             raise ValueError(f"fault probabilities must be >= 0 and sum to <= 1, not {odds}")
@@ -176,6 +183,7 @@ class App:
         self._arrivals: list[Arrival] = []
         self._applied: list[Applied] = []
         self._windows: dict[tuple[str, str], deque[float]] = {}
+        self.started = time.monotonic()  # another tool's traffic (faults.foreign) from here
         self._app = Starlette(routes=[r for vendor in self.vendors for r in vendor.routes(self)])
 
     def rate_of(self, vendor: Emulated) -> tuple[int, float]:
@@ -228,10 +236,22 @@ class App:
             window = self._windows.setdefault((vendor.name, key), deque())
             while window and now - window[0] > period:  # closed, as in max_in_window
                 window.popleft()
-            full = len(window) >= limit
+            foreign = self.foreign_arrivals(now - period, now, period)
+            full = len(window) + len(foreign) >= limit
             window.append(now)  # refused arrivals count too: the strictest reading
-            remaining, wait = max(0, limit - len(window)), window[0] + period - now
+            remaining = max(0, limit - len(window) - len(foreign))
+            wait = min([window[0], *foreign[:1]]) + period - now
             return len(self._arrivals) - 1, RateState(limit, full, remaining, wait)
+
+    def foreign_arrivals(self, since: float, until: float, period: float) -> list[float]:
+        """When another tool's requests (``faults.foreign`` per ``period``) reached every
+        key, in (``since``, ``until``]: evenly spaced from the sandbox's start."""
+        if not self.faults.foreign:
+            return []
+        step = period / self.faults.foreign
+        first = max(0, math.floor((since - self.started) / step) + 1)
+        last = math.floor((until - self.started) / step)
+        return [self.started + n * step for n in range(first, last + 1)]
 
     def _recording_status(self, index: int, send: Send) -> Send:
         """Wrap ``send`` to note the status once the reply is complete (never, if cut off)."""
