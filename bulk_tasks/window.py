@@ -24,7 +24,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -76,8 +76,10 @@ class WindowStore(Protocol):
 
     async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
         """``slot`` ends ``hold`` seconds from now. ``server_used``: the requests the server
-        says it counts in the key's window; when more than the store counts, the difference
-        is counted too (another tool's), for ``hold`` seconds."""
+        said it counted in the key's window when this slot's request arrived. What it
+        counted beyond the slots taken until then (see :class:`TakeOrder`) was sent by
+        another tool: at least that many are counted as taken until ``FOREIGN_HOLDS * hold``
+        from now (see :func:`foreign_ends`)."""
         ...
 
     async def pause(self, seconds: float) -> None:
@@ -89,6 +91,56 @@ class WindowUnavailable(Exception):
     """The store of a shared window cannot be reached: nothing more may be sent safely."""
 
 
+#: how many periods another tool's traffic, once seen, is counted after it was last seen
+FOREIGN_HOLDS = 2
+#: the most slots one answer may count as another tool's (a nonsense header cannot flood)
+MOST_FOREIGN = 1000
+
+
+def foreign_ends(ends: Iterable[float], *, now: float, seen: int, until: float) -> list[float]:
+    """When another tool's requests stop counting, sorted, once an answer showed ``seen``
+    of them in the window: at least ``seen`` count until ``until``.
+
+    Its traffic is taken to go on: a request of it that leaves the server's window is soon
+    replaced by another. So a count does not fade with the requests the server saw; it is
+    kept whole until no answer has shown it for ``FOREIGN_HOLDS`` periods. Letting it end
+    sooner would let every slot free at once and send a burst into the other tool's share.
+    """
+    live = sorted((end for end in ends if end > now), reverse=True)
+    for n in range(min(seen, MOST_FOREIGN)):
+        if n < len(live):
+            live[n] = max(live[n], until)
+        else:
+            live.append(until)
+    live.reverse()
+    return live
+
+
+class TakeOrder:
+    """The order in which a holder took its slots, to tell what a server's count held.
+
+    When the server counts a request, the holder's slots taken after it are (nearly
+    always) on their way still; counting them as seen would hide as many of another tool's
+    requests. :meth:`later` says how many the holder took after a slot.
+    """
+
+    def __init__(self) -> None:
+        self._taken = 0
+        self._order: dict[str, int] = {}
+
+    @property
+    def taken(self) -> int:
+        return self._taken
+
+    def took(self, slot: str) -> None:
+        self._taken += 1
+        self._order[slot] = self._taken
+
+    def later(self, slot: str) -> int:
+        """How many slots were taken after ``slot``; it is forgotten."""
+        return self._taken - self._order.pop(slot, self._taken)
+
+
 class MemoryStore:
     """A window counted in this process only (``--share off``, and tests)."""
 
@@ -96,8 +148,9 @@ class MemoryStore:
         self._clock = clock
         self._ends: dict[str, float] = {}  # slot -> when it ends
         self._heap: list[tuple[float, str]] = []  # (end, slot), stale entries skipped
+        self._foreign: list[float] = []  # another tool's requests: when each stops counting
         self._paused_until = -math.inf
-        self._foreign = itertools.count()
+        self._order = TakeOrder()
 
     def _prune(self, now: float) -> None:
         heap, ends = self._heap, self._ends
@@ -105,6 +158,8 @@ class MemoryStore:
             end, slot = heapq.heappop(heap)
             if ends.get(slot) == end:
                 del ends[slot]
+        if self._foreign and self._foreign[0] <= now:
+            self._foreign = [end for end in self._foreign if end > now]
 
     def _count(self, slot: str, end: float) -> None:
         self._ends[slot] = end
@@ -115,25 +170,25 @@ class MemoryStore:
         if now < self._paused_until:
             return self._paused_until - now
         self._prune(now)
-        if len(self._ends) < limit:
+        if len(self._ends) + len(self._foreign) < limit:
             self._count(slot, now + hold)
+            self._order.took(slot)
             return 0.0
-        return self._heap[0][0] - now
+        return min([self._heap[0][0] if self._heap else math.inf, *self._foreign[:1]]) - now
 
     async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
         now = self._clock()
         self._count(slot, now + hold)
+        later = self._order.later(slot)
         if server_used is not None:
             self._prune(now)
-            for _ in range(min(server_used - len(self._ends), _MOST_FOREIGN)):
-                self._count(f"foreign-{next(self._foreign)}", now + hold)
+            seen = server_used - (len(self._ends) - later)
+            if seen > 0:
+                until = now + FOREIGN_HOLDS * hold
+                self._foreign = foreign_ends(self._foreign, now=now, seen=seen, until=until)
 
     async def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
-
-
-#: the most slots one answer may add as another tool's (a nonsense header cannot flood a store)
-_MOST_FOREIGN = 1000
 
 
 class Slot:

@@ -18,7 +18,7 @@ from bulk_tasks.sandbox import max_in_window
 from bulk_tasks.sharing import ShareUnavailable, open_windows, window_id
 from bulk_tasks.sharing.redis_store import RedisWindows, shown
 from bulk_tasks.sharing.sqlite_store import SQLiteWindows
-from bulk_tasks.window import ArrivalWindow, MemoryStore, Rate, WindowStore
+from bulk_tasks.window import ArrivalWindow, MemoryStore, Rate, WindowStore, foreign_ends
 
 IN_FLIGHT = 10.0  # how long a slot with no answer is held (answer timeout + period)
 ANSWERED = 2.0  # how long after its answer a slot is held (the period)
@@ -102,12 +102,30 @@ async def test_what_the_server_counts_beyond_the_window_is_counted_as_taken(
     await store.release("a", hold=ANSWERED, server_used=7)
     await asyncio.sleep(0.05)  # other processes see what a release says within 20 ms
     taken = [await take(stores[1], f"b{n}", limit=20) for n in range(14)]
-    assert taken == [0.0] * 13 + [pytest.approx(ANSWERED)]
+    assert taken == [0.0] * 13 + [pytest.approx(ANSWERED)]  # when "a" ends
     clock.now += ANSWERED
     assert await take(stores[1], "c", limit=20) == 0.0
-    # an answer that says less than we count adds nothing
-    await store.release("c", hold=ANSWERED, server_used=1)
-    assert await take(store, "d", limit=20) == 0.0
+    assert await take(stores[1], "d", limit=20) == pytest.approx(ANSWERED)  # the 6 go on
+    # an answer that shows fewer adds nothing, and takes nothing away
+    await stores[1].release("c", hold=ANSWERED, server_used=1)
+    await asyncio.sleep(0.05)
+    assert await take(store, "d", limit=20) == pytest.approx(ANSWERED)
+    # an answer that shows 8 of them: 8 go on two periods from now, the 6 as long
+    await stores[1].release("b0", hold=ANSWERED, server_used=14 + 8)
+    await asyncio.sleep(0.05)
+    clock.now += 2 * ANSWERED - 0.1
+    # 12 "b"s in flight, and the other tool's 8 until 2 periods after they were seen
+    assert await take(store, "d", limit=13) == pytest.approx(0.1)
+    clock.now += 0.1
+    assert await take(store, "d", limit=13) == 0.0
+
+
+def test_another_tools_count_is_kept_whole_until_it_is_not_seen() -> None:
+    ends = foreign_ends([], now=0, seen=3, until=4)
+    assert ends == [4, 4, 4]
+    assert foreign_ends(ends, now=1, seen=2, until=5) == [4, 5, 5]
+    assert foreign_ends(ends, now=1, seen=5, until=5) == [5, 5, 5, 5, 5]
+    assert foreign_ends([2, 3, 9], now=2.5, seen=1, until=5) == [3, 9]  # 9 is later already
 
 
 async def test_holders_of_one_window_count_each_others_slots(tmp_path: Path, clock: Clock) -> None:

@@ -1,10 +1,12 @@
-"""A key's window shared across machines: a sorted set in Redis (``--share redis://...``).
+"""A key's window shared across machines: sorted sets in Redis (``--share redis://...``).
 
-Each window is two keys, ``bulk-tasks:{HASH}:slots`` (a sorted set: slot -> when it ends)
-and ``bulk-tasks:{HASH}:pause``; the braces keep both on one node of a Redis cluster. Each
-call is one Lua script, atomic in Redis, timed by Redis's own clock (``TIME``), so the
-machines' clocks never need to agree. A slot ends on its own; both keys expire once nobody
-has used the window for a while, so nothing is left behind.
+Each window is three keys: ``bulk-tasks:{HASH}:slots`` (a sorted set: slot -> when it
+ends), ``bulk-tasks:{HASH}:foreign`` (the same for another tool's requests, as
+:func:`~bulk_tasks.window.foreign_ends` keeps them) and ``bulk-tasks:{HASH}:pause``; the
+braces keep them on one node of a Redis cluster. Each call is one Lua script, atomic in
+Redis, timed by Redis's own clock (``TIME``), so the machines' clocks never need to agree.
+A slot ends on its own; the keys expire once nobody has used the window for a while, so
+nothing is left behind.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio
 import redis.exceptions
 
-from ..window import WindowUnavailable
+from ..window import FOREIGN_HOLDS, TakeOrder, WindowUnavailable
 
 # Shared by the scripts: the time now (seconds, Redis's clock), and keeping a key alive
 # while its window may still count a slot.
@@ -29,36 +31,49 @@ local function keep(key, hold)
     if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
 """
-#: KEYS: slots, pause; ARGV: slot, limit, hold. "0" when taken, else the seconds to wait.
+#: KEYS: slots, pause, foreign; ARGV: slot, limit, hold. "0" when taken, else the seconds
+#: to wait.
 _TAKE = (
     _PRELUDE
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > now then return tostring(paused - now) end
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+if redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[2]) then
     local hold = tonumber(ARGV[3])
     redis.call('ZADD', KEYS[1], now + hold, ARGV[1])
     keep(KEYS[1], hold)
     return '0'
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return tostring(tonumber(first[2]) - now)
+local first = math.huge
+for _, key in ipairs({KEYS[1], KEYS[3]}) do
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if oldest[2] then first = math.min(first, tonumber(oldest[2])) end
+end
+return tostring(first - now)
 """
 )
-#: KEYS: slots; ARGV: slot, hold, what the server counts ("" if unknown), a name prefix
+#: KEYS: slots, foreign; ARGV: slot, hold, what the server counts ("" if unknown), how many
+#: holds another tool's count is kept, a prefix for the names of its entries
 _RELEASE = (
     _PRELUDE
     + """
 local hold = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now + hold, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local used = tonumber(ARGV[3])
-if used then
-    local missing = math.min(used - redis.call('ZCARD', KEYS[1]), 1000)
-    for n = 1, missing do redis.call('ZADD', KEYS[1], now + hold, ARGV[4] .. n) end
-end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 keep(KEYS[1], hold)
+local used = tonumber(ARGV[3])
+if not used then return 0 end
+local seen = math.min(used - redis.call('ZCARD', KEYS[1]), 1000)
+if seen <= 0 then return 0 end
+local ends = now + hold * tonumber(ARGV[4])
+local top = redis.call('ZREVRANGE', KEYS[2], 0, seen - 1)
+for n = 1, seen do
+    redis.call('ZADD', KEYS[2], 'GT', ends, top[n] or (ARGV[5] .. n))
+end
+keep(KEYS[2], ends - now)
 return 0
 """
 )
@@ -136,16 +151,22 @@ class RedisStore:
         self._windows = windows
         self._slots = f"bulk-tasks:{{{window}}}:slots"
         self._pause = f"bulk-tasks:{{{window}}}:pause"
+        self._foreign = f"bulk-tasks:{{{window}}}:foreign"
+        self._order = TakeOrder()
 
     async def take(self, slot: str, *, limit: int, hold: float) -> float:
-        keys, args = [self._slots, self._pause], [slot, str(limit), repr(hold)]
+        keys, args = [self._slots, self._pause, self._foreign], [slot, str(limit), repr(hold)]
         said = await self._windows.call(self._windows.take(keys, args), "taking a slot")
+        if said == b"0":
+            self._order.took(slot)
         return float(said)
 
     async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
-        used = "" if server_used is None else str(server_used)
-        args = [slot, repr(hold), used, self._windows.foreign_prefix()]
-        await self._windows.call(self._windows.release([self._slots], args), "ending a slot")
+        later = self._order.later(slot)  # counted in Redis, but not by the server yet
+        used = "" if server_used is None else str(server_used + later)
+        args = [slot, repr(hold), used, str(FOREIGN_HOLDS), self._windows.foreign_prefix()]
+        keys = [self._slots, self._foreign]
+        await self._windows.call(self._windows.release(keys, args), "ending a slot")
 
     async def pause(self, seconds: float) -> None:
         await self._windows.call(self._windows.pause([self._pause], [repr(seconds)]), "pausing")

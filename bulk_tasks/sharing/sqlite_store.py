@@ -30,9 +30,10 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..window import WindowUnavailable
+from ..window import FOREIGN_HOLDS, TakeOrder, WindowUnavailable, foreign_ends
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS holders (
@@ -45,10 +46,10 @@ CREATE TABLE IF NOT EXISTS holders (
 """
 #: the row of a window's pause: its one "end" is when the pause ends
 _PAUSE = "~pause"
+#: the row of another tool's requests on the key, as :func:`~bulk_tasks.window.foreign_ends`
+_FOREIGN = "~foreign"
 #: a row written more than this far in the future: the clock was set back
 _CLOCK_SLACK = 1.0
-#: the most slots one answer may add as another tool's
-_MOST_FOREIGN = 1000
 #: how soon ended slots are published when no take publishes them first
 _FLUSH_AFTER = 0.02
 
@@ -139,7 +140,10 @@ class SQLiteStore:
         self._in_flight: dict[str, float] = {}  # this process's slots with no answer yet
         self._answered: deque[float] = deque()  # when the others end, in order
         self._unpublished = False  # slots ended since the row was last written
-        self._server_used: int | None = None  # said by an answer, not yet compared
+        self._order = TakeOrder()
+        #: what answers said the server counted, less the slots taken until their requests'
+        #: (at most, and with as many taken since to add), not yet compared with the window
+        self._server_ahead: int | None = None
         self._flush: asyncio.TimerHandle | None = None
         self._hold = 0.0  # how long an answered slot is held (the window's period)
 
@@ -147,25 +151,29 @@ class SQLiteStore:
         now = self._windows.clock()
         self._end_own(now)
         with self._windows.transaction("taking a slot") as db:
-            others, first, paused = self._read_others(db, now)
-            if paused > now:
-                return paused - now
-            self._count_foreign(others, now)
-            if len(self._in_flight) + len(self._answered) + others < limit:
+            seen = self._read_others(db, now)
+            if seen.paused > now:
+                return seen.paused - now
+            self._count_foreign(db, seen, now)
+            if self._own() + seen.others + len(seen.foreign) < limit:
                 self._in_flight[slot] = now + hold
+                self._order.took(slot)
                 self._publish(db, now)
                 return 0.0
             if self._unpublished:
                 self._publish(db, now)
-        return min(first, *self._first_own()) - now
+        return min(seen.first, *seen.foreign[:1], *self._first_own()) - now
 
     async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
         now = self._windows.clock()
         self._in_flight.pop(slot, None)
         self._answered.append(now + hold)
         self._hold = hold
+        later = self._order.later(slot)
         if server_used is not None:
-            self._server_used = server_used
+            ahead = server_used + later - self._order.taken
+            known = self._server_ahead
+            self._server_ahead = ahead if known is None else max(ahead, known)
         self._unpublished = True
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(_FLUSH_AFTER, self.flush)
@@ -199,9 +207,8 @@ class SQLiteStore:
         self._end_own(now)
         try:
             with self._windows.transaction("ending slots") as db:
-                if self._server_used is not None:
-                    others, _, _ = self._read_others(db, now)
-                    self._count_foreign(others, now)
+                if self._server_ahead is not None:
+                    self._count_foreign(db, self._read_others(db, now), now)
                 self._publish(db, now)
         except WindowUnavailable:
             pass  # the row says the slots end later than they do: safe; the next take retries
@@ -214,15 +221,17 @@ class SQLiteStore:
         while in_flight and (oldest := next(iter(in_flight.items())))[1] <= now:
             del in_flight[oldest[0]]
 
+    def _own(self) -> int:
+        return len(self._in_flight) + len(self._answered)
+
     def _first_own(self) -> tuple[float, float]:
         in_flight = next(iter(self._in_flight.values()), float("inf"))  # the oldest first
         return in_flight, self._answered[0] if self._answered else float("inf")
 
-    def _read_others(self, db: sqlite3.Connection, now: float) -> tuple[int, float, float]:
-        """The other processes' slots not ended: how many, the first to end, and when the
-        pause ends (0 if none). Rows with nothing left, or written in the future, go."""
-        count, first, paused = 0, float("inf"), 0.0
-        gone = []
+    def _read_others(self, db: sqlite3.Connection, now: float) -> _Seen:
+        """What the other rows of the window say now. Rows with nothing left in them, or
+        written in the future, are deleted."""
+        seen, gone = _Seen(), []
         for holder, written, blob in db.execute(
             "SELECT holder, written, ends FROM holders WHERE window = ? AND holder != ?",
             (self._window, self._windows.holder),
@@ -232,23 +241,33 @@ class SQLiteStore:
             if left == len(ends) or written > now + _CLOCK_SLACK:
                 gone.append((self._window, holder))
             elif holder == _PAUSE:
-                paused = ends[0]
+                seen.paused = ends[0]
+            elif holder == _FOREIGN:
+                seen.foreign = ends[left:].tolist()
             else:
-                count += len(ends) - left
-                first = min(first, ends[left])
+                seen.others += len(ends) - left
+                seen.first = min(seen.first, ends[left])
         if gone:
             db.executemany("DELETE FROM holders WHERE window = ? AND holder = ?", gone)
-        return count, first, paused
+        return seen
 
-    def _count_foreign(self, others: int, now: float) -> None:
-        """What the server counts beyond every process's slots is another tool's: it is
-        counted here as answered slots of this process."""
-        used, self._server_used = self._server_used, None
-        if used is None:
+    def _count_foreign(self, db: sqlite3.Connection, seen: _Seen, now: float) -> None:
+        """What the server said it counts beyond every process's own slots is another
+        tool's: kept in the window's ``~foreign`` row."""
+        ahead, self._server_ahead = self._server_ahead, None
+        if ahead is None:
             return
-        missing = used - others - len(self._in_flight) - len(self._answered)
-        for _ in range(min(missing, _MOST_FOREIGN)):
-            self._answered.append(now + self._hold)
+        used = ahead + self._order.taken  # what was counted, and the slots taken since
+        if used <= self._own() + seen.others:
+            return
+        until = now + FOREIGN_HOLDS * self._hold
+        seen.foreign = foreign_ends(
+            seen.foreign, now=now, seen=used - self._own() - seen.others, until=until
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO holders VALUES (?, ?, ?, ?)",
+            (self._window, _FOREIGN, now, array("d", seen.foreign).tobytes()),
+        )
 
     def _publish(self, db: sqlite3.Connection, now: float) -> None:
         ends = sorted(itertools.chain(self._in_flight.values(), self._answered))
@@ -257,6 +276,16 @@ class SQLiteStore:
             (self._window, self._windows.holder, now, array("d", ends).tobytes()),
         )
         self._unpublished = False
+
+
+@dataclass
+class _Seen:
+    """The other rows of a window, as one process reads them."""
+
+    others: int = 0  # the other processes' slots not ended
+    first: float = float("inf")  # when the first of them ends
+    paused: float = 0.0  # when the pause ends
+    foreign: list[float] = field(default_factory=list)  # another tool's, sorted
 
 
 def _ends(blob: bytes) -> array[float]:
