@@ -9,6 +9,7 @@ The CLI prints ``str(error)`` as one line (it already says what to do) and exits
     ├── OptionError             an option's value is wrong (--rate, --set, --map, ...)
     ├── MissingKey              the API key is missing from the environment
     ├── ResultsError            the results file cannot be written or read back
+    ├── ShareUnavailable        the Redis that --share names cannot be reached
     └── CredentialsRejected     the vendor refused the API key (401/403) mid-run
 
 Row-level problems (a bad date in one row, a vendor refusing one task) are not exceptions:
@@ -40,6 +41,10 @@ class MissingKey(BulkTasksError):
 
 class ResultsError(BulkTasksError):
     """The results file cannot be written, or an existing one cannot be read."""
+
+
+class ShareUnavailable(BulkTasksError):
+    """``--share redis://...`` names a Redis that cannot be reached: no run starts."""
 
 
 class CredentialsRejected(BulkTasksError):

@@ -32,7 +32,7 @@ from pathlib import Path
 import filelock
 
 from . import job
-from .errors import BulkTasksError, MissingKey, OptionError, ResultsError
+from .errors import BulkTasksError, MissingKey, OptionError, ResultsError, ShareUnavailable
 from .inputs import CSV_EXTENSIONS, SHEET_EXTENSIONS
 from .keys import Keys
 
@@ -166,8 +166,8 @@ def _pass(
         one = dataclasses.replace(settings, input=path, results=results, resume=True, force=False)
         try:
             ran = job.run(one, key=key, progress=watcher() if watcher else None)
-        except (ResultsError, OptionError, MissingKey):
-            raise  # the disk, the results file, an option, the key: no later file goes better
+        except (ResultsError, OptionError, MissingKey, ShareUnavailable):
+            raise  # the disk, the results file, an option, the key, Redis: no file goes better
         except BulkTasksError as error:  # this file: unreadable, a column missing, ...
             moved = _move(path, done / "failed")
             moved.with_name(moved.name + ".why.txt").write_text(f"{error}\n", encoding="utf-8")

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass
+class RedisServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of its own on a free port of 127.0.0.1, stopped afterwards.
 
     Without redis-server the test fails in CI (``.ci/run`` installs it) and is skipped
@@ -61,6 +78,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    server = RedisServer(f"redis://127.0.0.1:{port}/0", process)
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -74,7 +92,6 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
             assert process.poll() is None, "redis-server exited at once"
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server
     finally:
-        process.terminate()
-        process.wait(10)
+        server.stop()

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import platformdirs
 
-from ..errors import BulkTasksError
+from ..errors import ShareUnavailable
 from ..window import MemoryStore, WindowStore, WindowUnavailable
 
 SHARE_ENV = "BULK_TASKS_SHARE"
@@ -33,10 +33,6 @@ LOCAL, OFF = "local", "off"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 log = logging.getLogger(__name__)
-
-
-class ShareUnavailable(BulkTasksError):
-    """``--share redis://...`` names a Redis that cannot be reached."""
 
 
 def window_id(vendor: str, url: str, key: str) -> str:

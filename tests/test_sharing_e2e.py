@@ -1,0 +1,217 @@
+"""Several runs on one key at the same time keep to one window: on this machine through the
+cache folder, across machines through Redis; and what another tool sends on the key counts.
+
+The sandbox's strict windows are the judge: its own record of arrivals and 429s. Most tests
+run a window four times lemlist's pace (20 per 0.5 s) to stay short.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import RedisServer, free_port
+from helpers import KEY, KEY_VARIABLES, ROOT, bulk_tasks, read_results, wait_for_sent
+
+from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
+
+USER = "usr_7YzNqVRMCfdeHEzMn"
+QUICK = ("--rate", "20/0.5")  # as the quick sandbox's window
+
+
+def quick_sandbox(faults: Faults | None = None) -> Sandbox:
+    return Sandbox(keys={KEY}, limit=20, period=0.5, faults=faults)
+
+
+def creates(path: Path, rows: int, *, first: int = 0) -> Path:
+    lines = ["leadId,type,assignedTo,dueDate,title"]
+    lines += [
+        f"lea_{n:017d},phone,{USER},2026-12-01 09:00,Call {n}" for n in range(first, first + rows)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def start(
+    data: Path, url: str, *more: str | Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``bulk-tasks run`` in the background, with the tests' key."""
+    environ = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    environ |= dict.fromkeys(KEY_VARIABLES, KEY) | (env or {})
+    command = [sys.executable, "-m", "bulk_tasks", "run", str(data), "-t", "lemlist"]
+    command += ["--base-url", url, "--results", str(data.with_suffix(".results.csv"))]
+    return subprocess.Popen(
+        [*command, *map(str, more)],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(runs: list[subprocess.Popen[str]], *, timeout: float = 120) -> None:
+    for run in runs:
+        _, stderr = run.communicate(timeout=timeout)
+        assert run.returncode == 0, stderr
+
+
+def window_refusals(sandbox: Sandbox) -> int:
+    return [arrival.status for arrival in sandbox.arrivals].count(429)
+
+
+def test_two_runs_on_one_key_share_its_window(tmp_path: Path, own_cache_folder: Path) -> None:
+    sandbox = quick_sandbox()
+    with SandboxServer(sandbox) as server:
+        runs = [
+            start(creates(tmp_path / f"{name}.csv", 100, first=first), server.url, *QUICK)
+            for name, first in (("one", 0), ("two", 100))
+        ]
+        finish(runs)
+    times = sorted(arrival.time for arrival in sandbox.arrivals)
+    assert len(sandbox.applied) == 200
+    assert window_refusals(sandbox) == 0
+    assert max_in_window(times, 0.5) <= 20
+    # together at the window's pace: 200 requests, 20 a slot's turn (0.5 s after its answer)
+    assert times[-1] - times[0] < 1.5 * (200 / 20 - 1) * 0.51
+    # the runs went on at the same time
+    spans = [
+        (min(t), max(t))
+        for name in ("one", "two")
+        if (
+            t := [
+                a.time
+                for a in sandbox.applied
+                if a.body["title"] in _titles(tmp_path / f"{name}.csv")
+            ]
+        )
+    ]
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
+    # the window's file names the key by a hash only
+    for file in own_cache_folder.rglob("*"):
+        assert KEY.encode() not in file.read_bytes()
+
+
+def _titles(data: Path) -> set[str]:
+    return {line.split(",")[-1] for line in data.read_text(encoding="utf-8").splitlines()[1:]}
+
+
+def test_three_machines_share_a_window_through_redis(tmp_path: Path, redis_url: str) -> None:
+    sandbox = quick_sandbox()
+    with SandboxServer(sandbox) as server:
+        runs = []
+        for n in range(3):  # each with a cache folder of its own, as on another machine
+            env = {"BULK_TASKS_CACHE_DIR": str(tmp_path / f"machine-{n}")}
+            data = creates(tmp_path / f"m{n}.csv", 50, first=50 * n)
+            runs.append(start(data, server.url, *QUICK, "--share", redis_url, env=env))
+        finish(runs)
+    times = sorted(arrival.time for arrival in sandbox.arrivals)
+    assert len(sandbox.applied) == 150
+    assert window_refusals(sandbox) == 0
+    assert max_in_window(times, 0.5) <= 20
+
+
+def test_a_run_killed_while_holding_slots_stalls_the_others_at_most_a_period_and_a_timeout(
+    tmp_path: Path,
+) -> None:
+    # answers take 1.5 s: the killed run holds its 8 slots in flight (8/2 s, 2 s timeout)
+    options = ("--rate", "8/2", "--timeout", "2")
+    sandbox = Sandbox(keys={KEY}, faults=Faults(latency=(1.5, 1.5)))
+    with SandboxServer(sandbox) as server:
+        killed = start(creates(tmp_path / "killed.csv", 50), server.url, *options)
+        wait_for_sent(sandbox, 8)
+        killed.send_signal(signal.SIGKILL)
+        killed.communicate(timeout=10)
+        gone = time.monotonic()
+        other = start(creates(tmp_path / "other.csv", 8, first=100), server.url, *options)
+        finish([other])
+    first_arrivals = [a.time for a in sandbox.arrivals[:8]]
+    later = [a.time for a in sandbox.arrivals[8:]]
+    assert len(later) == 8
+    assert window_refusals(sandbox) == 0
+    assert max_in_window(first_arrivals + later, 2.0) <= 8
+    # the killed run's slots ended on their own: no later than 2 s (timeout) + 2 s (period)
+    # after they were taken, so the other run waited less than that from the kill
+    assert min(later) - gone < 2 + 2 + 0.5
+    assert min(later) - max(first_arrivals) > 2.0  # and it did wait for them
+
+
+def test_another_tools_traffic_on_the_key_is_counted_before_it_draws_429s(
+    tmp_path: Path,
+) -> None:
+    sandbox = quick_sandbox(Faults(foreign=6))  # 6 of the 20 in every window are not ours
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(sandbox) as server:
+        ran = bulk_tasks(
+            "run", creates(tmp_path / "in.csv", 100), "-t", "lemlist", "--base-url", server.url,
+            "--results", results, *QUICK,
+        )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    assert Counter(line["status"] for line in read_results(results)) == {"created": 100}
+    requests = len(sandbox.arrivals)
+    assert window_refusals(sandbox) <= requests // 100
+    times = sorted(arrival.time for arrival in sandbox.arrivals)
+    later = [moment for moment in times if moment >= times[0] + 0.5]
+    sustained = (len(later) - 1) / (later[-1] - later[0])
+    left = (20 - 6) / 0.51  # what the other tool leaves, at best
+    assert sustained >= 0.7 * left
+
+
+def test_a_run_whose_redis_goes_away_stops_and_resumes_later(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    sandbox = Sandbox(keys={KEY})
+    data = creates(tmp_path / "in.csv", 40)
+    with SandboxServer(sandbox) as server:
+        run = start(data, server.url, "--share", redis_server.url)
+        wait_for_sent(sandbox, 5)
+        redis_server.stop()
+        _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 2
+    assert f"--share {redis_server.url}: Redis failed while " in stderr
+    lines = read_results(data.with_suffix(".results.csv"))
+    statuses = Counter(line["status"] for line in lines)
+    assert statuses["created"] == len(sandbox.applied) < 40
+    assert statuses["created"] + statuses["not_sent"] == 40
+    assert "--resume" in stderr
+
+
+@pytest.mark.parametrize("how", ["option", "job file", "variable, run-folder"])
+def test_an_unreachable_redis_stops_the_run_before_anything_is_sent(
+    tmp_path: Path, server: SandboxServer, how: str
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    data = creates(tmp_path / "in.csv", 3)
+    if how == "option":
+        ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", server.url, "--share", url)
+    elif how == "job file":
+        job = tmp_path / "job.toml"
+        job.write_text(
+            f'input = "in.csv"\ntarget = "lemlist"\nbase_url = "{server.url}"\nshare = "{url}"\n',
+            encoding="utf-8",
+        )
+        ran = bulk_tasks("run", "--config", job)
+    else:
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        data = data.rename(inbox / "in.csv")
+        os.utime(data, (time.time() - 60, time.time() - 60))
+        ran = bulk_tasks(
+            "run-folder", inbox, "-t", "lemlist", "--done", tmp_path / "done",
+            "--base-url", server.url, env={"BULK_TASKS_SHARE": url},
+        )  # fmt: skip
+    assert ran.code == 2
+    assert ran.stderr.startswith(f"bulk-tasks: --share {url}: cannot reach Redis (")
+    assert ran.stderr.rstrip().endswith(
+        "nothing was sent. Start Redis there or correct the URL (redis://HOST:PORT/DB), or "
+        "leave --share out to share the window only with the runs on this machine"
+    )
+    assert server.sandbox.arrivals == []
+    assert not data.with_suffix(".results.csv").exists()
+    assert data.exists()  # an inbox file stays for the next pass
