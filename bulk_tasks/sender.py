@@ -223,6 +223,7 @@ class Sender:
                 await announce()
             attempts.tries += 1
             attempts.on_the_wire = True  # stays so if this task is cancelled mid-request
+            self._window.sending(slot)
             try:
                 response = await exchange(
                     self._client,

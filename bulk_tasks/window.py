@@ -62,24 +62,25 @@ class RetryPolicy:
 
 
 class WindowStore(Protocol):
-    """Where one key's window is counted: slots, each ending at a time of the store's clock.
+    """Where one key's window is counted: slots, each ending at a time of the store's clock,
+    and another tool's requests (see :func:`foreign_ends`).
 
     A slot is counted from :meth:`take` until its end; :meth:`release` moves its end to
     ``hold`` seconds from now. Every method is atomic against every other user of the store.
     """
 
-    async def take(self, slot: str, *, limit: int, hold: float) -> float:
-        """Count ``slot`` for ``hold`` seconds if fewer than ``limit`` slots are counted and
-        no pause is on: then 0.0. Otherwise nothing changes, and the answer is the seconds
-        until the first counted slot ends (or the pause does)."""
+    async def take(self, slot: str, *, limit: int, hold: float) -> tuple[float, int]:
+        """Count ``slot`` for ``hold`` seconds if fewer than ``limit`` are counted (every
+        holder's slots and another tool's requests) and no pause is on: then 0.0. Otherwise
+        nothing changes, and the answer is the seconds until the first counted slot ends
+        (or the pause does). With it, how many slots of every holder are counted (the new
+        one too, when taken; another tool's requests not)."""
         ...
 
-    async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
-        """``slot`` ends ``hold`` seconds from now. ``server_used``: the requests the server
-        said it counted in the key's window when this slot's request arrived. What it
-        counted beyond the slots taken until then (see :class:`TakeOrder`) was sent by
-        another tool: at least that many are counted as taken until ``FOREIGN_HOLDS * hold``
-        from now (see :func:`foreign_ends`)."""
+    async def release(self, slot: str, *, hold: float, foreign: int) -> None:
+        """``slot`` ends ``hold`` seconds from now. ``foreign``: another tool's requests an
+        answer showed in the window; at least that many are counted until
+        ``FOREIGN_HOLDS * hold`` from now."""
         ...
 
     async def pause(self, seconds: float) -> None:
@@ -116,31 +117,6 @@ def foreign_ends(ends: Iterable[float], *, now: float, seen: int, until: float) 
     return live
 
 
-class TakeOrder:
-    """The order in which a holder took its slots, to tell what a server's count held.
-
-    When the server counts a request, the holder's slots taken after it are (nearly
-    always) on their way still; counting them as seen would hide as many of another tool's
-    requests. :meth:`later` says how many the holder took after a slot.
-    """
-
-    def __init__(self) -> None:
-        self._taken = 0
-        self._order: dict[str, int] = {}
-
-    @property
-    def taken(self) -> int:
-        return self._taken
-
-    def took(self, slot: str) -> None:
-        self._taken += 1
-        self._order[slot] = self._taken
-
-    def later(self, slot: str) -> int:
-        """How many slots were taken after ``slot``; it is forgotten."""
-        return self._taken - self._order.pop(slot, self._taken)
-
-
 class MemoryStore:
     """A window counted in this process only (``--share off``, and tests)."""
 
@@ -150,7 +126,6 @@ class MemoryStore:
         self._heap: list[tuple[float, str]] = []  # (end, slot), stale entries skipped
         self._foreign: list[float] = []  # another tool's requests: when each stops counting
         self._paused_until = -math.inf
-        self._order = TakeOrder()
 
     def _prune(self, now: float) -> None:
         heap, ends = self._heap, self._ends
@@ -165,40 +140,50 @@ class MemoryStore:
         self._ends[slot] = end
         heapq.heappush(self._heap, (end, slot))
 
-    async def take(self, slot: str, *, limit: int, hold: float) -> float:
+    async def take(self, slot: str, *, limit: int, hold: float) -> tuple[float, int]:
         now = self._clock()
-        if now < self._paused_until:
-            return self._paused_until - now
         self._prune(now)
+        if now < self._paused_until:
+            return self._paused_until - now, len(self._ends)
         if len(self._ends) + len(self._foreign) < limit:
             self._count(slot, now + hold)
-            self._order.took(slot)
-            return 0.0
-        return min([self._heap[0][0] if self._heap else math.inf, *self._foreign[:1]]) - now
+            return 0.0, len(self._ends)
+        first = min([self._heap[0][0] if self._heap else math.inf, *self._foreign[:1]])
+        return first - now, len(self._ends)
 
-    async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
+    async def release(self, slot: str, *, hold: float, foreign: int) -> None:
         now = self._clock()
         self._count(slot, now + hold)
-        later = self._order.later(slot)
-        if server_used is not None:
-            self._prune(now)
-            seen = server_used - (len(self._ends) - later)
-            if seen > 0:
-                until = now + FOREIGN_HOLDS * hold
-                self._foreign = foreign_ends(self._foreign, now=now, seen=seen, until=until)
+        if foreign > 0:
+            until = now + FOREIGN_HOLDS * hold
+            self._foreign = foreign_ends(self._foreign, now=now, seen=foreign, until=until)
 
     async def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
 
 class Slot:
-    """A slot being held; the sender notes what the server said of the window."""
+    """A slot being held. The sender says when its request goes out and what the server's
+    answer said of the window; from that, :meth:`foreign` tells another tool's requests.
+    """
 
-    __slots__ = ("server_used",)
+    __slots__ = ("counted", "overtaken", "server_used")
 
-    def __init__(self) -> None:
-        #: the requests the server counts in the key's window, when its answer says so
+    def __init__(self, counted: int) -> None:
+        #: every holder's slots counted when this one was taken, this one too
+        self.counted = counted
+        #: this holder's requests taken after this one but sent before it
+        self.overtaken = 0
+        #: the requests the server counted in the key's window, when its answer says so
         self.server_used: int | None = None
+
+    def foreign(self) -> int:
+        """What the server counted beyond the slots counted when this one was taken, and
+        the requests that overtook it: another tool's requests (0 when none, or unknown).
+        Slots counted then that the server no longer counted only make this fewer."""
+        if self.server_used is None:
+            return 0
+        return max(0, self.server_used - self.counted - self.overtaken)
 
 
 class ArrivalWindow:
@@ -229,39 +214,51 @@ class ArrivalWindow:
         self._turn = asyncio.Lock()  # this process's senders queue up in order
         self._answered = asyncio.Event()  # one of this process's slots got its answer
         self._names = (f"{_PROCESS}-{id(self):x}-{n}" for n in itertools.count())
+        self._unsent: list[Slot] = []  # slots taken whose requests have not gone out yet
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
-        name = await self._acquire()
-        held = Slot()
+        name, held = await self._acquire()
+        self._unsent.append(held)
         try:
             yield held
         finally:
+            self._sent(held)
             # when the store cannot be reached, the slot ends on its own later: never early
             with contextlib.suppress(WindowUnavailable):
-                await self._store.release(
-                    name, hold=self._answered_hold, server_used=held.server_used
-                )
+                await self._store.release(name, hold=self._answered_hold, foreign=held.foreign())
             self._answered.set()
+
+    def sending(self, held: Slot) -> None:
+        """``held``'s request goes out now: it overtakes the slots taken before it."""
+        with contextlib.suppress(ValueError):
+            index = self._unsent.index(held)  # slots are taken in order
+            for earlier in self._unsent[:index]:
+                earlier.overtaken += 1
+            del self._unsent[index]
+
+    def _sent(self, held: Slot) -> None:
+        with contextlib.suppress(ValueError):
+            self._unsent.remove(held)
 
     async def pause(self, seconds: float) -> None:
         await self._store.pause(seconds)
 
-    async def _acquire(self) -> str:
+    async def _acquire(self) -> tuple[str, Slot]:
         name = next(self._names)
         async with self._turn:
-            while (
-                wait := await self._store.take(
+            while True:
+                wait, counted = await self._store.take(
                     name, limit=self.rate.limit, hold=self._in_flight_hold
                 )
-            ) > 0:
+                if wait <= 0:
+                    return name, Slot(counted)
                 if wait <= self._answered_hold:
                     await asyncio.sleep(wait + _LATE)  # an answered slot ends then
                     continue
                 self._answered.clear()  # the first to end is in flight, or a pause is on
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._answered.wait(), self._look_again)
-        return name
 
 
 #: slot names start with it, so that processes sharing a store never pick the same

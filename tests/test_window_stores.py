@@ -54,7 +54,8 @@ def stores(
 
 
 async def take(store: WindowStore, name: str, limit: int = 2) -> float:
-    return await store.take(name, limit=limit, hold=IN_FLIGHT)
+    wait, _ = await store.take(name, limit=limit, hold=IN_FLIGHT)
+    return wait
 
 
 async def test_a_full_window_waits_for_its_first_slot_to_end(
@@ -66,7 +67,7 @@ async def test_a_full_window_waits_for_its_first_slot_to_end(
     assert await take(store, "b") == 0.0
     clock.now += 1
     assert await take(store, "c") == pytest.approx(IN_FLIGHT - 2)  # "a" ends first
-    await store.release("a", hold=ANSWERED, server_used=None)
+    await store.release("a", hold=ANSWERED, foreign=0)
     assert await take(store, "c") == pytest.approx(ANSWERED)  # now "a" ends 2 s from now
     clock.now += ANSWERED
     assert await take(store, "c") == 0.0
@@ -93,31 +94,52 @@ async def test_a_pause_holds_every_holder(stores: list[WindowStore], clock: Cloc
     assert await take(stores[1], "a", limit=100) == 0.0
 
 
-async def test_what_the_server_counts_beyond_the_window_is_counted_as_taken(
+async def test_another_tools_requests_count_until_two_periods_after_they_were_seen(
     stores: list[WindowStore], clock: Clock
 ) -> None:
     store = stores[0]
     assert await take(store, "a", limit=20) == 0.0
-    # the server counts 7 in the window: ours, and 6 that another tool sent
-    await store.release("a", hold=ANSWERED, server_used=7)
+    await store.release("a", hold=ANSWERED, foreign=6)  # its answer showed 6 of another's
     await asyncio.sleep(0.05)  # other processes see what a release says within 20 ms
     taken = [await take(stores[1], f"b{n}", limit=20) for n in range(14)]
     assert taken == [0.0] * 13 + [pytest.approx(ANSWERED)]  # when "a" ends
     clock.now += ANSWERED
     assert await take(stores[1], "c", limit=20) == 0.0
     assert await take(stores[1], "d", limit=20) == pytest.approx(ANSWERED)  # the 6 go on
-    # an answer that shows fewer adds nothing, and takes nothing away
-    await stores[1].release("c", hold=ANSWERED, server_used=1)
-    await asyncio.sleep(0.05)
-    assert await take(store, "d", limit=20) == pytest.approx(ANSWERED)
-    # an answer that shows 8 of them: 8 go on two periods from now, the 6 as long
-    await stores[1].release("b0", hold=ANSWERED, server_used=14 + 8)
+    # seen again: 8 now, kept two periods from now
+    await stores[1].release("c", hold=ANSWERED, foreign=8)
     await asyncio.sleep(0.05)
     clock.now += 2 * ANSWERED - 0.1
-    # 12 "b"s in flight, and the other tool's 8 until 2 periods after they were seen
-    assert await take(store, "d", limit=13) == pytest.approx(0.1)
+    # 13 "b"s in flight, and the other tool's 8 until 2 periods after they were seen
+    assert await take(store, "d", limit=14) == pytest.approx(0.1)
     clock.now += 0.1
-    assert await take(store, "d", limit=13) == 0.0
+    assert await take(store, "d", limit=14) == 0.0
+
+
+async def test_a_take_says_how_many_slots_were_counted(
+    stores: list[WindowStore], clock: Clock
+) -> None:
+    assert await stores[0].take("a", limit=5, hold=IN_FLIGHT) == (0.0, 1)
+    await stores[0].release("a", hold=ANSWERED, foreign=3)
+    await asyncio.sleep(0.05)
+    assert await stores[1].take("b", limit=5, hold=IN_FLIGHT) == (0.0, 2)  # not the other's
+    assert await stores[1].take("c", limit=5, hold=IN_FLIGHT) == (pytest.approx(ANSWERED), 2)
+
+
+async def test_the_window_tells_another_tools_requests_from_its_own() -> None:
+    store = MemoryStore()
+    window = ArrivalWindow(Rate(9, 60.0), store=store)
+    async with window.slot() as first:
+        async with window.slot() as second:
+            window.sending(second)  # it overtakes the first
+            window.sending(first)
+            # when the second arrived the server counted it and 6 of another tool's; when
+            # the first arrived, both and the 6
+            second.server_used, first.server_used = 7, 8
+            assert second.foreign() == 5  # the first was counted, not yet sent: too few
+        assert first.foreign() == 6
+    assert await store.take("x", limit=9, hold=1.0) == (0.0, 3)  # 2, 6 of the other, and x
+    assert (await store.take("y", limit=9, hold=1.0))[0] > 0
 
 
 def test_another_tools_count_is_kept_whole_until_it_is_not_seen() -> None:
@@ -135,7 +157,7 @@ async def test_holders_of_one_window_count_each_others_slots(tmp_path: Path, clo
     assert await take(other, "b") == 0.0
     assert await take(one, "c") > 0  # full, across the two processes
     assert await take(elsewhere, "d") == 0.0  # another key's window is another count
-    await one.release("a", hold=ANSWERED, server_used=None)
+    await one.release("a", hold=ANSWERED, foreign=0)
     first.close()  # publishes that "a" now ends 2 s from now
     assert await take(other, "c") == pytest.approx(ANSWERED)
     second.close()
@@ -223,23 +245,26 @@ async def test_redis_windows_keep_arrivals_under_the_limit(redis_url: str) -> No
 async def test_redis_slots_end_pauses_and_another_tools_requests(redis_url: str) -> None:
     async with redis_windows(redis_url, 2) as (first, second):
         one, other = first.store("w"), second.store("w")
-        assert await one.take("a", limit=2, hold=0.6) == 0.0
-        assert await other.take("b", limit=2, hold=0.6) == 0.0
-        wait = await other.take("c", limit=2, hold=0.6)
+        assert await one.take("a", limit=2, hold=0.6) == (0.0, 1)
+        assert await other.take("b", limit=2, hold=0.6) == (0.0, 2)
+        wait, counted = await other.take("c", limit=2, hold=0.6)
         assert 0.4 < wait <= 0.6  # "a" ends first: its holder died, or has not answered
-        await one.release("a", hold=0.2, server_used=None)
-        assert 0.0 < await other.take("c", limit=2, hold=0.6) <= 0.2
+        assert counted == 2
+        await one.release("a", hold=0.2, foreign=0)
+        assert 0.0 < (await other.take("c", limit=2, hold=0.6))[0] <= 0.2
         await asyncio.sleep(0.65)  # "b" was never answered: it ends on its own
-        assert await other.take("c", limit=2, hold=0.6) == 0.0
-        # the server counts 5: one is "c", four are another tool's
-        await other.release("c", hold=0.3, server_used=5)
-        assert [await one.take(f"d{n}", limit=6, hold=0.6) for n in range(2)][1] > 0
+        assert (await other.take("c", limit=2, hold=0.6))[0] == 0.0
+        await other.release("c", hold=0.3, foreign=4)  # 4 of another tool's, for 0.6 s
+        assert await one.take("d", limit=6, hold=0.6) == (0.0, 2)
+        wait, counted = await one.take("e", limit=6, hold=0.6)
+        assert 0.2 < wait <= 0.3  # "c" ends first
+        assert counted == 2
         await one.pause(0.5)
-        wait = await other.take("e", limit=100, hold=0.6)
+        wait, _ = await other.take("e", limit=100, hold=0.6)
         assert 0.3 < wait <= 0.5
-        # nothing is left behind: both keys expire
-        ttl = await first.client.pttl("bulk-tasks:{w}:slots")
-        assert 0 < ttl <= 2000
+        # nothing is left behind: the keys expire
+        for name in ("slots", "foreign", "pause"):
+            assert 0 < await first.client.pttl(f"bulk-tasks:{{w}}:{name}") <= 2000
 
 
 async def test_an_unreachable_redis_is_said_before_anything_is_sent() -> None:

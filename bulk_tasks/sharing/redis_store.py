@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio
 import redis.exceptions
 
-from ..window import FOREIGN_HOLDS, TakeOrder, WindowUnavailable
+from ..window import FOREIGN_HOLDS, WindowUnavailable
 
 # Shared by the scripts: the time now (seconds, Redis's clock), and keeping a key alive
 # while its window may still count a slot.
@@ -31,31 +31,32 @@ local function keep(key, hold)
     if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
 """
-#: KEYS: slots, pause, foreign; ARGV: slot, limit, hold. "0" when taken, else the seconds
-#: to wait.
+#: KEYS: slots, pause, foreign; ARGV: slot, limit, hold. The seconds to wait ("0" when
+#: taken), and the slots counted (this one too when taken).
 _TAKE = (
     _PRELUDE
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local counted = redis.call('ZCARD', KEYS[1])
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > now then return tostring(paused - now) end
-if redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[2]) then
+if paused > now then return {tostring(paused - now), counted} end
+if counted + redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[2]) then
     local hold = tonumber(ARGV[3])
     redis.call('ZADD', KEYS[1], now + hold, ARGV[1])
     keep(KEYS[1], hold)
-    return '0'
+    return {'0', counted + 1}
 end
 local first = math.huge
 for _, key in ipairs({KEYS[1], KEYS[3]}) do
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if oldest[2] then first = math.min(first, tonumber(oldest[2])) end
 end
-return tostring(first - now)
+return {tostring(first - now), counted}
 """
 )
-#: KEYS: slots, foreign; ARGV: slot, hold, what the server counts ("" if unknown), how many
-#: holds another tool's count is kept, a prefix for the names of its entries
+#: KEYS: slots, foreign; ARGV: slot, hold, another tool's requests an answer showed, how
+#: many holds they are kept, a prefix for the names of new entries
 _RELEASE = (
     _PRELUDE
     + """
@@ -64,9 +65,7 @@ redis.call('ZADD', KEYS[1], now + hold, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 keep(KEYS[1], hold)
-local used = tonumber(ARGV[3])
-if not used then return 0 end
-local seen = math.min(used - redis.call('ZCARD', KEYS[1]), 1000)
+local seen = math.min(tonumber(ARGV[3]), 1000)
 if seen <= 0 then return 0 end
 local ends = now + hold * tonumber(ARGV[4])
 local top = redis.call('ZREVRANGE', KEYS[2], 0, seen - 1)
@@ -152,19 +151,15 @@ class RedisStore:
         self._slots = f"bulk-tasks:{{{window}}}:slots"
         self._pause = f"bulk-tasks:{{{window}}}:pause"
         self._foreign = f"bulk-tasks:{{{window}}}:foreign"
-        self._order = TakeOrder()
 
-    async def take(self, slot: str, *, limit: int, hold: float) -> float:
+    async def take(self, slot: str, *, limit: int, hold: float) -> tuple[float, int]:
         keys, args = [self._slots, self._pause, self._foreign], [slot, str(limit), repr(hold)]
-        said = await self._windows.call(self._windows.take(keys, args), "taking a slot")
-        if said == b"0":
-            self._order.took(slot)
-        return float(said)
+        wait, counted = await self._windows.call(self._windows.take(keys, args), "taking a slot")
+        return float(wait), int(counted)
 
-    async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
-        later = self._order.later(slot)  # counted in Redis, but not by the server yet
-        used = "" if server_used is None else str(server_used + later)
-        args = [slot, repr(hold), used, str(FOREIGN_HOLDS), self._windows.foreign_prefix()]
+    async def release(self, slot: str, *, hold: float, foreign: int) -> None:
+        args = [slot, repr(hold), str(foreign), str(FOREIGN_HOLDS)]
+        args.append(self._windows.foreign_prefix())
         keys = [self._slots, self._foreign]
         await self._windows.call(self._windows.release(keys, args), "ending a slot")
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..window import FOREIGN_HOLDS, TakeOrder, WindowUnavailable, foreign_ends
+from ..window import FOREIGN_HOLDS, WindowUnavailable, foreign_ends
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS holders (
@@ -140,40 +140,33 @@ class SQLiteStore:
         self._in_flight: dict[str, float] = {}  # this process's slots with no answer yet
         self._answered: deque[float] = deque()  # when the others end, in order
         self._unpublished = False  # slots ended since the row was last written
-        self._order = TakeOrder()
-        #: what answers said the server counted, less the slots taken until their requests'
-        #: (at most, and with as many taken since to add), not yet compared with the window
-        self._server_ahead: int | None = None
+        #: another tool's requests answers showed, and until when they count: not written yet
+        self._foreign_seen: list[tuple[int, float]] = []
         self._flush: asyncio.TimerHandle | None = None
-        self._hold = 0.0  # how long an answered slot is held (the window's period)
 
-    async def take(self, slot: str, *, limit: int, hold: float) -> float:
+    async def take(self, slot: str, *, limit: int, hold: float) -> tuple[float, int]:
         now = self._windows.clock()
         self._end_own(now)
         with self._windows.transaction("taking a slot") as db:
             seen = self._read_others(db, now)
+            self._write_foreign(db, seen, now)
             if seen.paused > now:
-                return seen.paused - now
-            self._count_foreign(db, seen, now)
+                return seen.paused - now, self._own() + seen.others
             if self._own() + seen.others + len(seen.foreign) < limit:
                 self._in_flight[slot] = now + hold
-                self._order.took(slot)
                 self._publish(db, now)
-                return 0.0
+                return 0.0, self._own() + seen.others
             if self._unpublished:
                 self._publish(db, now)
-        return min(seen.first, *seen.foreign[:1], *self._first_own()) - now
+        first = min(seen.first, *seen.foreign[:1], *self._first_own())
+        return first - now, self._own() + seen.others
 
-    async def release(self, slot: str, *, hold: float, server_used: int | None) -> None:
+    async def release(self, slot: str, *, hold: float, foreign: int) -> None:
         now = self._windows.clock()
         self._in_flight.pop(slot, None)
         self._answered.append(now + hold)
-        self._hold = hold
-        later = self._order.later(slot)
-        if server_used is not None:
-            ahead = server_used + later - self._order.taken
-            known = self._server_ahead
-            self._server_ahead = ahead if known is None else max(ahead, known)
+        if foreign > 0:
+            self._foreign_seen.append((foreign, now + FOREIGN_HOLDS * hold))
         self._unpublished = True
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(_FLUSH_AFTER, self.flush)
@@ -207,8 +200,8 @@ class SQLiteStore:
         self._end_own(now)
         try:
             with self._windows.transaction("ending slots") as db:
-                if self._server_ahead is not None:
-                    self._count_foreign(db, self._read_others(db, now), now)
+                if self._foreign_seen:
+                    self._write_foreign(db, self._read_others(db, now), now)
                 self._publish(db, now)
         except WindowUnavailable:
             pass  # the row says the slots end later than they do: safe; the next take retries
@@ -251,19 +244,13 @@ class SQLiteStore:
             db.executemany("DELETE FROM holders WHERE window = ? AND holder = ?", gone)
         return seen
 
-    def _count_foreign(self, db: sqlite3.Connection, seen: _Seen, now: float) -> None:
-        """What the server said it counts beyond every process's own slots is another
-        tool's: kept in the window's ``~foreign`` row."""
-        ahead, self._server_ahead = self._server_ahead, None
-        if ahead is None:
+    def _write_foreign(self, db: sqlite3.Connection, seen: _Seen, now: float) -> None:
+        """Another tool's requests that answers showed, into the window's ``~foreign`` row."""
+        if not self._foreign_seen:
             return
-        used = ahead + self._order.taken  # what was counted, and the slots taken since
-        if used <= self._own() + seen.others:
-            return
-        until = now + FOREIGN_HOLDS * self._hold
-        seen.foreign = foreign_ends(
-            seen.foreign, now=now, seen=used - self._own() - seen.others, until=until
-        )
+        for count, until in self._foreign_seen:
+            seen.foreign = foreign_ends(seen.foreign, now=now, seen=count, until=until)
+        self._foreign_seen.clear()
         db.execute(
             "INSERT OR REPLACE INTO holders VALUES (?, ?, ?, ?)",
             (self._window, _FOREIGN, now, array("d", seen.foreign).tobytes()),
