@@ -290,3 +290,17 @@ async def test_an_unwritable_cache_folder_keeps_the_window_in_the_process(
     assert isinstance(windows.store("w"), MemoryStore)
     assert "cannot keep the rate window in" in caplog.text
     await windows.aclose()
+
+
+async def test_off_keeps_each_window_in_the_process(own_cache_folder: Path) -> None:
+    windows = await open_windows("off")
+    assert isinstance(windows.store("w"), MemoryStore)
+    await windows.aclose()
+    assert list(own_cache_folder.iterdir()) == []  # no file written
+
+
+async def test_local_keeps_the_windows_in_the_cache_folder(own_cache_folder: Path) -> None:
+    windows = await open_windows("local")
+    await windows.store("w").take("a", limit=1, hold=1.0)
+    await windows.aclose()
+    assert [file.name for file in own_cache_folder.iterdir()] == ["rate-windows.sqlite3"]
