@@ -37,6 +37,7 @@ from .cli_options import (
     MapOpt,
     NoPackOpt,
     RateOpt,
+    ResolveOpt,
     ResultsOpt,
     SandboxOpt,
     SetOpt,
@@ -127,6 +128,7 @@ def run(
             "already exist: this may create them twice. Check them in the vendor's app first.",
         ),
     ] = False,
+    resolve: ResolveOpt = True,
     batch_size: BatchSizeOpt = None,
     no_pack: NoPackOpt = False,
     config: ConfigOpt = None,
@@ -207,6 +209,64 @@ def validate(
         summary = job.validate(settings, progress=watcher(err, json_lines=say.json))
         report_run(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
+
+
+@app.command(short_help="Look up at the vendor the unknown lines of a results file.")
+def resolve(
+    results: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RESULTS",
+            help="The results file of an earlier run (.csv, .jsonl or .xlsx).",
+            show_default=False,
+        ),
+    ],
+    target: TargetOpt = None,
+    map_file: MapOpt = None,
+    set_values: SetOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    date_format: DateFormatOpt = None,
+    base_url: BaseUrlOpt = None,
+    rate: RateOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """Look up at the vendor the creates of an earlier run that got no answer (unknown).
+
+    A task found once makes its line created, with the task's id; a task that is not there
+    never landed, and is sent again once; several matching tasks leave the line unknown,
+    naming them. lemlist and Attio can be asked; Saleshandy's lines stay unknown with what
+    to check. Give the run's --map, --set, --timezone and --date-format if it had any: each
+    line's request is rebuilt from its cells in the results file.
+    Exit code 0 when no line is left unknown or not done, 1 when some are.
+
+    Example: LEMLIST_API_KEY=… bulk-tasks resolve tasks.results.csv --target lemlist
+    """
+    say.json = log_format is LogFormat.json
+    with _user_errors():
+        if target is None:
+            raise OptionError("resolve needs --target NAME (the vendor the run sent to)")
+        settings = settings_from(
+            input=results,
+            results=results,
+            target=target,
+            action=Action.create,
+            map_file=map_file,
+            set_values=set_values,
+            timezone=timezone,
+            date_format=date_format,
+            base_url=base_url,
+            rate=rate,
+            timeout=timeout,
+        )
+        summary = job.resolve(
+            settings, key=Keys(settings.vendor), progress=watcher(err, json_lines=say.json)
+        )
+        if not summary.lines:
+            say("summary", f"{results}: no unknown line to look up", results=str(results))
+            raise typer.Exit(0)
+        report_run(summary, f"{settings.target} resolve")
+        raise typer.Exit(summary.exit_code)
 
 
 @app.command(short_help="Settle the lines of several results files; say what is left to do.")
@@ -291,6 +351,7 @@ def run_folder(
     base_url: BaseUrlOpt = None,
     rate: RateOpt = None,
     timeout: TimeoutOpt = 30.0,
+    resolve: ResolveOpt = True,
     batch_size: BatchSizeOpt = None,
     no_pack: NoPackOpt = False,
     sandbox: SandboxOpt = False,
@@ -365,6 +426,15 @@ def sandbox_command(
             min=0, max=1, metavar="CHANCE", help="Chance of applying, then cutting the answer."
         ),
     ] = 0.0,
+    plose: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            metavar="CHANCE",
+            help="Chance of cutting the connection before applying (the request never lands).",
+        ),
+    ] = 0.0,
     key: Annotated[
         list[str] | None,
         typer.Option(
@@ -394,6 +464,7 @@ def sandbox_command(
                 p_spurious_429=p429,
                 p_hang=phang,
                 p_drop=pdrop,
+                p_lose=plose,
                 seed=random.randrange(2**32) if seed is None else seed,
             )
         except ValueError as error:

@@ -110,6 +110,15 @@ SandboxOpt = Annotated[
         help="Send to a built-in local emulator of the vendor: no key needed.",
     ),
 ]
+ResolveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resolve/--no-resolve",
+        help="Look up at the vendor the creates that got no answer, once the answer timeout "
+        "has passed: found ones end created, missing ones are sent again once (lemlist and "
+        "Attio; Saleshandy cannot be asked).",
+    ),
+]
 BatchSizeOpt = Annotated[
     int | None,
     typer.Option(

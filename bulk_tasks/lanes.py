@@ -19,6 +19,7 @@ from .rules import Line
 from .sender import Sender
 from .settings import Settings
 from .transport import open_client
+from .vendors.base import Vendor
 from .window import Rate
 
 #: requests on their way at once per key, at most. Enough for a vendor's rate at the
@@ -46,6 +47,7 @@ class LaneFactory:
         #: each lane's workers, and the connections of its client
         self.workers = min(self.rate.limit, WORKERS_PER_KEY)
         self._clients = contextlib.AsyncExitStack()
+        self._senders: dict[str, Sender] = {}
 
     async def __aenter__(self) -> LaneFactory:
         return self
@@ -58,29 +60,40 @@ class LaneFactory:
     ) -> None:
         await self._clients.aclose()
 
+    @property
+    def vendor(self) -> Vendor:
+        return self._settings.vendor
+
     def open(self, name: Hashable) -> tuple[Sender, Packer[Line]]:
         """The lane of the key in the variable ``name`` ("": the vendor's own)."""
-        key_env = str(name)
         settings, vendor = self._settings, self._settings.vendor
-        client = open_client(connections=self.workers, timeout=settings.timeout)
-        self._clients.push_async_callback(client.aclose)
-        sender = Sender(
-            client=client,
-            vendor=vendor,
-            key=self._key_of(key_env) or "",
-            key_env=self._keys.variable(key_env),
-            base_url=settings.url,
-            rate=self.rate,
-            retry=settings.retry,
-            stop=self._stop,
-        )
         packer: Packer[Line] = Packer(
             vendor,
             row_of=_row_number,
             size=settings.batch_size or vendor.most_per_request,
             per_row=not settings.pack,
         )
-        return sender, packer
+        return self.sender(str(name)), packer
+
+    def sender(self, key_env: str) -> Sender:
+        """The sender of the key in ``key_env``: one per key for the whole run (its window
+        counts every request made with the key, lookups included)."""
+        sender = self._senders.get(key_env)
+        if sender is None:
+            settings = self._settings
+            client = open_client(connections=self.workers, timeout=settings.timeout)
+            self._clients.push_async_callback(client.aclose)
+            sender = self._senders[key_env] = Sender(
+                client=client,
+                vendor=settings.vendor,
+                key=self._key_of(key_env) or "",
+                key_env=self._keys.variable(key_env),
+                base_url=settings.url,
+                rate=self.rate,
+                retry=settings.retry,
+                stop=self._stop,
+            )
+        return sender
 
 
 def _row_number(line: Line) -> int:

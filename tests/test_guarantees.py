@@ -165,7 +165,8 @@ def test_identical_rows_are_told_apart_by_their_order(tmp_path: Path) -> None:
 def test_resume_leaves_unknown_and_refused_rows_unless_asked(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(4))
     results = tmp_path / "in.results.csv"
-    run = ("run", data, "-t", "lemlist", *FAST)
+    # without looking lines up (tested in test_resolve_e2e.py): what --resume does alone
+    run = ("run", data, "-t", "lemlist", *FAST, "--no-resolve")
     with SandboxServer(fast_sandbox(Faults(p_hang=1.0))) as hanging:
         first = bulk_tasks(*run, "--base-url", hanging.url, "--timeout", "0.5")
         assert first.code == 1
@@ -229,6 +230,7 @@ def test_under_faults_every_row_is_applied_once_or_reported_unknown(tmp_path: Pa
             *FAST,
             "--timeout",
             "1",
+            "--no-resolve",  # what the run alone guarantees; looking up: test_resolve_e2e.py
         )
     lines = read_results(results)
     assert len(lines) == 200
@@ -320,7 +322,10 @@ def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
     sandbox = fast_sandbox(Faults(latency=(0.0, 0.03), seed=4))
     chance = random.Random(2026)
     with SandboxServer(sandbox) as server:
+        # each resume would first wait out the quiet period to look lines up (tested in
+        # test_resolve_e2e.py): here, what the journal alone keeps across kills
         run = ("run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--resume")
+        run += ("--no-resolve",)
         for _ in range(4):
             before = len(sandbox.arrivals)
             process = popen(*run)

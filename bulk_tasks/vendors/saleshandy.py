@@ -170,6 +170,11 @@ class Saleshandy(Vendor):
     specs: ClassVar[tuple[type[Spec], ...]] = (SaleshandyCreate,)
     line_noun: ClassVar[str] = "prospects"
     most_per_request: ClassVar[int] = MOST_PROSPECTS
+    no_lookup: ClassVar[str] = (
+        "Saleshandy's API has no way to list a prospect's tasks, so it cannot be looked up: "
+        "open prospect {subject} in Saleshandy and look for this task; if it is missing, run "
+        "again with --resume --retry-unknown"
+    )
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key}
