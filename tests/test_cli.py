@@ -329,7 +329,92 @@ def test_progress_is_plain_lines_when_nobody_watches(server: SandboxServer, tmp_
 def test_every_command_has_help_with_an_example(command: str) -> None:
     ran = bulk_tasks(command, "--help", key=None)
     assert ran.code == 0
-    assert "Example: " in ran.stdout
+    assert "Example:" in ran.stdout
+
+
+def help_of(*command: str) -> str:
+    """The help a person sees at an 80-column terminal."""
+    ran = bulk_tasks(*command, "--help", key=None, env={"COLUMNS": "80"})
+    assert ran.code == 0, ran.stderr
+    return ran.stdout
+
+
+def test_the_top_level_help_gives_each_command_its_whole_description() -> None:
+    commands = help_of().split("Commands:\n", 1)[1].splitlines()
+    assert commands == [
+        "  run         Send every valid row to the vendor; a results line for each.",
+        "  validate    Check every row without sending anything (no key needed).",
+        "  reconcile   Settle several results files; say what is left to do.",
+        "  run-folder  Run each spreadsheet dropped in a folder once, unattended.",
+        "  sandbox     Serve a local emulator of the vendors' task APIs.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "usage", "argument"),
+    [
+        (
+            "run",
+            "Usage: bulk-tasks run [OPTIONS] [INPUT]",
+            "  INPUT  The spreadsheet: .csv (also ; or tab separated) or .xlsx.",
+        ),
+        (
+            "validate",
+            "Usage: bulk-tasks validate [OPTIONS] [INPUT]",
+            "  INPUT  The spreadsheet: .csv (also ; or tab separated) or .xlsx.",
+        ),
+        (
+            "reconcile",
+            "Usage: bulk-tasks reconcile [OPTIONS] RESULTS...",
+            "  RESULTS...  Results files of one piece of work, oldest first: the first run,",
+        ),
+        (
+            "run-folder",
+            "Usage: bulk-tasks run-folder [OPTIONS] INBOX",
+            "  INBOX  The folder where spreadsheets are dropped.  [required]",
+        ),
+    ],
+)
+def test_each_commands_argument_shows_the_same_way(command: str, usage: str, argument: str) -> None:
+    shown = help_of(command)
+    assert shown.splitlines()[0] == usage
+    assert shown.split("Arguments:\n", 1)[1].splitlines()[0] == argument
+
+
+def test_runs_help_shows_a_command_for_each_vendor() -> None:
+    shown = help_of("run")
+    assert (
+        "  Example: LEMLIST_API_KEY=… bulk-tasks run tasks.csv --target lemlist\n"
+        "  (the same with SALESHANDY_API_KEY and saleshandy, or ATTIO_API_KEY and attio)\n"
+        "\n"
+        "  Try it with no account, on the built-in sandbox:\n"
+        "    bulk-tasks run sample_inputs/lemlist_create.csv -t lemlist --sandbox\n"
+        "    bulk-tasks run sample_inputs/saleshandy_create.csv -t saleshandy --sandbox\n"
+        "    bulk-tasks run sample_inputs/attio_create.xlsx -t attio --sandbox\n"
+    ) in shown
+
+
+def test_examples_are_never_broken_inside_a_word() -> None:
+    assert (
+        "    bulk-tasks reconcile tasks.results.csv failed.results.csv \\\n"
+        "      --failed-out failed.csv\n"
+    ) in help_of("reconcile")
+
+
+def test_the_vendor_and_action_may_be_written_in_capitals(tmp_path: Path) -> None:
+    ran = bulk_tasks(
+        "validate",
+        SAMPLES / "lemlist_create.csv",
+        "-t",
+        "Lemlist",
+        "-a",
+        "CREATE",
+        "--results",
+        tmp_path / "check.csv",
+        key=None,
+    )
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout.startswith("lemlist create (validation only): 12 rows")
 
 
 def test_validate_never_overwrites_a_runs_results(server: SandboxServer, tmp_path: Path) -> None:
