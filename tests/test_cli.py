@@ -309,6 +309,68 @@ def test_user_mistakes_stop_with_one_line_and_exit_2(
     assert "Traceback" not in ran.stderr
 
 
+SPREADSHEET_PROBLEMS = [
+    (
+        "tasks.xlsx",
+        b"leadId,type\nlea_1,phone\n",
+        "tasks.xlsx: looks like a CSV file (plain text), though its name ends in .xlsx; "
+        "rename it to tasks.csv and run that file",
+    ),
+    (
+        "tasks.xlsx",
+        bytes(range(256)),
+        "tasks.xlsx: is not a spreadsheet, though its name ends in .xlsx; open it in Excel "
+        "and save it as .xlsx or .csv, then run that file",
+    ),
+    (
+        "tasks.xls",
+        b"<html><table><tr><td>leadId</td></tr></table></html>",
+        "tasks.xls: is a web page (HTML), though its name ends in .xls; open it in Excel and "
+        "save it as .xlsx or .csv, then run that file",
+    ),
+    (
+        "tasks.xlsx",
+        b"PK\x03\x04 the first bytes of a zip, and no more",
+        "tasks.xlsx: cannot be opened as a spreadsheet: it is damaged or incomplete (cut short "
+        "while copying, say); open it in Excel and save it again, or export it as .csv",
+    ),
+    (
+        "tasks.csv",
+        (SAMPLES / "attio_create.xlsx").read_bytes(),
+        "tasks.csv: is a spreadsheet (.xlsx), though its name ends in .csv; rename it to "
+        "tasks.xlsx and run that file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), SPREADSHEET_PROBLEMS)
+def test_a_file_that_is_not_what_its_name_says_is_named_for_what_it_is(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    ran = bulk_tasks("validate", name, "-t", "lemlist", cwd=tmp_path, key=None)
+    assert (ran.code, ran.stderr) == (2, f"bulk-tasks: {message}\n")
+
+
+@pytest.mark.parametrize("name", ["inbox", "tasks.csv"])
+def test_a_folder_given_as_input_is_pointed_to_run_folder(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).mkdir()
+    ran = bulk_tasks("validate", name, "-t", "lemlist", cwd=tmp_path, key=None)
+    assert (ran.code, ran.stderr) == (
+        2,
+        f"bulk-tasks: {name}: is a folder; give the path of a CSV or spreadsheet file (to run "
+        "each spreadsheet dropped in a folder, use bulk-tasks run-folder)\n",
+    )
+
+
+def test_a_missing_file_without_an_extension_is_missing(tmp_path: Path) -> None:
+    ran = bulk_tasks("validate", "tasks", "-t", "lemlist", cwd=tmp_path, key=None)
+    assert (ran.code, ran.stderr) == (
+        2,
+        "bulk-tasks: tasks: no such file; check the path and the current folder\n",
+    )
+
+
 def test_an_unknown_option_is_a_usage_error() -> None:
     ran = bulk_tasks("run", SAMPLES / "lemlist_create.csv", "-t", "hubspot")
     assert ran.code == 2

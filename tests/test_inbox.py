@@ -71,7 +71,7 @@ def test_an_unreadable_file_is_moved_out_with_why_and_the_rest_still_run(tmp_pat
     assert (
         (done / "failed" / "broken.xlsx.why.txt")
         .read_text()
-        .startswith(f"{inbox / 'broken.xlsx'}: cannot be opened as a spreadsheet")
+        .startswith(f"{inbox / 'broken.xlsx'}: looks like a CSV file (plain text)")
     )
     assert list(inbox.iterdir()) == [inbox / ".bulk-tasks.lock"]
 
