@@ -15,7 +15,7 @@ import random
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -52,9 +52,10 @@ from .cli_options import (
 from .errors import BulkTasksError, OptionError
 from .keys import Keys
 from .output import LogFormat, ToStderr, err, report_reconciled, report_run, say
-from .progress import watcher
+from .progress import Announced, Once, watcher
 from .results import Status
 from .settings import Settings
+from .summary import Progress
 
 app = typer.Typer(
     add_completion=False,
@@ -154,8 +155,8 @@ def run(
         options = with_job_file(ctx, "run", config, **given(ctx))
         sandbox = options.pop("sandbox")
         settings = settings_from(**options)
-        with _destination(settings, sandbox=sandbox) as (settings, keys):
-            summary = job.run(settings, key=keys, progress=watcher(err, json_lines=say.json))
+        with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
+            summary = job.run(settings, key=keys, progress=watch())
         report_run(summary, f"{settings.target} {settings.action}")
         unknown = summary.counts[Status.UNKNOWN]
         if unknown:
@@ -210,7 +211,7 @@ def validate(
     say.json = log_format is LogFormat.json
     with _user_errors():
         settings = settings_from(**with_job_file(ctx, "validate", config, **given(ctx)))
-        summary = job.validate(settings, progress=watcher(err, json_lines=say.json))
+        summary = job.validate(settings, progress=_watcher())
         report_run(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
 
@@ -336,14 +337,14 @@ def run_folder(
         if target is None:
             raise OptionError("run-folder needs --target NAME")
         settings = settings_from(input=inbox, **given(ctx, "inbox", "done", "settle", "sandbox"))
-        with _destination(settings, sandbox=sandbox) as (settings, keys):
+        with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
             folder = run_inbox(
                 inbox,
                 done,
                 settings,
                 key=keys,
                 settle=settle,
-                watcher=lambda: watcher(err, json_lines=say.json),
+                watcher=watch,
             )
         for result in folder.files:
             said = f"{result.name}: {result.said}"
@@ -466,24 +467,31 @@ def _user_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _destination(settings: Settings, *, sandbox: bool) -> Iterator[tuple[Settings, Keys]]:
-    """Where to send and with which keys: the built-in sandbox, or the vendor and its keys."""
+def _destination(
+    settings: Settings, *, sandbox: bool
+) -> Iterator[tuple[Settings, Keys, Callable[[], Progress]]]:
+    """Where to send and with which keys: the built-in sandbox, or the vendor and its keys;
+    and what watches each run (a run on the sandbox says so as it starts)."""
     if not sandbox:
-        yield settings, Keys(settings.vendor)
+        yield settings, Keys(settings.vendor), _watcher
         return
     if settings.base_url:
         raise OptionError("--sandbox and --base-url both say where to send: give one")
     from .sandbox import Sandbox, SandboxServer
 
     with SandboxServer(Sandbox()) as server:
-        say(
-            "sandbox",
-            f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}.",
-            to=err,
-            url=server.url,
-        )
+        said = f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}."
+        announcement = Once(lambda: say("sandbox", said, to=err, url=server.url))
         keys = Keys(settings.vendor, given=SANDBOX_KEY, sandbox=True)
-        yield dataclasses.replace(settings, base_url=server.url, sandbox=True), keys
+        yield (
+            dataclasses.replace(settings, base_url=server.url, sandbox=True),
+            keys,
+            lambda: Announced(_watcher(), announcement),
+        )
+
+
+def _watcher() -> Progress:
+    return watcher(err, json_lines=say.json)
 
 
 def main() -> None:

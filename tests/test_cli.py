@@ -60,6 +60,48 @@ def test_the_readme_demo_runs_on_the_built_in_sandbox(tmp_path: Path) -> None:
     assert lines[0]["Account"] == "Acme Corp"  # the input's own columns are carried
 
 
+SANDBOX_LINE = re.compile(
+    r"Using the built-in sandbox at http://127\.0\.0\.1:\d+: nothing is sent to lemlist\."
+)
+
+
+def test_the_sandbox_is_announced_only_for_a_run_that_starts(tmp_path: Path) -> None:
+    data = write_creates(tmp_path / "in.csv", 2)
+    missing = bulk_tasks("run", "nope.csv", "-t", "lemlist", "--sandbox", cwd=tmp_path, key=None)
+    assert (missing.code, missing.stderr) == (
+        2,
+        "bulk-tasks: nope.csv: no such file; check the path and the current folder\n",
+    )
+    first = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", key=None)
+    assert first.code == 0, first.stderr
+    assert SANDBOX_LINE.fullmatch(first.stderr.splitlines()[0]), first.stderr
+    again = bulk_tasks("run", "in.csv", "-t", "lemlist", "--sandbox", cwd=tmp_path, key=None)
+    assert (again.code, again.stderr) == (
+        2,
+        "bulk-tasks: in.results.csv already exists: add --resume to carry on from it (rows "
+        "already done are skipped), or --force to start over (the old file is kept as a "
+        "backup)\n",
+    )
+
+
+def test_the_inbox_announces_the_sandbox_once_for_all_its_files(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+
+    def run_inbox() -> list[str]:
+        ran = bulk_tasks(
+            "run-folder", inbox, "-t", "lemlist", "--done", tmp_path / "done", "--settle", "0",
+            "--sandbox", key=None,
+        )  # fmt: skip
+        assert ran.code == 0, ran.stderr
+        return [line for line in ran.stderr.splitlines() if SANDBOX_LINE.fullmatch(line)]
+
+    assert run_inbox() == []  # nothing to run: nothing is sent anywhere
+    write_creates(inbox / "a.csv", 1)
+    write_creates(inbox / "b.csv", 2)
+    assert len(run_inbox()) == 1
+
+
 def test_results_default_to_beside_the_input(tmp_path: Path) -> None:
     data = shutil.copy(SAMPLES / "lemlist_create.csv", tmp_path / "tasks.csv")
     ran = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", key=None)
@@ -499,9 +541,9 @@ def test_results_never_overwrite_the_input(tmp_path: Path) -> None:
     before = data.read_bytes()
     for command in (["run", "--sandbox"], ["validate"]):
         ran = bulk_tasks(*command, data, "-t", "lemlist", "--results", data, key=None)
-        assert ran.code == 2
-        assert ran.stderr.splitlines()[-1].startswith(
-            f"bulk-tasks: --results {data} is the input file itself"
+        assert (ran.code, ran.stderr) == (
+            2,
+            f"bulk-tasks: --results {data} is the input file itself; choose another path\n",
         )
     assert data.read_bytes() == before
 
