@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BeforeValidator, Field, Strict, ValidationInfo
 
 from .inputs import Cell, cell_text
+
+T = TypeVar("T")
 
 
 class DateOrder(StrEnum):
@@ -60,6 +63,23 @@ _YEAR_FIRST_SLASHED = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)")
 def split_list(value: Cell, separators: re.Pattern[str] = LIST_SEPARATORS) -> tuple[str, ...]:
     """The non-blank items of a list cell, trimmed, in order (duplicates kept)."""
     return tuple(item.strip() for item in separators.split(cell_text(value)) if item.strip())
+
+
+def read_items(
+    value: Cell, read: Callable[[str], T], separators: re.Pattern[str] = LIST_SEPARATORS
+) -> tuple[T, ...]:
+    """Each item of a list cell, read by ``read``. An item ``read`` refuses is named in the
+    message, unless it is all the cell holds: the message shows the cell already."""
+    items = split_list(value, separators)
+    read_items: list[T] = []
+    for item in items:
+        try:
+            read_items.append(read(item))
+        except CellProblem as problem:
+            if len(items) == 1:
+                raise
+            raise CellProblem(f'holds "{item}", which {problem}', field=problem.field) from None
+    return tuple(read_items)
 
 
 def read_yes_no(value: Cell) -> bool:

@@ -165,9 +165,14 @@ def test_assignees_by_email_or_actor_id() -> None:
 
 
 def test_an_assignee_that_is_neither_is_named() -> None:
-    assert problem(assignees="Alice Martin") == (
+    assert problem(assignees=f"{MEMBER}; Alice Martin") == (
         "assignees",
         'holds "Alice Martin", which is not a workspace member\'s email address or actor id '
+        "(such as 50cf242c-7fa3-4cad-87d0-75b1af71c57b)",
+    )
+    assert problem(assignees="Alice Martin") == (
+        "assignees",
+        "is not a workspace member's email address or actor id "
         "(such as 50cf242c-7fa3-4cad-87d0-75b1af71c57b)",
     )
 
@@ -226,9 +231,10 @@ def test_not_found_says_to_check_the_linked_records() -> None:
     )
     answer = ATTIO.read(404, {}, body, sent=SENT)
     assert answer.error_code == "not_found"
+    # the run writes the user's own headers in place of {cells:…} (test_attio_e2e)
     assert answer.error_message == (
         'Attio refused it: Object with slug/ID "people" not found; no record or workspace '
-        "member matches it: check the linked_records and assignees cells, then run again with "
+        "member matches it: check {cells:linked_records,assignees}, then run again with "
         "--resume --retry-failed"
     )
 

@@ -142,6 +142,23 @@ def test_the_update_sample_changes_the_demo_tasks(server: SandboxServer, tmp_pat
     }
 
 
+def test_an_update_of_a_task_lemlist_lacks_names_the_id_column(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "done.csv"
+    data.write_text(f"Task ID,done\nopp_{'N' * 17},yes\n", encoding="utf-8")
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('id = "Task ID"\n', encoding="utf-8")
+    results = tmp_path / "out.csv"
+    ran = run_lemlist(data, server.url, "-a", "update", "--map", mapping, "--results", results)
+    assert ran.code == 1, ran.stderr
+    [line] = read_results(results)
+    assert line["error_message"] == (
+        'lemlist refused it: Task not found: lemlist has no task with this id; check the "Task '
+        'ID" cell; fix the row, then run again with --resume --retry-failed'
+    )
+
+
 def test_bad_rows_are_explained_and_never_sent(server: SandboxServer, tmp_path: Path) -> None:
     results = tmp_path / "bad.results.csv"
     ran = run_lemlist(SAMPLES / "lemlist_bad_rows.csv", server.url, "--results", results)

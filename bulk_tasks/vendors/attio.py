@@ -25,7 +25,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator
 
-from ..cells import CellProblem, When, YesNo, split_list
+from ..cells import CellProblem, When, YesNo, read_items
 from ..inputs import Cell, cell_text
 from .base import (
     Answer,
@@ -34,6 +34,7 @@ from .base import (
     Spec,
     Vendor,
     Verdict,
+    cells_of,
     json_or_text,
     retry_after_seconds,
     retryable,
@@ -82,24 +83,24 @@ def _linked_record(item: str) -> str | tuple[str, str]:
     hint = ""
     if item.lower().startswith(("http://", "https://", "www.")):
         hint = " (write the bare domain, without http:// or www.)"
-    raise CellProblem(f'holds "{item}", which is not {_LINK_FORMS}{hint}')
+    raise CellProblem(f"is not {_LINK_FORMS}{hint}")
 
 
 def _linked_records(value: Cell) -> tuple[str | tuple[str, str], ...]:
-    return tuple(_linked_record(item) for item in split_list(value))
+    return read_items(value, _linked_record)
 
 
 def _assignee(item: str) -> str:
     if _EMAIL.fullmatch(item) or _is_uuid(item):
         return item
     raise CellProblem(
-        f'holds "{item}", which is not a workspace member\'s email address or actor id '
+        "is not a workspace member's email address or actor id "
         "(such as 50cf242c-7fa3-4cad-87d0-75b1af71c57b)"
     )
 
 
 def _assignees(value: Cell) -> tuple[str, ...]:
-    return tuple(_assignee(item) for item in split_list(value))
+    return read_items(value, _assignee)
 
 
 Content = Annotated[str, BeforeValidator(_content)]
@@ -154,8 +155,9 @@ def _assignee_body(assignee: str) -> Json:
 def _advice(code: str, status: int) -> str:
     if code == "not_found" or status == 404:
         return (
-            "no record or workspace member matches it: check the linked_records and assignees "
-            "cells, then run again with --resume --retry-failed"
+            "no record or workspace member matches it: check "
+            f"{cells_of('linked_records', 'assignees')}, then run again with --resume "
+            "--retry-failed"
         )
     return "fix the row, then run again with --resume --retry-failed"
 
