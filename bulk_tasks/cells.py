@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
+import idna
 from pydantic import BeforeValidator, Field, Strict, ValidationInfo
 
 from .inputs import Cell, cell_text
@@ -58,6 +59,13 @@ _SLASHED = re.compile(
     r"(?:[ T]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?)?"
 )
 _YEAR_FIRST_SLASHED = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)")
+#: a domain as DNS spells it: letters, digits and hyphens between dots; the last label
+#: letters only, or an international one's xn-- form
+_ASCII_DOMAIN = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})",
+    re.IGNORECASE,
+)
+_LOCAL_PART = re.compile(r"[^@\s,;]+")
 
 
 def split_list(value: Cell, separators: re.Pattern[str] = LIST_SEPARATORS) -> tuple[str, ...]:
@@ -80,6 +88,26 @@ def read_items(
                 raise
             raise CellProblem(f'holds "{item}", which {problem}', field=problem.field) from None
     return tuple(read_items)
+
+
+def is_domain(text: str) -> bool:
+    """Whether ``text`` is an internet domain of two labels or more, such as acme.com. An
+    international one (exämple.de, or xn--exmple-cua.de as DNS spells it) is checked by the
+    rules of international domain names (IDNA 2008, with the Unicode mapping of UTS 46)."""
+    if text.isascii() and "xn--" not in text.lower():
+        return _ASCII_DOMAIN.fullmatch(text) is not None
+    try:
+        spelled = idna.encode(text, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return False
+    return _ASCII_DOMAIN.fullmatch(spelled) is not None
+
+
+def is_email_address(text: str) -> bool:
+    """Whether ``text`` is an email address: a local part (any characters but @, spaces and
+    the list separators) and, after the @, a domain as :func:`is_domain` reads one."""
+    local, at, domain = text.rpartition("@")
+    return bool(at) and _LOCAL_PART.fullmatch(local) is not None and is_domain(domain)
 
 
 def read_yes_no(value: Cell) -> bool:

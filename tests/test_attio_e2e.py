@@ -102,6 +102,30 @@ def test_a_record_not_found_names_the_columns_as_the_file_has_them(
     )
 
 
+def test_international_addresses_and_domains_are_sent_as_written(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = write(
+        tmp_path / "in.csv",
+        'Call José,,,"josé@exämple.es, EXÄMPLE.de",josé@exämple.es',
+        "Write to Пример,,,пример.рф,",
+        "Broken,,,ex_ämple.de,",
+    )
+    results = tmp_path / "out.csv"
+    ran = run(data, server.url, "--results", results)
+    assert ran.code == 1, ran.stderr
+    lines = {line["row"]: line for line in read_results(results)}
+    assert [lines[row]["status"] for row in ("2", "3", "4")] == ["created", "created", "invalid"]
+    bodies = {applied.task_id: applied.body["data"] for applied in server.sandbox.applied}
+    first = bodies[lines["2"]["remote_id"]]
+    assert first["linked_records"] == ["josé@exämple.es", "exämple.de"]
+    assert first["assignees"] == [{"workspace_member_email_address": "josé@exämple.es"}]
+    assert bodies[lines["3"]["remote_id"]]["linked_records"] == ["пример.рф"]
+    assert lines["4"]["error_message"].startswith(
+        'column "linked_records" = "ex_ämple.de" is not an email address (a person), a domain'
+    )
+
+
 def write_map(folder: Path) -> Path:
     mapping = folder / "map.toml"
     mapping.write_text('assignees = "Owner"\n', encoding="utf-8")

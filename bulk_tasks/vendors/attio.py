@@ -7,7 +7,10 @@ so a skewed local clock does not matter); every error is JSON
 
 ``linked_records`` takes, per the seed, either an array of strings (email addresses for
 people, domains for companies) or an array of objects (``{target_object,
-target_record_id}``, or a matching attribute). A cell holding only addresses and domains is
+target_record_id}``, or a matching attribute). International names are welcome in both, an
+address's domain and a company's domain checked by the same rules (IDNA); both are sent as
+written, a domain in lower case: the seed asks for no other spelling, and Attio normalises
+domains and the domains of addresses on its side. A cell holding only addresses and domains is
 sent as strings, one holding only ``object:record-id`` pairs as objects; a cell that mixes
 them is sent wholly as objects, its addresses and domains in the matching-attribute form
 (``{"target_object": "people", "email_addresses": [{"email_address": …}]}``), since one
@@ -25,7 +28,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator
 
-from ..cells import CellProblem, When, YesNo, read_items
+from ..cells import CellProblem, When, YesNo, is_domain, is_email_address, read_items
 from ..inputs import Cell, cell_text
 from .base import (
     Answer,
@@ -42,8 +45,6 @@ from .base import (
 )
 
 MOST_CHARACTERS = 2000
-_EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+")
-_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
 _SLUG = re.compile(r"[a-z][a-z0-9_-]*")
 _LINK_FORMS = (
     "an email address (a person), a domain such as acme.com (a company), or object:record-id "
@@ -72,13 +73,14 @@ def _content(value: Cell) -> str:
 
 
 def _linked_record(item: str) -> str | tuple[str, str]:
-    """An address or domain as written, or an (object, record id) pair."""
-    if _EMAIL.fullmatch(item):
+    """An address or domain as written (a domain in lower case), or an (object, record id)
+    pair."""
+    if is_email_address(item):
         return item
     target, colon, record = item.partition(":")
     if colon and _SLUG.fullmatch(target.strip()) and _is_uuid(record.strip()):
         return target.strip(), record.strip().lower()
-    if _DOMAIN.fullmatch(item):
+    if is_domain(item):
         return item.lower()
     hint = ""
     if item.lower().startswith(("http://", "https://", "www.")):
@@ -91,7 +93,7 @@ def _linked_records(value: Cell) -> tuple[str | tuple[str, str], ...]:
 
 
 def _assignee(item: str) -> str:
-    if _EMAIL.fullmatch(item) or _is_uuid(item):
+    if is_email_address(item) or _is_uuid(item):
         return item
     raise CellProblem(
         "is not a workspace member's email address or actor id "
