@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .cells import Reading
-from .columns import KEY_ENV, ColumnMap
+from .columns import KEY_ENV, ColumnMap, listed
 from .inputs import Cell, Row
 from .results import Outcome, Status
 from .vendors import VENDORS
@@ -181,8 +181,8 @@ class Rules:
         options = [f"--set {field}" for field in fields if field in columns.constants]
         if not headers and not options:  # given nowhere: say the fields' own names
             headers = list(fields)
-        cells = [f"the {_and(headers)} cell{'s' * (len(headers) > 1)}"] if headers else []
-        return _and(cells + options)
+        cells = [f"the {listed(headers)} cell{'s' * (len(headers) > 1)}"] if headers else []
+        return listed(cells + options)
 
     def _invalid(
         self, row: Row, values: Mapping[str, Cell], content: object, problems: tuple[Problem, ...]
@@ -214,10 +214,6 @@ class Rules:
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: a vendor's mark for the cells of some fields (:func:`~bulk_tasks.vendors.base.cells_of`)
 _CELLS = re.compile(r"\{cells:(\w+(?:,\w+)*)\}")
-
-
-def _and(words: Sequence[str]) -> str:
-    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else "".join(words)
 
 
 _NOT_AN_ENV_NAME = (

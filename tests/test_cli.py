@@ -430,6 +430,19 @@ def test_a_missing_file_without_an_extension_is_missing(tmp_path: Path) -> None:
     )
 
 
+def test_a_file_for_another_vendor_is_recognised(tmp_path: Path) -> None:
+    sample = SAMPLES / "saleshandy_create.csv"
+    ran = bulk_tasks("run", sample, "-t", "lemlist", "--sandbox", key=None)
+    assert (ran.code, ran.stderr) == (
+        2,
+        "bulk-tasks: lemlist create needs columns for recordId (or leadId), type and "
+        "assignedTo, and the file has none (its columns: Prospect IDs, Task Type, Priority, Due "
+        "Date, Task Note, Account); rename columns, map them with --map, or give one value for "
+        "every row with --set recordId=VALUE. These columns fit saleshandy: did you mean "
+        "--target saleshandy?\n",
+    )
+
+
 def test_an_unknown_option_is_a_usage_error() -> None:
     ran = bulk_tasks("run", SAMPLES / "lemlist_create.csv", "-t", "hubspot")
     assert ran.code == 2

@@ -67,7 +67,7 @@ def test_an_unreadable_file_is_moved_out_with_why_and_the_rest_still_run(tmp_pat
     assert ran.code == 2
     assert [a.subject for a in sandbox.applied] == ["A1"]
     why = (done / "failed" / "bad.csv.why.txt").read_text()
-    assert why.startswith("saleshandy create needs a column for prospectIds")
+    assert why.startswith("saleshandy create needs columns for prospectIds")
     assert (
         (done / "failed" / "broken.xlsx.why.txt")
         .read_text()
