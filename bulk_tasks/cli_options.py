@@ -133,7 +133,11 @@ TimezoneOpt = Annotated[
 ]
 DateFormatOpt = Annotated[
     DateOrder | None,
-    typer.Option(metavar="ORDER", help="How to read 03/04/2026: DMY (3 April) or MDY (4 March)."),
+    typer.Option(
+        metavar="ORDER",
+        case_sensitive=False,
+        help="How to read 03/04/2026: DMY (3 April) or MDY (4 March).",
+    ),
 ]
 BaseUrlOpt = Annotated[
     str | None,

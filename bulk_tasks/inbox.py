@@ -136,10 +136,20 @@ def run_folder(
             "the inbox folder"
         ) from None
     try:
-        done.mkdir(parents=True, exist_ok=True)
+        _make_folder(done)
         return _pass(inbox, done, settings, key=key, settle=settle, watcher=watcher)
     finally:
         lock.release()
+
+
+def _make_folder(done: Path) -> None:
+    try:
+        done.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = "is a file" if done.is_file() else f"cannot be made ({error.strerror})"
+        raise ResultsError(
+            f"--done {done} {problem}; give the folder where run files and their results go"
+        ) from None
 
 
 def _pass(

@@ -270,7 +270,11 @@ def _locked(path: Path, settings: Settings) -> Iterator[None]:
     """One run per results file at a time: a second one would corrupt the journal."""
     if path.resolve() == settings.input.resolve():
         raise OptionError(f"--results {path} is the input file itself; choose another path")
-    lock = LockFile(path.with_name(f"{path.name}.lock"))
+    if path.is_dir():
+        raise OptionError(
+            f"--results {path} is a folder; name a file in it, such as {path / 'results.csv'}"
+        )
+    lock = LockFile(Path(f"{path}.lock"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()

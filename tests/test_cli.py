@@ -350,6 +350,10 @@ def test_a_missing_key_is_explained(tmp_path: Path) -> None:
         (["{create}", "--base-url", "localhost"], 'bulk-tasks: --base-url "localhost"'),
         (["{create}", "--results", "out.txt"], "bulk-tasks: --results out.txt: the extension"),
         (
+            ["{create}", "--results", "."],
+            "bulk-tasks: --results . is a folder; name a file in it, such as results.csv\n",
+        ),
+        (
             ["{create}", "--sandbox", "--base-url", "http://127.0.0.1:1"],
             "bulk-tasks: --sandbox and",
         ),
@@ -535,7 +539,7 @@ def test_examples_are_never_broken_inside_a_word() -> None:
     ) in help_of("reconcile")
 
 
-def test_the_vendor_and_action_may_be_written_in_capitals(tmp_path: Path) -> None:
+def test_the_choices_may_be_written_in_any_case(tmp_path: Path) -> None:
     ran = bulk_tasks(
         "validate",
         SAMPLES / "lemlist_create.csv",
@@ -543,6 +547,8 @@ def test_the_vendor_and_action_may_be_written_in_capitals(tmp_path: Path) -> Non
         "Lemlist",
         "-a",
         "CREATE",
+        "--date-format",
+        "dmy",
         "--results",
         tmp_path / "check.csv",
         key=None,

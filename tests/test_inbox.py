@@ -99,6 +99,19 @@ def test_a_second_instance_stops_at_once(tmp_path: Path) -> None:
     assert (inbox / "monday.csv").exists()
 
 
+def test_a_done_folder_that_is_a_file_is_said(tmp_path: Path) -> None:
+    inbox, done = tmp_path / "inbox", tmp_path / "done.csv"
+    drop(inbox, "monday.csv", f"{HEADER}\nA1,13\n")
+    done.write_text("")
+    ran = run_folder(inbox, done, "http://127.0.0.1:9")
+    assert (ran.code, ran.stderr) == (
+        2,
+        f"bulk-tasks: --done {done} is a file; give the folder where run files and their "
+        "results go\n",
+    )
+    assert sorted(inbox.iterdir()) == [inbox / "monday.csv"]
+
+
 def test_a_stopped_run_stays_in_the_inbox_and_the_next_pass_resumes_it(tmp_path: Path) -> None:
     inbox, done = tmp_path / "inbox", tmp_path / "done"
     drop(inbox, "monday.csv", f"{HEADER}\nA1 B2,13\n")
