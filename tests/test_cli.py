@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ import openpyxl
 import pytest
 from helpers import KEY, SAMPLES, Ran, bulk_tasks, read_results
 
+from bulk_tasks import __version__ as bulk_tasks_version
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
 
 TASK_ID = re.compile(r"opp_[A-Za-z0-9]{17}")
@@ -468,6 +470,12 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     ran = bulk_tasks(command, "--help", key=None)
     assert ran.code == 0
     assert "Example:" in ran.stdout
+
+
+def test_the_version_is_one_line() -> None:
+    ran = bulk_tasks("--version", key=None)
+    assert (ran.code, ran.stdout) == (0, f"bulk-tasks {bulk_tasks_version}\n")
+    assert bulk_tasks_version == importlib.metadata.version("bulk-tasks")  # pyproject's
 
 
 def help_of(*command: str) -> str:
