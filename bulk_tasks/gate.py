@@ -76,6 +76,7 @@ class LineGate:
 
     def settle(self, line: Line, outcome: Outcome) -> None:
         """What became of a line the gate let through; a refused key is said once."""
+        outcome = self._rules.worded(outcome)
         if outcome.error_code == "key_rejected":
             variable = self._keys.variable(line.key_env)
             if variable not in self._summary.keys_unused:

@@ -39,14 +39,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
-import filelock
-
 from .columns import ColumnMap, map_columns
 from .errors import MissingKey, OptionError, ResultsError
 from .gate import LineGate
 from .helper_pool import HelperPool, Verdicts, checked_here, helpers_for, warm_helpers
 from .inputs import Row, Table, is_blank, open_table
 from .keys import Keys
+from .lockfile import Busy, LockFile
 from .results import Journal, Outcome, Status, default_path, journal_path, may_hold_tasks
 from .rules import Dedupe, Line, Rules
 from .settings import Settings
@@ -382,11 +381,15 @@ def _not_the_input(path: Path, settings: Settings) -> None:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """One run per results file at a time: a second one would corrupt the journal."""
-    lock = filelock.FileLock(f"{path}.lock", timeout=0)
+    if path.is_dir():
+        raise OptionError(
+            f"--results {path} is a folder; name a file in it, such as {path / 'results.csv'}"
+        )
+    lock = LockFile(Path(f"{path}.lock"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-    except filelock.Timeout:
+    except Busy:
         raise ResultsError(
             f"another bulk-tasks run is writing {path} (it holds {path}.lock); wait for it "
             "to end, or give this run another --results"

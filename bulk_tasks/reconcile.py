@@ -25,6 +25,7 @@ import polars as pl
 
 from .cells import ID_SEPARATORS
 from .errors import ResultsError
+from .inputs.table import os_problem
 from .results import RESULT_COLUMNS
 from .safe_cells import restore
 
@@ -163,7 +164,14 @@ def _text(value: object) -> str:
 
 def scan(path: Path) -> pl.LazyFrame:
     """One results file, every column as text ("" for a missing cell)."""
+    if path.is_dir():
+        raise ResultsError(
+            f"{path}: is a folder; give the results files in it, such as {path}/*.results.csv"
+        )
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".xlsx"):
+        raise ResultsError(f"{path}: a results file is .csv, .jsonl or .xlsx")
+    _check_readable(path)
     try:
         if suffix == ".csv":
             frame = pl.scan_csv(path, infer_schema=False, empty_string_is_null=False)
@@ -171,14 +179,26 @@ def scan(path: Path) -> pl.LazyFrame:
             return frame
         if suffix == ".jsonl":
             return _text_frame(list(_jsonl_rows(path)), path)
-        if suffix == ".xlsx":
-            return _text_frame(_xlsx_rows(path), path)
+        return _text_frame(_xlsx_rows(path), path)
     except ResultsError:
         raise
     except (OSError, pl.exceptions.PolarsError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ResultsError(f"{path}: cannot be read ({reason}); check the file") from None
-    raise ResultsError(f"{path}: a results file is .csv, .jsonl or .xlsx")
+
+
+def _check_readable(path: Path) -> None:
+    """The ways a file cannot be opened, said in our words rather than its reader's."""
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise ResultsError(
+            f"{path}: no such file; check the path (a run writes its results beside its input, "
+            "as NAME.results.csv, unless --results said where)"
+        ) from None
+    except OSError as error:
+        raise ResultsError(f"{path}: {os_problem(error)}") from None
 
 
 def _narrow(frame: pl.LazyFrame, index: int) -> pl.LazyFrame:

@@ -227,10 +227,18 @@ def test_exit_codes_say_done_not_done_unreadable(tmp_path: Path) -> None:
         saleshandy(data, server.url, tmp_path / "ok.csv")
     done = bulk_tasks("reconcile", tmp_path / "ok.csv", key=None)
     assert (done.code, done.stdout.splitlines()[1]) == (0, "  created           1")
-    missing = bulk_tasks("reconcile", tmp_path / "ok.csv", tmp_path / "nope.csv", key=None)
-    assert missing.code == 2
-    assert missing.stderr.startswith(f"bulk-tasks: {tmp_path / 'nope.csv'}: cannot be read")
-    assert "Traceback" not in missing.stderr
+    missing = bulk_tasks("reconcile", "ok.csv", "nope.csv", key=None, cwd=tmp_path)
+    assert (missing.code, missing.stderr) == (
+        2,
+        "bulk-tasks: nope.csv: no such file; check the path (a run writes its results beside "
+        "its input, as NAME.results.csv, unless --results said where)\n",
+    )
+    (tmp_path / "runs").mkdir()
+    folder = bulk_tasks("reconcile", "runs", key=None, cwd=tmp_path)
+    assert (folder.code, folder.stderr) == (
+        2,
+        "bulk-tasks: runs: is a folder; give the results files in it, such as runs/*.results.csv\n",
+    )
 
 
 def test_unknown_and_possible_duplicates_are_spelled_out(tmp_path: Path) -> None:

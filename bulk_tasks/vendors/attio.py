@@ -7,7 +7,10 @@ so a skewed local clock does not matter); every error is JSON
 
 ``linked_records`` takes, per the seed, either an array of strings (email addresses for
 people, domains for companies) or an array of objects (``{target_object,
-target_record_id}``, or a matching attribute). A cell holding only addresses and domains is
+target_record_id}``, or a matching attribute). International names are welcome in both, an
+address's domain and a company's domain checked by the same rules (IDNA); both are sent as
+written, a domain in lower case: the seed asks for no other spelling, and Attio normalises
+domains and the domains of addresses on its side. A cell holding only addresses and domains is
 sent as strings, one holding only ``object:record-id`` pairs as objects; a cell that mixes
 them is sent wholly as objects, its addresses and domains in the matching-attribute form
 (``{"target_object": "people", "email_addresses": [{"email_address": …}]}``), since one
@@ -26,7 +29,7 @@ from urllib.parse import urlencode
 
 from pydantic import BeforeValidator
 
-from ..cells import CellProblem, When, YesNo, split_list
+from ..cells import CellProblem, When, YesNo, is_domain, is_email_address, read_items
 from ..inputs import Cell, cell_text
 from .base import (
     Answer,
@@ -36,6 +39,7 @@ from .base import (
     Spec,
     Vendor,
     Verdict,
+    cells_of,
     json_or_text,
     retry_after_seconds,
     retryable,
@@ -44,8 +48,6 @@ from .base import (
 )
 
 MOST_CHARACTERS = 2000
-_EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+")
-_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
 _SLUG = re.compile(r"[a-z][a-z0-9_-]*")
 _LINK_FORMS = (
     "an email address (a person), a domain such as acme.com (a company), or object:record-id "
@@ -74,35 +76,36 @@ def _content(value: Cell) -> str:
 
 
 def _linked_record(item: str) -> str | tuple[str, str]:
-    """An address or domain as written, or an (object, record id) pair."""
-    if _EMAIL.fullmatch(item):
+    """An address or domain as written (a domain in lower case), or an (object, record id)
+    pair."""
+    if is_email_address(item):
         return item
     target, colon, record = item.partition(":")
     if colon and _SLUG.fullmatch(target.strip()) and _is_uuid(record.strip()):
         return target.strip(), record.strip().lower()
-    if _DOMAIN.fullmatch(item):
+    if is_domain(item):
         return item.lower()
     hint = ""
     if item.lower().startswith(("http://", "https://", "www.")):
         hint = " (write the bare domain, without http:// or www.)"
-    raise CellProblem(f'holds "{item}", which is not {_LINK_FORMS}{hint}')
+    raise CellProblem(f"is not {_LINK_FORMS}{hint}")
 
 
 def _linked_records(value: Cell) -> tuple[str | tuple[str, str], ...]:
-    return tuple(_linked_record(item) for item in split_list(value))
+    return read_items(value, _linked_record)
 
 
 def _assignee(item: str) -> str:
-    if _EMAIL.fullmatch(item) or _is_uuid(item):
+    if is_email_address(item) or _is_uuid(item):
         return item
     raise CellProblem(
-        f'holds "{item}", which is not a workspace member\'s email address or actor id '
+        "is not a workspace member's email address or actor id "
         "(such as 50cf242c-7fa3-4cad-87d0-75b1af71c57b)"
     )
 
 
 def _assignees(value: Cell) -> tuple[str, ...]:
-    return tuple(_assignee(item) for item in split_list(value))
+    return read_items(value, _assignee)
 
 
 Content = Annotated[str, BeforeValidator(_content)]
@@ -157,8 +160,9 @@ def _assignee_body(assignee: str) -> Json:
 def _advice(code: str, status: int) -> str:
     if code == "not_found" or status == 404:
         return (
-            "no record or workspace member matches it: check the linked_records and assignees "
-            "cells, then run again with --resume --retry-failed"
+            "no record or workspace member matches it: check "
+            f"{cells_of('linked_records', 'assignees')}, then run again with --resume "
+            "--retry-failed"
         )
     return "fix the row, then run again with --resume --retry-failed"
 

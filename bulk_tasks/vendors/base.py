@@ -278,6 +278,13 @@ class Vendor:
 # --- shared readings -----------------------------------------------------------------------
 
 
+def cells_of(*fields: str) -> str:
+    """How a vendor's message points to the cells of ``fields``: a mark, ``{cells:a,b}``, in
+    whose place the run writes the headers of the user's own columns ("the "Linked Records"
+    and "Assignees" cells"; :meth:`~bulk_tasks.rules.Rules.worded`)."""
+    return "{cells:" + ",".join(fields) + "}"
+
+
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
     """``Retry-After`` as seconds: lemlist sends a number, Attio an HTTP date."""
     if not value:

@@ -7,6 +7,7 @@ One row is one task is one request. Basic auth with an empty user and the key as
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, model_validator
 
-from ..cells import CellProblem, Text, When, YesNo, split_list
+from ..cells import CellProblem, Text, When, YesNo, read_items
 from ..inputs import Cell, cell_text
 from .base import (
     NOTHING_TO_CHANGE,
@@ -27,6 +28,7 @@ from .base import (
     Spec,
     Vendor,
     Verdict,
+    cells_of,
     json_or_text,
     retry_after_seconds,
     retryable,
@@ -92,19 +94,19 @@ def _priority(value: Cell) -> str:
 
 def _media(value: Cell, info: ValidationInfo) -> tuple[str, ...]:
     kind = info.field_name or "images"
-    urls = split_list(value)
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.netloc:
-            raise CellProblem(f"holds {url!r}, which is not a public https:// address")
-        last = parts.path.rsplit("/", 1)[-1]
-        extension = last.rsplit(".", 1)[-1].lower() if "." in last else ""
-        allowed = _MEDIA_EXTENSIONS[kind]
-        if extension and extension not in allowed:
-            raise CellProblem(
-                f"holds {url!r}, a .{extension} file; {kind} must be " + ", ".join(sorted(allowed))
-            )
-    return urls
+    return read_items(value, functools.partial(_medium, kind))
+
+
+def _medium(kind: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise CellProblem("is not a public https:// address")
+    last = parts.path.rsplit("/", 1)[-1]
+    extension = last.rsplit(".", 1)[-1].lower() if "." in last else ""
+    allowed = _MEDIA_EXTENSIONS[kind]
+    if extension and extension not in allowed:
+        raise CellProblem(f"is a .{extension} file; {kind} must be " + ", ".join(sorted(allowed)))
+    return url
 
 
 # Each type checks a cell natively (in pydantic-core) first, and calls the Python reader,
@@ -354,7 +356,7 @@ class Lemlist(Vendor):
         if code in _HINTS:
             message = f"{message}: {_HINTS[code]}"
         elif status == 404:
-            message = f"{message}: lemlist has no task with this id; check the id column"
+            message = f"{message}: lemlist has no task with this id; check {cells_of('id')}"
         return Answer(
             verdict=Verdict.FAILED,
             http_status=status,
