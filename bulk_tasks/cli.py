@@ -247,6 +247,7 @@ def resolve(
     line's request is rebuilt from its cells in the results file.
     Exit code 0 when no line is left unknown or not done, 1 when some are.
 
+    \b
     Example: LEMLIST_API_KEY=… bulk-tasks resolve tasks.results.csv --target lemlist
     """
     say.json = log_format is LogFormat.json

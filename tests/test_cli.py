@@ -490,6 +490,7 @@ def test_the_top_level_help_gives_each_command_its_whole_description() -> None:
     assert commands == [
         "  run         Send every valid row to the vendor; a results line for each.",
         "  validate    Check every row without sending anything (no key needed).",
+        "  resolve     Look up at the vendor the unknown lines of a results file.",
         "  reconcile   Settle several results files; say what is left to do.",
         "  run-folder  Run each spreadsheet dropped in a folder once, unattended.",
         "  sandbox     Serve a local emulator of the vendors' task APIs.",
@@ -513,6 +514,11 @@ def test_the_top_level_help_gives_each_command_its_whole_description() -> None:
             "reconcile",
             "Usage: bulk-tasks reconcile [OPTIONS] RESULTS...",
             "  RESULTS...  Results files of one piece of work, oldest first: the first run,",
+        ),
+        (
+            "resolve",
+            "Usage: bulk-tasks resolve [OPTIONS] RESULTS",
+            "  RESULTS  The results file of an earlier run (.csv, .jsonl or .xlsx).",
         ),
         (
             "run-folder",
