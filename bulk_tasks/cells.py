@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import idna
 from pydantic import BeforeValidator, Field, Strict, ValidationInfo
 
 from .inputs import Cell, cell_text
+
+T = TypeVar("T")
 
 
 class DateOrder(StrEnum):
@@ -55,11 +59,55 @@ _SLASHED = re.compile(
     r"(?:[ T]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?)?"
 )
 _YEAR_FIRST_SLASHED = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)")
+#: a domain as DNS spells it: letters, digits and hyphens between dots; the last label
+#: letters only, or an international one's xn-- form
+_ASCII_DOMAIN = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})",
+    re.IGNORECASE,
+)
+_LOCAL_PART = re.compile(r"[^@\s,;]+")
 
 
 def split_list(value: Cell, separators: re.Pattern[str] = LIST_SEPARATORS) -> tuple[str, ...]:
     """The non-blank items of a list cell, trimmed, in order (duplicates kept)."""
     return tuple(item.strip() for item in separators.split(cell_text(value)) if item.strip())
+
+
+def read_items(
+    value: Cell, read: Callable[[str], T], separators: re.Pattern[str] = LIST_SEPARATORS
+) -> tuple[T, ...]:
+    """Each item of a list cell, read by ``read``. An item ``read`` refuses is named in the
+    message, unless it is all the cell holds: the message shows the cell already."""
+    items = split_list(value, separators)
+    read_items: list[T] = []
+    for item in items:
+        try:
+            read_items.append(read(item))
+        except CellProblem as problem:
+            if len(items) == 1:
+                raise
+            raise CellProblem(f'holds "{item}", which {problem}', field=problem.field) from None
+    return tuple(read_items)
+
+
+def is_domain(text: str) -> bool:
+    """Whether ``text`` is an internet domain of two labels or more, such as acme.com. An
+    international one (exämple.de, or xn--exmple-cua.de as DNS spells it) is checked by the
+    rules of international domain names (IDNA 2008, with the Unicode mapping of UTS 46)."""
+    if text.isascii() and "xn--" not in text.lower():
+        return _ASCII_DOMAIN.fullmatch(text) is not None
+    try:
+        spelled = idna.encode(text, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return False
+    return _ASCII_DOMAIN.fullmatch(spelled) is not None
+
+
+def is_email_address(text: str) -> bool:
+    """Whether ``text`` is an email address: a local part (any characters but @, spaces and
+    the list separators) and, after the @, a domain as :func:`is_domain` reads one."""
+    local, at, domain = text.rpartition("@")
+    return bool(at) and _LOCAL_PART.fullmatch(local) is not None and is_domain(domain)
 
 
 def read_yes_no(value: Cell) -> bool:

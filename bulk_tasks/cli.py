@@ -15,7 +15,7 @@ import random
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +28,7 @@ from .cli_options import (
     ActionOpt,
     BaseUrlOpt,
     BatchSizeOpt,
+    Command,
     ConfigOpt,
     DateFormatOpt,
     DelimiterOpt,
@@ -37,6 +38,7 @@ from .cli_options import (
     MapOpt,
     NoPackOpt,
     RateOpt,
+    ResolveOpt,
     ResultsOpt,
     SandboxOpt,
     SetOpt,
@@ -52,9 +54,10 @@ from .cli_options import (
 from .errors import BulkTasksError, OptionError
 from .keys import Keys
 from .output import LogFormat, ToStderr, err, report_reconciled, report_run, say
-from .progress import watcher
+from .progress import Announced, Once, watcher
 from .results import Status
 from .settings import Settings
+from .summary import Progress
 
 app = typer.Typer(
     add_completion=False,
@@ -79,7 +82,7 @@ def _top(
         raise typer.Exit(0)
 
 
-@app.command(short_help="Send every valid row to the vendor; a results line for each.")
+@app.command(cls=Command, short_help="Send every valid row to the vendor; a results line for each.")
 def run(
     ctx: typer.Context,
     input: InputArg = None,
@@ -128,6 +131,7 @@ def run(
             "already exist: this may create them twice. Check them in the vendor's app first.",
         ),
     ] = False,
+    resolve: ResolveOpt = True,
     batch_size: BatchSizeOpt = None,
     no_pack: NoPackOpt = False,
     share: ShareOpt = "local",
@@ -136,11 +140,15 @@ def run(
 ) -> None:
     """Send every valid row to the vendor and write what happened to each.
 
+    \b
     Example: LEMLIST_API_KEY=… bulk-tasks run tasks.csv --target lemlist
+    (the same with SALESHANDY_API_KEY and saleshandy, or ATTIO_API_KEY and attio)
 
-    Try it with no account: bulk-tasks run sample_inputs/lemlist_create.csv
-    --target lemlist --sandbox (or sample_inputs/saleshandy_create.csv --target
-    saleshandy, or sample_inputs/attio_create.xlsx --target attio)
+    \b
+    Try it with no account, on the built-in sandbox:
+      bulk-tasks run sample_inputs/lemlist_create.csv -t lemlist --sandbox
+      bulk-tasks run sample_inputs/saleshandy_create.csv -t saleshandy --sandbox
+      bulk-tasks run sample_inputs/attio_create.xlsx -t attio --sandbox
 
     Stopped or interrupted? Run the same command with --resume: nothing done is sent twice.
 
@@ -151,8 +159,8 @@ def run(
         options = with_job_file(ctx, "run", config, **given(ctx))
         sandbox = options.pop("sandbox")
         settings = settings_from(**options)
-        with _destination(settings, sandbox=sandbox) as (settings, keys):
-            summary = job.run(settings, key=keys, progress=watcher(err, json_lines=say.json))
+        with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
+            summary = job.run(settings, key=keys, progress=watch())
         report_run(summary, f"{settings.target} {settings.action}")
         unknown = summary.counts[Status.UNKNOWN]
         if unknown:
@@ -177,7 +185,7 @@ def _resume_command() -> str:
     return shlex.join(words if "--resume" in words else [*words, "--resume"])
 
 
-@app.command(short_help="Check every row without sending anything (no key needed).")
+@app.command(cls=Command, short_help="Check every row without sending anything (no key needed).")
 def validate(
     ctx: typer.Context,
     input: InputArg = None,
@@ -201,22 +209,84 @@ def validate(
     the job file's input and reading options are used; its sending options are not.
     Exit code 0 when every row is valid, 1 when some are not.
 
+    \b
     Example: bulk-tasks validate tasks.xlsx --target lemlist --action update
     """
     say.json = log_format is LogFormat.json
     with _user_errors():
         settings = settings_from(**with_job_file(ctx, "validate", config, **given(ctx)))
-        summary = job.validate(settings, progress=watcher(err, json_lines=say.json))
+        summary = job.validate(settings, progress=_watcher())
         report_run(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
 
 
-@app.command(short_help="Settle the lines of several results files; say what is left to do.")
+@app.command(cls=Command, short_help="Look up at the vendor the unknown lines of a results file.")
+def resolve(
+    results: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RESULTS",
+            help="The results file of an earlier run (.csv, .jsonl or .xlsx).",
+            show_default=False,
+        ),
+    ],
+    target: TargetOpt = None,
+    map_file: MapOpt = None,
+    set_values: SetOpt = None,
+    timezone: TimezoneOpt = "UTC",
+    date_format: DateFormatOpt = None,
+    base_url: BaseUrlOpt = None,
+    rate: RateOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    share: ShareOpt = "local",
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """Look up at the vendor the creates of an earlier run that got no answer (unknown).
+
+    A task found once makes its line created, with the task's id; a task that is not there
+    never landed, and is sent again once; several matching tasks leave the line unknown,
+    naming them. lemlist and Attio can be asked; Saleshandy's lines stay unknown with what
+    to check. Give the run's --map, --set, --timezone and --date-format if it had any: each
+    line's request is rebuilt from its cells in the results file.
+    Exit code 0 when no line is left unknown or not done, 1 when some are.
+
+    \b
+    Example: LEMLIST_API_KEY=… bulk-tasks resolve tasks.results.csv --target lemlist
+    """
+    say.json = log_format is LogFormat.json
+    with _user_errors():
+        if target is None:
+            raise OptionError("resolve needs --target NAME (the vendor the run sent to)")
+        settings = settings_from(
+            input=results,
+            results=results,
+            target=target,
+            action=Action.create,
+            map_file=map_file,
+            set_values=set_values,
+            timezone=timezone,
+            date_format=date_format,
+            base_url=base_url,
+            rate=rate,
+            timeout=timeout,
+            share=share,
+        )
+        summary = job.resolve(
+            settings, key=Keys(settings.vendor), progress=watcher(err, json_lines=say.json)
+        )
+        if not summary.lines:
+            say("summary", f"{results}: no unknown line to look up", results=str(results))
+            raise typer.Exit(0)
+        report_run(summary, f"{settings.target} resolve")
+        raise typer.Exit(summary.exit_code)
+
+
+@app.command(cls=Command, short_help="Settle several results files; say what is left to do.")
 def reconcile(
     results: Annotated[
         list[Path],
         typer.Argument(
-            metavar="RESULTS...",
+            metavar="RESULTS",
             help="Results files of one piece of work, oldest first: the first run, its "
             "resumes and retries, runs of failed-rows files (.csv, .jsonl or .xlsx).",
             show_default=False,
@@ -247,7 +317,10 @@ def reconcile(
     A done outcome in any file wins (the task exists); otherwise the file given later wins.
     Exit code 0 when every line is done, 1 otherwise, 2 when a file cannot be read.
 
-    Example: bulk-tasks reconcile tasks.results.csv failed.results.csv --failed-out failed.csv
+    \b
+    Example:
+      bulk-tasks reconcile tasks.results.csv failed.results.csv \\
+        --failed-out failed.csv
     """
     say.json = log_format is LogFormat.json
     from .reconcile import failed_lines
@@ -266,7 +339,11 @@ def reconcile(
         raise typer.Exit(settled.exit_code)
 
 
-@app.command("run-folder", short_help="Run each spreadsheet dropped in a folder once, unattended.")
+@app.command(
+    "run-folder",
+    cls=Command,
+    short_help="Run each spreadsheet dropped in a folder once, unattended.",
+)
 def run_folder(
     ctx: typer.Context,
     inbox: Annotated[
@@ -293,6 +370,7 @@ def run_folder(
     base_url: BaseUrlOpt = None,
     rate: RateOpt = None,
     timeout: TimeoutOpt = 30.0,
+    resolve: ResolveOpt = True,
     batch_size: BatchSizeOpt = None,
     no_pack: NoPackOpt = False,
     sandbox: SandboxOpt = False,
@@ -307,13 +385,16 @@ def run_folder(
     ] = 5.0,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
-    """Run every new spreadsheet dropped in INBOX once, then move it to DONE with its results.
+    """Run every new spreadsheet dropped in INBOX once, then move it to the --done folder
+    with its results.
 
-    The same content is never sent twice (a ledger in DONE, by content hash); a file still
-    being written waits for the next pass; an unreadable one goes to DONE/failed with a note
-    why. A second instance exits at once. Exit code 0 when every line of every file is done,
-    1 when some are not, 2 when a file could not be run or a run stopped.
+    The same content is never sent twice (a ledger in the --done folder, by content hash); a
+    file still being written waits for the next pass; an unreadable one goes to failed/ in
+    the --done folder with a note why. A second instance exits at once. Exit code 0 when
+    every line of every file is done, 1 when some are not, 2 when a file could not be run or
+    a run stopped.
 
+    \b
     Example: bulk-tasks run-folder inbox/ --target saleshandy --done processed/
     """
     say.json = log_format is LogFormat.json
@@ -323,14 +404,14 @@ def run_folder(
         if target is None:
             raise OptionError("run-folder needs --target NAME")
         settings = settings_from(input=inbox, **given(ctx, "inbox", "done", "settle", "sandbox"))
-        with _destination(settings, sandbox=sandbox) as (settings, keys):
+        with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
             folder = run_inbox(
                 inbox,
                 done,
                 settings,
                 key=keys,
                 settle=settle,
-                watcher=lambda: watcher(err, json_lines=say.json),
+                watcher=watch,
             )
         for result in folder.files:
             said = f"{result.name}: {result.said}"
@@ -342,7 +423,7 @@ def run_folder(
         raise typer.Exit(folder.exit_code)
 
 
-@app.command("sandbox", short_help="Serve a local emulator of the vendors' task APIs.")
+@app.command("sandbox", cls=Command, short_help="Serve a local emulator of the vendors' task APIs.")
 def sandbox_command(
     port: Annotated[
         int, typer.Option(min=0, max=65535, metavar="PORT", help="Port on 127.0.0.1 (0: any).")
@@ -368,6 +449,15 @@ def sandbox_command(
             min=0, max=1, metavar="CHANCE", help="Chance of applying, then cutting the answer."
         ),
     ] = 0.0,
+    plose: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            metavar="CHANCE",
+            help="Chance of cutting the connection before applying (the request never lands).",
+        ),
+    ] = 0.0,
     key: Annotated[
         list[str] | None,
         typer.Option(
@@ -391,8 +481,11 @@ def sandbox_command(
 ) -> None:
     """Serve a local emulator of the vendors' task endpoints, for tests and demos.
 
+    \b
     Example: bulk-tasks sandbox --port 8080 --latency 0.04-0.12
-    then: LEMLIST_API_KEY=any bulk-tasks run tasks.csv -t lemlist --base-url http://127.0.0.1:8080
+    then, in another terminal:
+      LEMLIST_API_KEY=any bulk-tasks run tasks.csv -t lemlist \\
+        --base-url http://127.0.0.1:8080
     """
     from .sandbox import EMULATED, Faults, Sandbox, SandboxServer
 
@@ -406,6 +499,7 @@ def sandbox_command(
                 p_spurious_429=p429,
                 p_hang=phang,
                 p_drop=pdrop,
+                p_lose=plose,
                 seed=random.randrange(2**32) if seed is None else seed,
                 foreign=foreign,
             )
@@ -460,24 +554,31 @@ def _user_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _destination(settings: Settings, *, sandbox: bool) -> Iterator[tuple[Settings, Keys]]:
-    """Where to send and with which keys: the built-in sandbox, or the vendor and its keys."""
+def _destination(
+    settings: Settings, *, sandbox: bool
+) -> Iterator[tuple[Settings, Keys, Callable[[], Progress]]]:
+    """Where to send and with which keys: the built-in sandbox, or the vendor and its keys;
+    and what watches each run (a run on the sandbox says so as it starts)."""
     if not sandbox:
-        yield settings, Keys(settings.vendor)
+        yield settings, Keys(settings.vendor), _watcher
         return
     if settings.base_url:
         raise OptionError("--sandbox and --base-url both say where to send: give one")
     from .sandbox import Sandbox, SandboxServer
 
     with SandboxServer(Sandbox()) as server:
-        say(
-            "sandbox",
-            f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}.",
-            to=err,
-            url=server.url,
-        )
+        said = f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}."
+        announcement = Once(lambda: say("sandbox", said, to=err, url=server.url))
         keys = Keys(settings.vendor, given=SANDBOX_KEY, sandbox=True)
-        yield dataclasses.replace(settings, base_url=server.url, sandbox=True), keys
+        yield (
+            dataclasses.replace(settings, base_url=server.url, sandbox=True),
+            keys,
+            lambda: Announced(_watcher(), announcement),
+        )
+
+
+def _watcher() -> Progress:
+    return watcher(err, json_lines=say.json)
 
 
 def main() -> None:

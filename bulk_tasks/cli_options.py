@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
+from typer.core import TyperCommand
 
 from .cells import DateOrder, Reading
 from .columns import read_map_file, read_set_options
@@ -33,6 +34,40 @@ class Action(StrEnum):
     update = "update"
 
 
+class Command(TyperCommand):
+    """A command whose help names its arguments the way most commands do: ``INBOX`` when it
+    is required, ``[INPUT]`` when not, ``RESULTS...`` for several, and with no Python type
+    beside them (typer's own help says ``{INBOX}``, ``{RESULTS...}...``, ``INPUT <path>``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = _argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_argument_name(param), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(param: Any) -> str:
+    name = str(param.metavar or param.name).upper()
+    return name if param.nargs == 1 else f"{name}..."
+
+
 # --- options, each declared once --------------------------------------------------------------
 
 InputArg = Annotated[
@@ -45,11 +80,23 @@ InputArg = Annotated[
 ]
 TargetOpt = Annotated[
     Target | None,
-    typer.Option("--target", "-t", metavar="VENDOR", help="lemlist, saleshandy or attio."),
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="VENDOR",
+        case_sensitive=False,
+        help="lemlist, saleshandy or attio.",
+    ),
 ]
 ActionOpt = Annotated[
     Action,
-    typer.Option("--action", "-a", metavar="ACTION", help="create new tasks, or update them."),
+    typer.Option(
+        "--action",
+        "-a",
+        metavar="ACTION",
+        case_sensitive=False,
+        help="create new tasks, or update them.",
+    ),
 ]
 ResultsOpt = Annotated[
     Path | None,
@@ -86,7 +133,11 @@ TimezoneOpt = Annotated[
 ]
 DateFormatOpt = Annotated[
     DateOrder | None,
-    typer.Option(metavar="ORDER", help="How to read 03/04/2026: DMY (3 April) or MDY (4 March)."),
+    typer.Option(
+        metavar="ORDER",
+        case_sensitive=False,
+        help="How to read 03/04/2026: DMY (3 April) or MDY (4 March).",
+    ),
 ]
 BaseUrlOpt = Annotated[
     str | None,
@@ -108,6 +159,15 @@ SandboxOpt = Annotated[
     typer.Option(
         "--sandbox/--no-sandbox",
         help="Send to a built-in local emulator of the vendor: no key needed.",
+    ),
+]
+ResolveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resolve/--no-resolve",
+        help="Look up at the vendor the creates that got no answer, once the answer timeout "
+        "has passed: found ones end created, missing ones are sent again once (lemlist and "
+        "Attio; Saleshandy cannot be asked).",
     ),
 ]
 BatchSizeOpt = Annotated[

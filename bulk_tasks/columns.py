@@ -143,12 +143,48 @@ def _position(headers: Sequence[str], header: str, field: str) -> int:
 
 
 def _missing_message(missing: Sequence[str], headers: Sequence[str], spec: type[Spec]) -> str:
-    wanted = ", ".join(" or ".join((field, *spec.aliases.get(field, ()))) for field in missing)
-    return (
-        f"{spec.target} {spec.action} needs a column for {wanted}, and the file has none "
-        f"(its columns: {', '.join(headers)}); rename a column, map one with --map, "
-        f"or give one value for every row with --set {missing[0]}=VALUE"
+    """lemlist create needs columns for recordId (or leadId) and type, and the file has
+    neither (its columns: ...); ..."""
+    wanted = [_also_named(field, spec.aliases.get(field, ())) for field in missing]
+    if len(missing) == 1:
+        needs, has = f"a column for {wanted[0]}", "none"
+        fix = "rename a column, map one with --map"
+    else:
+        needs, has = f"columns for {listed(wanted)}", "neither" if len(missing) == 2 else "none"
+        fix = "rename columns, map them with --map"
+    message = (
+        f"{spec.target} {spec.action} needs {needs}, and the file has {has} (its columns: "
+        f"{', '.join(headers)}); {fix}, or give one value for every row with "
+        f"--set {missing[0]}=VALUE"
     )
+    fits = _fitting_target(headers, spec)
+    return (
+        f"{message}. These columns fit {fits}: did you mean --target {fits}?" if fits else message
+    )
+
+
+def _fitting_target(headers: Sequence[str], spec: type[Spec]) -> str | None:
+    """Another vendor whose same action the headers give every required field of."""
+    from .vendors import VENDORS  # the registry imports every vendor: only for this message
+
+    for name, vendor in VENDORS.items():
+        other = vendor.spec(spec.action)
+        if name == spec.target or other is None:
+            continue
+        names = fields_of(other)
+        given = {names.get(normalise(header)) for header in headers}
+        if all(field in given for field in other.required):
+            return name
+    return None
+
+
+def _also_named(field: str, aliases: Sequence[str]) -> str:
+    return f"{field} (or {' or '.join(aliases)})" if aliases else field
+
+
+def listed(words: Sequence[str]) -> str:
+    """Words as a sentence lists them: "a", "a and b", "a, b and c"."""
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else "".join(words)
 
 
 def read_map_file(path: Path) -> dict[str, str]:

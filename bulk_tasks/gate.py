@@ -37,12 +37,20 @@ class LineGate:
         self._summary = summary
         self._progress = progress
         self._found: dict[str, str | None] = {}  # variable named by rows -> its key, or None
+        #: lines of an earlier run that this run settled before sending (looked up), by
+        #: fingerprint
+        self.settled_now: dict[str, Outcome] = {}
 
     def ask(self, line: Line) -> Ask | None:
         """What ``line`` asks of the vendor, or None when it is not to be sent."""
         if line.ask is None:
             self._recorder.record_line(line, self._rules.invalid_outcome(line))
             return None
+        if self.settled_now:
+            now = self.settled_now.pop(line.fingerprint, None)
+            if now is not None:
+                self._recorder.record_line(line, now)
+                return None
         earlier = self._earlier.get(line.fingerprint)
         decided = resumed(earlier, self._settings) if earlier else None
         if decided is not None:
@@ -68,6 +76,7 @@ class LineGate:
 
     def settle(self, line: Line, outcome: Outcome) -> None:
         """What became of a line the gate let through; a refused key is said once."""
+        outcome = self._rules.worded(outcome)
         if outcome.error_code == "key_rejected":
             variable = self._keys.variable(line.key_env)
             if variable not in self._summary.keys_unused:

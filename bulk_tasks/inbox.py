@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import filelock
-
 from . import job
 from .errors import BulkTasksError, MissingKey, OptionError, ResultsError, ShareUnavailable
 from .inputs import CSV_EXTENSIONS, SHEET_EXTENSIONS
 from .keys import Keys
+from .lockfile import Busy, LockFile
 
 LEDGER = ".bulk-tasks-ledger.jsonl"
 LOCK = ".bulk-tasks.lock"
@@ -123,19 +122,34 @@ def run_folder(
     """Run every settled spreadsheet in ``inbox`` once; see the module's docstring."""
     if not inbox.is_dir():
         raise ResultsError(f"{inbox}: no such folder; give the inbox folder to watch")
+    lock = LockFile(inbox / LOCK)
     try:
-        lock = filelock.FileLock(inbox / LOCK, timeout=0)
         lock.acquire()
-    except filelock.Timeout:
+    except Busy:
         raise ResultsError(
             f"another bulk-tasks run-folder is working on {inbox} (it holds {inbox / LOCK}); "
             "this one stops"
         ) from None
+    except OSError as error:
+        raise ResultsError(
+            f"cannot write {inbox / LOCK} ({error.strerror}); run-folder needs to write in "
+            "the inbox folder"
+        ) from None
     try:
-        done.mkdir(parents=True, exist_ok=True)
+        _make_folder(done)
         return _pass(inbox, done, settings, key=key, settle=settle, watcher=watcher)
     finally:
         lock.release()
+
+
+def _make_folder(done: Path) -> None:
+    try:
+        done.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = "is a file" if done.is_file() else f"cannot be made ({error.strerror})"
+        raise ResultsError(
+            f"--done {done} {problem}; give the folder where run files and their results go"
+        ) from None
 
 
 def _pass(

@@ -39,20 +39,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
-import filelock
-
 from .columns import ColumnMap, map_columns
 from .errors import MissingKey, OptionError, ResultsError
 from .gate import LineGate
 from .helper_pool import HelperPool, Verdicts, checked_here, helpers_for, warm_helpers
 from .inputs import Row, Table, is_blank, open_table
 from .keys import Keys
-from .results import Journal, default_path, journal_path, may_hold_tasks
+from .lockfile import Busy, LockFile
+from .results import Journal, Outcome, Status, default_path, journal_path, may_hold_tasks
 from .rules import Dedupe, Line, Rules
 from .settings import Settings
-from .summary import Progress, Recorder, Silent, Summary
+from .summary import Progress, Recorder, Resolved, Silent, Summary
 
-__all__ = ["Progress", "Settings", "Summary", "run", "run_async", "validate"]
+__all__ = ["Progress", "Settings", "Summary", "resolve", "run", "run_async", "validate"]
 
 
 class Plan:
@@ -121,7 +120,8 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     watcher = progress or Silent()
     helpers = helpers_for(plan.table.total) if settings.helpers is None else settings.helpers
     started = time.monotonic()
-    with _locked(path, settings):
+    _not_the_input(path, settings)
+    with _locked(path):
         _keep_run_results(path)
         journal = Journal(path, plan.table.headers, durable=False, flush_each=False)
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
@@ -201,7 +201,8 @@ async def run_async(
 
     await check_share(settings.share)  # before any file is written
     path = settings.results or default_path(settings.input)
-    with _locked(path, settings):
+    _not_the_input(path, settings)
+    with _locked(path):
         _keep_or_back_up(path, settings)
         journal = Journal(
             path, plan.table.headers, resume=settings.resume, durable=settings.durable
@@ -218,6 +219,7 @@ async def run_async(
 async def _send(plan: Plan, journal: Journal, *, keys: Keys, progress: Progress) -> Summary:
     # imported late: validate, and every command but run, start a third faster without them
     from .lanes import LaneFactory
+    from .recovery import Recovery, look_up_earlier
     from .scheduler import SendingRun
 
     settings = plan.settings
@@ -237,17 +239,44 @@ async def _send(plan: Plan, journal: Journal, *, keys: Keys, progress: Progress)
     async def mark_sending(lines: Sequence[Line]) -> None:
         await journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
 
+    known_ids = {outcome.remote_id for outcome in journal.earlier.values() if outcome.remote_id}
+    recovery = Recovery(
+        settings,
+        journal,
+        settle=gate.settle,
+        summary=summary,
+        progress=progress,
+        known_ids=known_ids,
+    )
+
+    def on_outcome(line: Line, outcome: Outcome) -> None:
+        if not recovery.hold(line, outcome):
+            gate.settle(line, outcome)
+
     started = time.monotonic()
     progress.start(plan.table.total, summary.notes, lines=summary.line_noun)
     try:
         with _signals(summary, progress, stop, abort, grace=settings.grace):
             async with LaneFactory(settings, keys=keys, key_of=gate.key, stop=stop) as lanes:
+                if journal.earlier:
+                    gate.settled_now = await look_up_earlier(
+                        settings,
+                        plan.rules,
+                        plan.table.headers,
+                        journal,
+                        lanes,
+                        summary=summary,
+                        progress=progress,
+                        stop=stop,
+                        abort=abort,
+                        before_send=mark_sending,
+                    )
                 sending: SendingRun[Line] = SendingRun(
                     ask_of=gate.ask,
                     open_lane=lanes.open,
                     lane_of=_key_env,
                     creates=settings.action == "create",
-                    on_outcome=gate.settle,
+                    on_outcome=on_outcome,
                     stop=stop,
                     abort=abort,
                     before_send=mark_sending,
@@ -255,6 +284,13 @@ async def _send(plan: Plan, journal: Journal, *, keys: Keys, progress: Progress)
                     refusal_stops_run=not plan.columns.names_keys,
                 )
                 ended = await sending.send_all(plan.lines(summary, progress))
+                await recovery.finish(
+                    lanes,
+                    stop=stop,
+                    abort=abort,
+                    before_send=mark_sending,
+                    refusal_stops_run=not plan.columns.names_keys,
+                )
     finally:
         progress.finish()
     if ended.stopped is not None:
@@ -269,16 +305,96 @@ def _key_env(line: Line) -> str:
     return line.key_env
 
 
-@contextlib.contextmanager
-def _locked(path: Path, settings: Settings) -> Iterator[None]:
-    """One run per results file at a time: a second one would corrupt the journal."""
+def resolve(settings: Settings, *, key: str | Keys, progress: Progress | None = None) -> Summary:
+    """Look up the ``unknown`` creates of the results file ``settings.results`` at the
+    vendor: found ones become created, missing ones are sent again once; the file is
+    rewritten with their new lines. The summary counts the lines looked up."""
+    return asyncio.run(resolve_async(settings, key=key, progress=progress))
+
+
+async def resolve_async(
+    settings: Settings, *, key: str | Keys, progress: Progress | None = None
+) -> Summary:
+    from .columns import map_columns as columns_of
+    from .lanes import LaneFactory
+    from .recovery import input_headers, look_up_earlier
+    from .sharing import check_share
+
+    path = settings.results or settings.input
+    if not (path.exists() or journal_path(path).exists()):
+        raise ResultsError(f"{path} does not exist: give the results file of an earlier run")
+    await check_share(settings.share)  # before the file is touched
+    keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
+    watcher = progress or Silent()
+    model = settings.vendor.spec(settings.action)
+    assert model is not None  # Settings refuses an action the vendor does not have
+    with _locked(path):
+        journal = Journal(path, (), resume=True, durable=settings.durable)
+        try:
+            headers = input_headers(journal.headers)
+            columns = columns_of(
+                headers, model, mapping=settings.mapping, constants=settings.constants
+            )
+            if not columns.names_keys and keys.key("") is None:
+                raise MissingKey(keys.missing(""))
+            rules = Rules(
+                settings.target,
+                settings.action,
+                model,
+                columns,
+                settings.reading,
+                sandbox=settings.sandbox,
+            )
+            summary = Summary(results=path, line_noun=settings.vendor.line_noun)
+            stop, abort = asyncio.Event(), asyncio.Event()
+
+            async def mark_sending(lines: Sequence[Line]) -> None:
+                marks = ((line.row, line.prospect_id, line.fingerprint) for line in lines)
+                await journal.sending(marks)
+
+            started = time.monotonic()
+            with _signals(summary, watcher, stop, abort, grace=settings.grace):
+                async with LaneFactory(settings, keys=keys, key_of=keys.key, stop=stop) as lanes:
+                    settled = await look_up_earlier(
+                        settings,
+                        rules,
+                        headers,
+                        journal,
+                        lanes,
+                        summary=summary,
+                        progress=watcher,
+                        stop=stop,
+                        abort=abort,
+                        before_send=mark_sending,
+                    )
+            summary.counts.update(outcome.status for outcome in settled.values())
+            if still := summary.resolved[Resolved.STILL_UNKNOWN]:
+                summary.counts[Status.UNKNOWN] += still
+            summary.seconds = time.monotonic() - started
+        except BaseException:
+            journal.abandon()
+            raise
+        journal.close()
+    return summary
+
+
+def _not_the_input(path: Path, settings: Settings) -> None:
     if path.resolve() == settings.input.resolve():
         raise OptionError(f"--results {path} is the input file itself; choose another path")
-    lock = filelock.FileLock(f"{path}.lock", timeout=0)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One run per results file at a time: a second one would corrupt the journal."""
+    if path.is_dir():
+        raise OptionError(
+            f"--results {path} is a folder; name a file in it, such as {path / 'results.csv'}"
+        )
+    lock = LockFile(Path(f"{path}.lock"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-    except filelock.Timeout:
+    except Busy:
         raise ResultsError(
             f"another bulk-tasks run is writing {path} (it holds {path}.lock); wait for it "
             "to end, or give this run another --results"

@@ -36,6 +36,7 @@ OPTIONS: dict[str, tuple[str, tuple[type, ...]]] = {
     "force": ("true or false", (bool,)),
     "retry_failed": ("true or false", (bool,)),
     "retry_unknown": ("true or false", (bool,)),
+    "resolve": ("true or false", (bool,)),
     "batch_size": ("a whole number", (int,)),
     "no_pack": ("true or false", (bool,)),
     "sandbox": ("true or false", (bool,)),

@@ -22,6 +22,7 @@ from .sender import Sender
 from .settings import Settings
 from .sharing import ProcessWindows, Windows, open_windows, window_id
 from .transport import open_client
+from .vendors.base import Vendor
 from .window import ArrivalWindow, Rate
 
 #: requests on their way at once per key, at most. Enough for a vendor's rate at the
@@ -50,6 +51,7 @@ class LaneFactory:
         self.workers = min(self.rate.limit, WORKERS_PER_KEY)
         self._clients = contextlib.AsyncExitStack()
         self._windows: Windows = ProcessWindows()
+        self._senders: dict[str, Sender] = {}
 
     async def __aenter__(self) -> LaneFactory:
         self._windows = await open_windows(self._settings.share)
@@ -64,33 +66,52 @@ class LaneFactory:
     ) -> None:
         await self._clients.aclose()
 
+    @property
+    def vendor(self) -> Vendor:
+        return self._settings.vendor
+
     def open(self, name: Hashable) -> tuple[Sender, Packer[Line]]:
         """The lane of the key in the variable ``name`` ("": the vendor's own)."""
-        key_env = str(name)
         settings, vendor = self._settings, self._settings.vendor
-        client = open_client(connections=self.workers, timeout=settings.timeout)
-        self._clients.push_async_callback(client.aclose)
-        key = self._key_of(key_env) or ""
-        store = self._windows.store(window_id(vendor.name, settings.url, key))
-        window = ArrivalWindow(self.rate, store=store, answer_timeout=settings.timeout)
-        sender = Sender(
-            client=client,
-            vendor=vendor,
-            key=key,
-            key_env=self._keys.variable(key_env),
-            base_url=settings.url,
-            rate=self.rate,
-            retry=settings.retry,
-            stop=self._stop,
-            window=window,
-        )
         packer: Packer[Line] = Packer(
             vendor,
             row_of=_row_number,
             size=settings.batch_size or vendor.most_per_request,
             per_row=not settings.pack,
         )
-        return sender, packer
+        return self.sender(str(name)), packer
+
+    def sender(self, key_env: str) -> Sender:
+        """The sender of the key in ``key_env``: one per key for the whole run (its window
+        counts every request made with the key, lookups included)."""
+        sender = self._senders.get(key_env)
+        if sender is None:
+            settings, vendor = self._settings, self._settings.vendor
+            client = open_client(connections=self.workers, timeout=settings.timeout)
+            self._clients.push_async_callback(client.aclose)
+            key = self._key_of(key_env) or ""
+            read_window = None
+            if vendor.read_limit is not None:  # the vendor counts reads in a window apart
+                read_window = self._window(f"{vendor.name} reads", key, Rate(*vendor.read_limit))
+            sender = self._senders[key_env] = Sender(
+                client=client,
+                vendor=vendor,
+                key=key,
+                key_env=self._keys.variable(key_env),
+                base_url=settings.url,
+                rate=self.rate,
+                retry=settings.retry,
+                stop=self._stop,
+                window=self._window(vendor.name, key, self.rate),
+                read_window=read_window,
+            )
+        return sender
+
+    def _window(self, name: str, key: str, rate: Rate) -> ArrivalWindow:
+        """The window ``name`` of ``key``, shared as ``settings.share`` says."""
+        settings = self._settings
+        store = self._windows.store(window_id(name, settings.url, key))
+        return ArrivalWindow(rate, store=store, answer_timeout=settings.timeout)
 
 
 def _row_number(line: Line) -> int:

@@ -15,10 +15,10 @@ from rich.console import Console
 
 from .progress import json_line
 from .results import Status
+from .summary import Resolved, Summary
 
 if TYPE_CHECKING:
     from .reconcile import Reconciled
-    from .summary import Summary
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -165,6 +165,12 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
             more = ", …" if rows.partly > len(rows.partly_rows) else ""
             listed = ", ".join(map(str, rows.partly_rows))
             lines.append(f"  partly created: rows {listed}{more} (see prospect_id in the results)")
+    if summary.resolved:
+        said = ", ".join(
+            f"{summary.resolved[what]} {what}" for what in Resolved if summary.resolved[what]
+        )
+        lines.append(f"No answer, looked up at the vendor: {said}")
+        fields["resolved"] = {what.value: summary.resolved[what] for what in Resolved}
     for variable, trouble in summary.keys_unused.items():
         lines.append(f"Key {variable}: {trouble}")
     if summary.keys_unused:

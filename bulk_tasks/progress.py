@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -36,6 +36,43 @@ def watcher(console: Console, *, json_lines: bool = False) -> Progress:
     if json_lines:
         return _JsonProgress(console)
     return _BarProgress(console) if console.is_terminal else _LogProgress(console)
+
+
+class Once:
+    """Something to say once, however often it is asked for."""
+
+    def __init__(self, say: Callable[[], None]) -> None:
+        self._say: Callable[[], None] | None = say
+
+    def __call__(self) -> None:
+        say, self._say = self._say, None
+        if say is not None:
+            say()
+
+
+class Announced:
+    """A watcher that says ``announcement`` as the run starts: only once the run has read its
+    input and taken its results file, so that a run refused before then never says it."""
+
+    def __init__(self, watcher: Progress, announcement: Callable[[], None]) -> None:
+        self._watcher = watcher
+        self._announcement = announcement
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        self._announcement()
+        self._watcher.start(total, notes, lines=lines)
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        self._watcher.advance(status, row_done=row_done)
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        self._watcher.advance_many(counts, rows=rows)
+
+    def notice(self, message: str) -> None:
+        self._watcher.notice(message)
+
+    def finish(self) -> None:
+        self._watcher.finish()
 
 
 def json_line(event: str, *, level: str = "info", **fields: object) -> str:

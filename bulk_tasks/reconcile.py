@@ -25,6 +25,7 @@ import polars as pl
 
 from .cells import ID_SEPARATORS
 from .errors import ResultsError
+from .inputs.table import os_problem
 from .results import RESULT_COLUMNS
 from .safe_cells import restore
 
@@ -163,7 +164,14 @@ def _text(value: object) -> str:
 
 def scan(path: Path) -> pl.LazyFrame:
     """One results file, every column as text ("" for a missing cell)."""
+    if path.is_dir():
+        raise ResultsError(
+            f"{path}: is a folder; give the results files in it, such as {path}/*.results.csv"
+        )
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".xlsx"):
+        raise ResultsError(f"{path}: a results file is .csv, .jsonl or .xlsx")
+    _check_readable(path)
     try:
         if suffix == ".csv":
             frame = pl.scan_csv(path, infer_schema=False, empty_string_is_null=False)
@@ -171,14 +179,26 @@ def scan(path: Path) -> pl.LazyFrame:
             return frame
         if suffix == ".jsonl":
             return _text_frame(list(_jsonl_rows(path)), path)
-        if suffix == ".xlsx":
-            return _text_frame(_xlsx_rows(path), path)
+        return _text_frame(_xlsx_rows(path), path)
     except ResultsError:
         raise
     except (OSError, pl.exceptions.PolarsError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ResultsError(f"{path}: cannot be read ({reason}); check the file") from None
-    raise ResultsError(f"{path}: a results file is .csv, .jsonl or .xlsx")
+
+
+def _check_readable(path: Path) -> None:
+    """The ways a file cannot be opened, said in our words rather than its reader's."""
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise ResultsError(
+            f"{path}: no such file; check the path (a run writes its results beside its input, "
+            "as NAME.results.csv, unless --results said where)"
+        ) from None
+    except OSError as error:
+        raise ResultsError(f"{path}: {os_problem(error)}") from None
 
 
 def _narrow(frame: pl.LazyFrame, index: int) -> pl.LazyFrame:
@@ -211,7 +231,8 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
     """Settle every line of ``paths`` (in the order given: later files win)."""
     if not paths:
         raise ResultsError("give one or more results files to reconcile")
-    narrow = [_narrow(scan(path), index) for index, path in enumerate(paths)]
+    frames = [scan(path) for path in paths]
+    narrow = [_narrow(frame, index) for index, frame in enumerate(frames)]
     lines = pl.concat(narrow).collect(engine="streaming")  # short columns only
     # within a file, a line's last entry is its word (a killed run leaves two)
     last = lines.unique(subset=["_file", "_key"], keep="last").with_columns(
@@ -224,6 +245,7 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
         .add(pl.col("_file").cast(pl.UInt32))
         .alias("_rank")
     )
+    _one_piece_of_work(paths, frames, last)
     best = last.group_by("_key").agg(pl.col("_rank").max())
     settled_frame = last.join(best, on=["_key", "_rank"]).drop("_rank")
     doubtful_keys = (
@@ -244,6 +266,44 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
     counts = {str(k): int(v) for k, v in settled_frame.group_by("status").len().iter_rows()}
     disagreements = settled_frame.join(doubtful_keys, on="_key")
     return Reconciled(files, settled_frame, disagreements, counts)
+
+
+def _one_piece_of_work(
+    paths: Sequence[Path], frames: Sequence[pl.LazyFrame], last: pl.DataFrame
+) -> None:
+    """Refuse files of different inputs: a row is known by its input, not its number.
+
+    Files of one piece of work (a run, its resumes, runs of its failed-rows files) have the
+    same input columns and share lines; a file with other columns, or sharing no line with
+    the others, comes from another input, whose rows 7 are not these rows 7.
+    """
+    if len(paths) < 2:
+        return
+    columns = [frozenset(_own_columns(frame.collect_schema().names()).values()) for frame in frames]
+    sharing = (
+        last.group_by("_key")
+        .agg(pl.col("_file").unique())
+        .filter(pl.col("_file").list.len() > 1)
+        .explode("_file")
+        .get_column("_file")
+        .unique()
+        .to_list()
+    )
+    used = set(last.get_column("_file").unique().to_list())
+    strangers = [
+        index
+        for index in range(len(paths))
+        if columns[index] != columns[0] or (index in used and index not in sharing)
+    ]
+    if not strangers:
+        return
+    apart = paths[next((index for index in strangers if index != 0), 1)]
+    commands = "; ".join(f"bulk-tasks reconcile {path}" for path in (paths[0], apart))
+    raise ResultsError(
+        f"{paths[0]} and {apart} come from different input files (other columns, or no line "
+        "in common): reconcile settles one piece of work at a time (a run, its resumes, and "
+        f"the runs of its failed-rows files). Reconcile each input's files apart: {commands}"
+    )
 
 
 # --- the failed-rows file -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .cells import Reading
-from .columns import KEY_ENV, ColumnMap
+from .columns import KEY_ENV, ColumnMap, listed
 from .inputs import Cell, Row
 from .results import Outcome, Status
 from .vendors import VENDORS
@@ -163,6 +163,27 @@ class Rules:
             error_message="; ".join(self._sentence(problem) for problem in line.problems),
         )
 
+    def worded(self, outcome: Outcome) -> Outcome:
+        """``outcome`` with the cells its vendor's message points to (``cells_of``) named by
+        the user's own columns."""
+        if _CELLS.search(outcome.error_message) is None:
+            return outcome
+        message = _CELLS.sub(lambda mark: self._cells(mark[1].split(",")), outcome.error_message)
+        return replace(outcome, error_message=message)
+
+    def _cells(self, fields: Sequence[str]) -> str:
+        """Where the user gave ``fields``: the "Linked Records" and "Assignees" cells, or the
+        "Task" cell and --set assignees."""
+        columns = self.columns
+        headers = [
+            f'"{columns.headers[columns.columns[f]]}"' for f in fields if f in columns.columns
+        ]
+        options = [f"--set {field}" for field in fields if field in columns.constants]
+        if not headers and not options:  # given nowhere: say the fields' own names
+            headers = list(fields)
+        cells = [f"the {listed(headers)} cell{'s' * (len(headers) > 1)}"] if headers else []
+        return listed(cells + options)
+
     def _invalid(
         self, row: Row, values: Mapping[str, Cell], content: object, problems: tuple[Problem, ...]
     ) -> list[Line]:
@@ -191,6 +212,10 @@ class Rules:
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: a vendor's mark for the cells of some fields (:func:`~bulk_tasks.vendors.base.cells_of`)
+_CELLS = re.compile(r"\{cells:(\w+(?:,\w+)*)\}")
+
+
 _NOT_AN_ENV_NAME = (
     "does not hold the name of an environment variable (letters, digits and _, such as "
     "TEAM_B_LEMLIST_KEY): write there the name of the variable that holds the row's key, "

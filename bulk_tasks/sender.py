@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import httpx
@@ -27,7 +27,7 @@ import stamina
 
 from . import __version__
 from .results import INTERRUPTED, Outcome, Status
-from .transport import MaybeApplied, NothingSent, exchange
+from .transport import ExchangeFailed, MaybeApplied, NothingSent, exchange
 from .vendors.base import Answer, Request, Vendor, Verdict
 from .window import ArrivalWindow, Rate, RetryPolicy, WindowUnavailable
 
@@ -95,6 +95,14 @@ class _NoAnswer(Exception):
     """A create was sent and no answer came back: the vendor may have applied it."""
 
 
+class LookupFailed(Exception):
+    """The vendor's task list could not be read; ``str()`` says why."""
+
+
+class _LookupRetry(Exception):
+    """A lookup that was not answered; asking again may be."""
+
+
 class _Stopped(Exception):
     """The run is stopping: no new request goes out."""
 
@@ -122,6 +130,7 @@ class Sender:
         stop: asyncio.Event | None = None,
         key_env: str | None = None,
         window: ArrivalWindow | None = None,
+        read_window: ArrivalWindow | None = None,
     ) -> None:
         self._client = client
         self._vendor = vendor
@@ -141,6 +150,10 @@ class Sender:
         self._stop = stop or asyncio.Event()
         #: the key's window: this process's alone unless a shared one is given
         self._window = window if window is not None else ArrivalWindow(rate)
+        #: lookups count against the same window, unless the vendor counts reads apart
+        if read_window is None and vendor.read_limit is not None:
+            read_window = ArrivalWindow(Rate(*vendor.read_limit))
+        self._read_window = read_window if read_window is not None else self._window
         self._unreachable_jobs = 0
 
     async def send(
@@ -182,20 +195,26 @@ class Sender:
     ) -> Answer:
         """The attempts after a first one failed with ``first``, backing off between them."""
         failed: _Retry | None = first
-        async for attempt in stamina.retry_context(
-            on=self._backoff,
-            attempts=self._retry.attempts,
-            timeout=None,
-            wait_initial=self._retry.wait_initial,
-            wait_max=self._retry.wait_max,
-            wait_jitter=self._retry.wait_jitter,
-        ):
+        async for attempt in self._attempts(on=self._backoff):
             with attempt:
                 if failed is not None:  # the first attempt, replayed: stamina backs off
                     error, failed = failed, None
                     raise error
                 return await self._attempt(job, attempts, announce)
         raise AssertionError("stamina ends by returning or raising")  # pragma: no cover
+
+    def _attempts(
+        self, *, on: type[Exception] | Callable[[Exception], bool | float]
+    ) -> AsyncIterator[stamina.Attempt]:
+        """The retry policy's attempts, backing off between them (``stamina``)."""
+        return stamina.retry_context(
+            on=on,
+            attempts=self._retry.attempts,
+            timeout=None,
+            wait_initial=self._retry.wait_initial,
+            wait_max=self._retry.wait_max,
+            wait_jitter=self._retry.wait_jitter,
+        )
 
     def _backoff(self, error: Exception) -> bool | float:
         if not isinstance(error, _Retry):
@@ -250,6 +269,51 @@ class Sender:
                 await self._window.pause(self._retry_after(answer))
             raise _Retry(answer, answer.error_message, reached=True)
         return answer
+
+    async def look(self, request: Request) -> object:
+        """The JSON answer to a GET (a page of a vendor's task list), retried as any request
+        that changes nothing may be; :class:`LookupFailed` when it cannot be had."""
+        url = httpx.URL(self._base_url + request.path)
+        try:
+            async for attempt in self._attempts(on=_LookupRetry):
+                with attempt:
+                    return await self._look_once(url)
+        except _LookupRetry as last:
+            raise LookupFailed(f"{last}, {self._retry.attempts} times") from None
+        raise AssertionError("stamina ends by returning or raising")  # pragma: no cover
+
+    async def _look_once(self, url: httpx.URL) -> object:
+        try:
+            response = await self._look_in_window(url)
+        except WindowUnavailable as error:
+            raise LookupFailed(str(error)) from None
+        status = response.status_code
+        if status == 200:
+            try:
+                return json.loads(response.content)
+            except ValueError:
+                raise LookupFailed(f"{self._vendor.name}'s task list was not JSON") from None
+        text = response.text.strip()[:200] or f"HTTP {status}"
+        if status == 429 or status >= 500:
+            if status == 429:
+                answer = self._vendor.read(status, response.headers, b"")
+                await self._read_window.pause(self._retry_after(answer))
+            raise _LookupRetry(f"{self._vendor.name} answered {status} ({text})")
+        raise LookupFailed(f"{self._vendor.name} answered {status} to the lookup ({text})")
+
+    async def _look_in_window(self, url: httpx.URL) -> httpx.Response:
+        async with self._read_window.slot() as slot:
+            if self._stop.is_set():
+                raise LookupFailed("the run was stopped before the lookup")
+            if self._refused is not None:
+                raise LookupFailed(str(self._refused))
+            self._read_window.sending(slot)
+            try:
+                response = await exchange(self._client, "GET", url, headers=self._headers, body=b"")
+            except ExchangeFailed as error:
+                raise _LookupRetry(str(error)) from None
+            slot.server_used = self._vendor.rate_used(response.headers)
+        return response
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)

@@ -41,6 +41,9 @@ class Settings:
     force: bool = False
     retry_failed: bool = False
     retry_unknown: bool = False
+    #: look up the lines left unknown at the vendor (at the end of a run, and before
+    #: ``resume`` sends), so that they end created, or are sent again
+    resolve: bool = True
     #: the most lines one request carries (default: the vendor's most, 100 for Saleshandy)
     batch_size: int | None = None
     #: pack lines of different rows into one request when they ask for the same task

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -92,6 +93,14 @@ class RowTally:
         return True
 
 
+class Resolved(StrEnum):
+    """What became of a line left unknown once it was looked up at the vendor."""
+
+    FOUND = "found"
+    SENT_AGAIN = "sent again"
+    STILL_UNKNOWN = "still unknown"
+
+
 @dataclass
 class Summary:
     """How a run ended: counts per line status, rows, where the results are, why it stopped."""
@@ -108,6 +117,8 @@ class Summary:
     seconds: float = 0.0
     #: validate: how many helper processes checked rows (0: this process did)
     helpers: int = 0
+    #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines
+    resolved: Counter[Resolved] = field(default_factory=Counter)
 
     @property
     def lines(self) -> int:

@@ -117,6 +117,53 @@ def test_addresses_and_domains_are_sent_as_strings() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("josé@exämple.es", "josé@exämple.es"),
+        ("Jane@EXÄMPLE.es", "Jane@EXÄMPLE.es"),  # an address goes as written
+        ("ops@xn--exmple-cua.de", "ops@xn--exmple-cua.de"),
+        ("exämple.de", "exämple.de"),
+        ("EXÄMPLE.DE", "exämple.de"),  # a domain goes in lower case
+        ("xn--exmple-cua.de", "xn--exmple-cua.de"),
+        ("пример.рф", "пример.рф"),
+        ("xn--e1afmkfd.xn--p1ai", "xn--e1afmkfd.xn--p1ai"),
+    ],
+)
+def test_international_names_are_welcome_in_addresses_and_domains_alike(
+    written: str, sent: str
+) -> None:
+    assert data(linked_records=written)["linked_records"] == [sent]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "ex_ämple.de",
+        "josé@ex_ämple.de",
+        "exämple-.de",
+        "josé@exämple-.de",
+        "xn--zz.de",
+        "ops@xn--zz.de",
+        "exämple.de.",
+        "bob@192.168.0.1",
+    ],
+)
+def test_a_name_that_breaks_the_rules_is_refused_the_same_way_in_either(written: str) -> None:
+    assert problem(linked_records=written) == (
+        "linked_records",
+        "is not an email address (a person), a domain such as acme.com (a company), or "
+        "object:record-id such as people:891dcbfc-9141-415d-9b2a-2238a6cc012d",
+    )
+
+
+def test_an_assignee_may_have_an_international_address() -> None:
+    assert data(assignees="josé@exämple.es")["assignees"] == [
+        {"workspace_member_email_address": "josé@exämple.es"}
+    ]
+    assert problem(assignees="josé@ex_ämple.es")[0] == "assignees"
+
+
 def test_record_ids_are_sent_as_objects() -> None:
     cell = f"people:{PERSON}\ncompanies:{MEMBER.upper()}; my_projects:{PERSON}"
     assert data(linked_records=cell)["linked_records"] == [
@@ -165,9 +212,14 @@ def test_assignees_by_email_or_actor_id() -> None:
 
 
 def test_an_assignee_that_is_neither_is_named() -> None:
-    assert problem(assignees="Alice Martin") == (
+    assert problem(assignees=f"{MEMBER}; Alice Martin") == (
         "assignees",
         'holds "Alice Martin", which is not a workspace member\'s email address or actor id '
+        "(such as 50cf242c-7fa3-4cad-87d0-75b1af71c57b)",
+    )
+    assert problem(assignees="Alice Martin") == (
+        "assignees",
+        "is not a workspace member's email address or actor id "
         "(such as 50cf242c-7fa3-4cad-87d0-75b1af71c57b)",
     )
 
@@ -226,9 +278,10 @@ def test_not_found_says_to_check_the_linked_records() -> None:
     )
     answer = ATTIO.read(404, {}, body, sent=SENT)
     assert answer.error_code == "not_found"
+    # the run writes the user's own headers in place of {cells:…} (test_attio_e2e)
     assert answer.error_message == (
         'Attio refused it: Object with slug/ID "people" not found; no record or workspace '
-        "member matches it: check the linked_records and assignees cells, then run again with "
+        "member matches it: check {cells:linked_records,assignees}, then run again with "
         "--resume --retry-failed"
     )
 

@@ -57,12 +57,79 @@ def test_the_sample_creates_its_tasks_and_explains_the_rest(
     )
     assert refused["error_message"] == (
         'Attio refused it: No person or company matches "ceo@hooli.invalid"; no record or '
-        "workspace member matches it: check the linked_records and assignees cells, then run "
-        "again with --resume --retry-failed"
+        'workspace member matches it: check the "Linked Records" and "Assignees" cells, then '
+        "run again with --resume --retry-failed"
     )
     assert (lines["8"]["status"], lines["8"]["error_code"]) == ("invalid", "linked_records")
     assert len(server.sandbox.applied) == 5
     assert lines["3"]["Account"] == "Acme"
+
+
+def test_the_invalid_link_of_the_sample_is_said_once(server: SandboxServer, tmp_path: Path) -> None:
+    results = tmp_path / "out.csv"
+    run(SAMPLES / "attio_create.xlsx", server.url, "--results", results)
+    [invalid] = [line for line in read_results(results) if line["row"] == "8"]
+    assert invalid["error_message"] == (
+        'column "Linked Records" = "https://umbrella.com" is not an email address (a person), '
+        "a domain such as acme.com (a company), or object:record-id such as "
+        "people:891dcbfc-9141-415d-9b2a-2238a6cc012d (write the bare domain, without http:// "
+        "or www.)"
+    )
+
+
+def test_a_record_not_found_names_the_columns_as_the_file_has_them(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("Task,Records,Owner\nChase,ghost@nobody.invalid,alice@attio.com\n")
+    results = tmp_path / "out.csv"
+    ran = run(data, server.url, "--results", results, "--map", write_map(tmp_path))
+    assert ran.code == 1, ran.stderr
+    [line] = read_results(results)
+    assert line["error_message"] == (
+        'Attio refused it: No person or company matches "ghost@nobody.invalid"; no record or '
+        'workspace member matches it: check the "Records" and "Owner" cells, then run again '
+        "with --resume --retry-failed"
+    )
+    data.write_text("Task,Records\nChase,ghost@nobody.invalid\n")
+    results = tmp_path / "set.csv"
+    ran = run(data, server.url, "--results", results, "--set", "assignees=alice@attio.com")
+    assert ran.code == 1, ran.stderr
+    [line] = read_results(results)
+    assert line["error_message"].endswith(
+        'no record or workspace member matches it: check the "Records" cell and --set '
+        "assignees, then run again with --resume --retry-failed"
+    )
+
+
+def test_international_addresses_and_domains_are_sent_as_written(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = write(
+        tmp_path / "in.csv",
+        'Call José,,,"josé@exämple.es, EXÄMPLE.de",josé@exämple.es',
+        "Write to Пример,,,пример.рф,",
+        "Broken,,,ex_ämple.de,",
+    )
+    results = tmp_path / "out.csv"
+    ran = run(data, server.url, "--results", results)
+    assert ran.code == 1, ran.stderr
+    lines = {line["row"]: line for line in read_results(results)}
+    assert [lines[row]["status"] for row in ("2", "3", "4")] == ["created", "created", "invalid"]
+    bodies = {applied.task_id: applied.body["data"] for applied in server.sandbox.applied}
+    first = bodies[lines["2"]["remote_id"]]
+    assert first["linked_records"] == ["josé@exämple.es", "exämple.de"]
+    assert first["assignees"] == [{"workspace_member_email_address": "josé@exämple.es"}]
+    assert bodies[lines["3"]["remote_id"]]["linked_records"] == ["пример.рф"]
+    assert lines["4"]["error_message"].startswith(
+        'column "linked_records" = "ex_ämple.de" is not an email address (a person), a domain'
+    )
+
+
+def write_map(folder: Path) -> Path:
+    mapping = folder / "map.toml"
+    mapping.write_text('assignees = "Owner"\n', encoding="utf-8")
+    return mapping
 
 
 def test_the_sample_on_the_built_in_sandbox(tmp_path: Path) -> None:

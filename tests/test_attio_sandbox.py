@@ -229,5 +229,62 @@ def test_faults_apply_to_attio_too() -> None:
         assert failing.sandbox.applied == []
 
 
-def test_get_is_not_served(client: httpx.Client) -> None:
-    assert client.get("/v2/tasks").status_code == 405
+@pytest.fixture
+def fresh() -> Iterator[httpx.Client]:
+    """A client of a sandbox of its own, whose task list starts empty."""
+    with (
+        SandboxServer(Sandbox(keys={"t"})) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": "Bearer t"}) as http,
+    ):
+        yield http
+
+
+def test_tasks_are_listed_oldest_first_by_record_assignee_and_completion(
+    fresh: httpx.Client,
+) -> None:
+    client = fresh
+    other = "1b7c2f9e-3a4d-4e5f-8a6b-7c8d9e0f1a2b"
+    person = [{"target_object": "people", "target_record_id": PERSON}]
+    member = [{"referenced_actor_type": "workspace-member", "referenced_actor_id": MEMBER}]
+    first = task(content="First", linked_records=person, assignees=member)
+    second = task(content="Second", is_completed=True, assignees=member)
+    third = task(
+        content="Third",
+        linked_records=[{"target_object": "people", "target_record_id": other}],
+        assignees=[],
+    )
+    for body in (first, second, third):
+        assert client.post("/v2/tasks", json=body).status_code == 200
+
+    def contents(**query: str) -> list[str]:
+        answer = client.get("/v2/tasks", params=query)
+        assert answer.status_code == 200, answer.text
+        return [listed["content_plaintext"] for listed in answer.json()["data"]]
+
+    assert contents() == ["First", "Second", "Third"]
+    assert contents(linked_object="people", linked_record_id=PERSON) == ["First"]
+    assert contents(is_completed="true") == ["Second"]
+    assert contents(is_completed="false") == ["First", "Third"]
+    assert contents(assignee=MEMBER) == ["First", "Second"]
+    assert contents(assignee="someone@else.com") == []
+    assert contents(limit="2") == ["First", "Second"]
+    assert contents(limit="2", offset="2") == ["Third"]
+    query = {"linked_object": "people", "linked_record_id": PERSON}
+    [listed] = client.get("/v2/tasks", params=query).json()["data"]
+    assert listed["linked_records"] == [{"target_object_id": "people", "target_record_id": PERSON}]
+    assert listed["assignees"] == member
+
+
+def test_a_list_refuses_a_limit_over_500_and_a_half_link_filter(fresh: httpx.Client) -> None:
+    client = fresh
+    assert client.get("/v2/tasks", params={"limit": "501"}).status_code == 400
+    refused = client.get("/v2/tasks", params={"linked_object": "people"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "validation_type"
+
+
+def test_reads_have_their_own_window_of_100_per_second(fresh: httpx.Client) -> None:
+    statuses = [fresh.get("/v2/tasks").status_code for _ in range(100)]
+    # four times the 25 writes a second, all answered; and writing is not held back by them
+    assert statuses == [200] * 100
+    assert fresh.post("/v2/tasks", json=task()).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ import openpyxl
 import pytest
 from helpers import KEY, SAMPLES, Ran, bulk_tasks, read_results
 
+from bulk_tasks import __version__ as bulk_tasks_version
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
 
 TASK_ID = re.compile(r"opp_[A-Za-z0-9]{17}")
@@ -61,6 +63,48 @@ def test_the_readme_demo_runs_on_the_built_in_sandbox(tmp_path: Path) -> None:
     assert first["Account"] == "Acme Corp"  # the input's own columns are carried
 
 
+SANDBOX_LINE = re.compile(
+    r"Using the built-in sandbox at http://127\.0\.0\.1:\d+: nothing is sent to lemlist\."
+)
+
+
+def test_the_sandbox_is_announced_only_for_a_run_that_starts(tmp_path: Path) -> None:
+    data = write_creates(tmp_path / "in.csv", 2)
+    missing = bulk_tasks("run", "nope.csv", "-t", "lemlist", "--sandbox", cwd=tmp_path, key=None)
+    assert (missing.code, missing.stderr) == (
+        2,
+        "bulk-tasks: nope.csv: no such file; check the path and the current folder\n",
+    )
+    first = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", key=None)
+    assert first.code == 0, first.stderr
+    assert SANDBOX_LINE.fullmatch(first.stderr.splitlines()[0]), first.stderr
+    again = bulk_tasks("run", "in.csv", "-t", "lemlist", "--sandbox", cwd=tmp_path, key=None)
+    assert (again.code, again.stderr) == (
+        2,
+        "bulk-tasks: in.results.csv already exists: add --resume to carry on from it (rows "
+        "already done are skipped), or --force to start over (the old file is kept as a "
+        "backup)\n",
+    )
+
+
+def test_the_inbox_announces_the_sandbox_once_for_all_its_files(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+
+    def run_inbox() -> list[str]:
+        ran = bulk_tasks(
+            "run-folder", inbox, "-t", "lemlist", "--done", tmp_path / "done", "--settle", "0",
+            "--sandbox", key=None,
+        )  # fmt: skip
+        assert ran.code == 0, ran.stderr
+        return [line for line in ran.stderr.splitlines() if SANDBOX_LINE.fullmatch(line)]
+
+    assert run_inbox() == []  # nothing to run: nothing is sent anywhere
+    write_creates(inbox / "a.csv", 1)
+    write_creates(inbox / "b.csv", 2)
+    assert len(run_inbox()) == 1
+
+
 def test_results_default_to_beside_the_input(tmp_path: Path) -> None:
     data = shutil.copy(SAMPLES / "lemlist_create.csv", tmp_path / "tasks.csv")
     ran = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", key=None)
@@ -100,6 +144,23 @@ def test_the_update_sample_changes_the_demo_tasks(server: SandboxServer, tmp_pat
         "dueDate": "2026-12-16T16:30:00.000Z",
         "priority": "",
     }
+
+
+def test_an_update_of_a_task_lemlist_lacks_names_the_id_column(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "done.csv"
+    data.write_text(f"Task ID,done\nopp_{'N' * 17},yes\n", encoding="utf-8")
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('id = "Task ID"\n', encoding="utf-8")
+    results = tmp_path / "out.csv"
+    ran = run_lemlist(data, server.url, "-a", "update", "--map", mapping, "--results", results)
+    assert ran.code == 1, ran.stderr
+    [line] = read_results(results)
+    assert line["error_message"] == (
+        'lemlist refused it: Task not found: lemlist has no task with this id; check the "Task '
+        'ID" cell; fix the row, then run again with --resume --retry-failed'
+    )
 
 
 def test_bad_rows_are_explained_and_never_sent(server: SandboxServer, tmp_path: Path) -> None:
@@ -294,6 +355,10 @@ def test_a_missing_key_is_explained(tmp_path: Path) -> None:
         (["{create}", "--base-url", "localhost"], 'bulk-tasks: --base-url "localhost"'),
         (["{create}", "--results", "out.txt"], "bulk-tasks: --results out.txt: the extension"),
         (
+            ["{create}", "--results", "."],
+            "bulk-tasks: --results . is a folder; name a file in it, such as results.csv\n",
+        ),
+        (
             ["{create}", "--sandbox", "--base-url", "http://127.0.0.1:1"],
             "bulk-tasks: --sandbox and",
         ),
@@ -310,6 +375,81 @@ def test_user_mistakes_stop_with_one_line_and_exit_2(
     assert ran.code == 2, ran.stderr
     assert ran.stderr.startswith(message), ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+SPREADSHEET_PROBLEMS = [
+    (
+        "tasks.xlsx",
+        b"leadId,type\nlea_1,phone\n",
+        "tasks.xlsx: looks like a CSV file (plain text), though its name ends in .xlsx; "
+        "rename it to tasks.csv and run that file",
+    ),
+    (
+        "tasks.xlsx",
+        bytes(range(256)),
+        "tasks.xlsx: is not a spreadsheet, though its name ends in .xlsx; open it in Excel "
+        "and save it as .xlsx or .csv, then run that file",
+    ),
+    (
+        "tasks.xls",
+        b"<html><table><tr><td>leadId</td></tr></table></html>",
+        "tasks.xls: is a web page (HTML), though its name ends in .xls; open it in Excel and "
+        "save it as .xlsx or .csv, then run that file",
+    ),
+    (
+        "tasks.xlsx",
+        b"PK\x03\x04 the first bytes of a zip, and no more",
+        "tasks.xlsx: cannot be opened as a spreadsheet: it is damaged or incomplete (cut short "
+        "while copying, say); open it in Excel and save it again, or export it as .csv",
+    ),
+    (
+        "tasks.csv",
+        (SAMPLES / "attio_create.xlsx").read_bytes(),
+        "tasks.csv: is a spreadsheet (.xlsx), though its name ends in .csv; rename it to "
+        "tasks.xlsx and run that file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), SPREADSHEET_PROBLEMS)
+def test_a_file_that_is_not_what_its_name_says_is_named_for_what_it_is(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    ran = bulk_tasks("validate", name, "-t", "lemlist", cwd=tmp_path, key=None)
+    assert (ran.code, ran.stderr) == (2, f"bulk-tasks: {message}\n")
+
+
+@pytest.mark.parametrize("name", ["inbox", "tasks.csv"])
+def test_a_folder_given_as_input_is_pointed_to_run_folder(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).mkdir()
+    ran = bulk_tasks("validate", name, "-t", "lemlist", cwd=tmp_path, key=None)
+    assert (ran.code, ran.stderr) == (
+        2,
+        f"bulk-tasks: {name}: is a folder; give the path of a CSV or spreadsheet file (to run "
+        "each spreadsheet dropped in a folder, use bulk-tasks run-folder)\n",
+    )
+
+
+def test_a_missing_file_without_an_extension_is_missing(tmp_path: Path) -> None:
+    ran = bulk_tasks("validate", "tasks", "-t", "lemlist", cwd=tmp_path, key=None)
+    assert (ran.code, ran.stderr) == (
+        2,
+        "bulk-tasks: tasks: no such file; check the path and the current folder\n",
+    )
+
+
+def test_a_file_for_another_vendor_is_recognised(tmp_path: Path) -> None:
+    sample = SAMPLES / "saleshandy_create.csv"
+    ran = bulk_tasks("run", sample, "-t", "lemlist", "--sandbox", key=None)
+    assert (ran.code, ran.stderr) == (
+        2,
+        "bulk-tasks: lemlist create needs columns for recordId (or leadId), type and "
+        "assignedTo, and the file has none (its columns: Prospect IDs, Task Type, Priority, Due "
+        "Date, Task Note, Account); rename columns, map them with --map, or give one value for "
+        "every row with --set recordId=VALUE. These columns fit saleshandy: did you mean "
+        "--target saleshandy?\n",
+    )
 
 
 def test_an_unknown_option_is_a_usage_error() -> None:
@@ -332,7 +472,106 @@ def test_progress_is_plain_lines_when_nobody_watches(server: SandboxServer, tmp_
 def test_every_command_has_help_with_an_example(command: str) -> None:
     ran = bulk_tasks(command, "--help", key=None)
     assert ran.code == 0
-    assert "Example: " in ran.stdout
+    assert "Example:" in ran.stdout
+
+
+def test_the_version_is_one_line() -> None:
+    ran = bulk_tasks("--version", key=None)
+    assert (ran.code, ran.stdout) == (0, f"bulk-tasks {bulk_tasks_version}\n")
+    assert bulk_tasks_version == importlib.metadata.version("bulk-tasks")  # pyproject's
+
+
+def help_of(*command: str) -> str:
+    """The help a person sees at an 80-column terminal."""
+    ran = bulk_tasks(*command, "--help", key=None, env={"COLUMNS": "80"})
+    assert ran.code == 0, ran.stderr
+    return ran.stdout
+
+
+def test_the_top_level_help_gives_each_command_its_whole_description() -> None:
+    commands = help_of().split("Commands:\n", 1)[1].splitlines()
+    assert commands == [
+        "  run         Send every valid row to the vendor; a results line for each.",
+        "  validate    Check every row without sending anything (no key needed).",
+        "  resolve     Look up at the vendor the unknown lines of a results file.",
+        "  reconcile   Settle several results files; say what is left to do.",
+        "  run-folder  Run each spreadsheet dropped in a folder once, unattended.",
+        "  sandbox     Serve a local emulator of the vendors' task APIs.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "usage", "argument"),
+    [
+        (
+            "run",
+            "Usage: bulk-tasks run [OPTIONS] [INPUT]",
+            "  INPUT  The spreadsheet: .csv (also ; or tab separated) or .xlsx.",
+        ),
+        (
+            "validate",
+            "Usage: bulk-tasks validate [OPTIONS] [INPUT]",
+            "  INPUT  The spreadsheet: .csv (also ; or tab separated) or .xlsx.",
+        ),
+        (
+            "reconcile",
+            "Usage: bulk-tasks reconcile [OPTIONS] RESULTS...",
+            "  RESULTS...  Results files of one piece of work, oldest first: the first run,",
+        ),
+        (
+            "resolve",
+            "Usage: bulk-tasks resolve [OPTIONS] RESULTS",
+            "  RESULTS  The results file of an earlier run (.csv, .jsonl or .xlsx).",
+        ),
+        (
+            "run-folder",
+            "Usage: bulk-tasks run-folder [OPTIONS] INBOX",
+            "  INBOX  The folder where spreadsheets are dropped.  [required]",
+        ),
+    ],
+)
+def test_each_commands_argument_shows_the_same_way(command: str, usage: str, argument: str) -> None:
+    shown = help_of(command)
+    assert shown.splitlines()[0] == usage
+    assert shown.split("Arguments:\n", 1)[1].splitlines()[0] == argument
+
+
+def test_runs_help_shows_a_command_for_each_vendor() -> None:
+    shown = help_of("run")
+    assert (
+        "  Example: LEMLIST_API_KEY=… bulk-tasks run tasks.csv --target lemlist\n"
+        "  (the same with SALESHANDY_API_KEY and saleshandy, or ATTIO_API_KEY and attio)\n"
+        "\n"
+        "  Try it with no account, on the built-in sandbox:\n"
+        "    bulk-tasks run sample_inputs/lemlist_create.csv -t lemlist --sandbox\n"
+        "    bulk-tasks run sample_inputs/saleshandy_create.csv -t saleshandy --sandbox\n"
+        "    bulk-tasks run sample_inputs/attio_create.xlsx -t attio --sandbox\n"
+    ) in shown
+
+
+def test_examples_are_never_broken_inside_a_word() -> None:
+    assert (
+        "    bulk-tasks reconcile tasks.results.csv failed.results.csv \\\n"
+        "      --failed-out failed.csv\n"
+    ) in help_of("reconcile")
+
+
+def test_the_choices_may_be_written_in_any_case(tmp_path: Path) -> None:
+    ran = bulk_tasks(
+        "validate",
+        SAMPLES / "lemlist_create.csv",
+        "-t",
+        "Lemlist",
+        "-a",
+        "CREATE",
+        "--date-format",
+        "dmy",
+        "--results",
+        tmp_path / "check.csv",
+        key=None,
+    )
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout.startswith("lemlist create (validation only): 12 rows")
 
 
 def test_validate_never_overwrites_a_runs_results(server: SandboxServer, tmp_path: Path) -> None:
@@ -355,9 +594,9 @@ def test_results_never_overwrite_the_input(tmp_path: Path) -> None:
     before = data.read_bytes()
     for command in (["run", "--sandbox"], ["validate"]):
         ran = bulk_tasks(*command, data, "-t", "lemlist", "--results", data, key=None)
-        assert ran.code == 2
-        assert ran.stderr.splitlines()[-1].startswith(
-            f"bulk-tasks: --results {data} is the input file itself"
+        assert (ran.code, ran.stderr) == (
+            2,
+            f"bulk-tasks: --results {data} is the input file itself; choose another path\n",
         )
     assert data.read_bytes() == before
 

@@ -45,6 +45,29 @@ def test_a_missing_required_column_stops_with_the_fix() -> None:
     )
 
 
+def test_several_missing_columns_are_named_with_their_other_names() -> None:
+    from bulk_tasks.vendors.saleshandy import SaleshandyCreate
+
+    with pytest.raises(ColumnError) as caught:
+        map_columns(("Account", "Due Date"), SaleshandyCreate)
+    assert str(caught.value) == (
+        "saleshandy create needs columns for prospectIds (or prospectId or Prospect ID(s)) and "
+        "taskType, and the file has neither (its columns: Account, Due Date); rename columns, "
+        "map them with --map, or give one value for every row with --set prospectIds=VALUE"
+    )
+
+
+def test_columns_that_fit_another_vendor_suggest_it() -> None:
+    with pytest.raises(ColumnError) as caught:
+        map_columns(("Prospect IDs", "Task Type"), LemlistCreate)
+    assert str(caught.value) == (
+        "lemlist create needs columns for recordId (or leadId), type, assignedTo and dueDate, "
+        "and the file has none (its columns: Prospect IDs, Task Type); rename columns, map "
+        "them with --map, or give one value for every row with --set recordId=VALUE. These "
+        "columns fit saleshandy: did you mean --target saleshandy?"
+    )
+
+
 def test_set_gives_a_constant_and_satisfies_a_requirement() -> None:
     columns = map_columns(
         ("leadId", "type", "dueDate"), LemlistCreate, constants={"assigned to": "usr_9"}

@@ -17,9 +17,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import filelock
 from helpers import KEY, ROOT, bulk_tasks, popen, read_results, wait_for_sent
 
+from bulk_tasks.lockfile import LockFile
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
 USER = "usr_7YzNqVRMCfdeHEzMn"
@@ -94,11 +94,36 @@ def test_an_existing_results_file_is_not_overwritten(tmp_path: Path) -> None:
 def test_a_second_run_on_the_same_results_file_is_refused(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(3))
     results = tmp_path / "in.results.csv"
-    with filelock.FileLock(f"{results}.lock"):  # a run in progress holds it
+    with LockFile(results.with_name("in.results.csv.lock")):  # a run in progress holds it
         ran = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", "--resume", key=None)
     assert ran.code == 2
     assert "another bulk-tasks run is writing" in ran.stderr
     assert not results.exists()
+
+
+def test_two_runs_at_once_exclude_each_other_and_leave_no_lock_file(tmp_path: Path) -> None:
+    data = write_creates(tmp_path / "in.csv", range(8))
+    results = tmp_path / "in.results.csv"
+    sandbox = Sandbox(keys={KEY}, faults=Faults(latency=(0.2, 0.2)))
+    with SandboxServer(sandbox) as server:
+        command = ("run", data, "-t", "lemlist", "--base-url", server.url, "--rate", "1/0.1")
+        first = popen(*command)
+        wait_for_sent(sandbox, 1)
+        assert (tmp_path / "in.results.csv.lock").exists()
+        second = bulk_tasks(*command, "--resume")
+        assert (second.code, second.stderr) == (
+            2,
+            f"bulk-tasks: another bulk-tasks run is writing {results} (it holds {results}.lock); "
+            "wait for it to end, or give this run another --results\n",
+        )
+        _, stderr = first.communicate(timeout=60)
+        assert first.returncode == 0, stderr
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv", "in.results.csv"]
+        third = bulk_tasks(*command, "--resume")  # the lock is free again, and let go again
+        assert third.code == 0, third.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv", "in.results.csv"]
+    assert {line["status"] for line in read_results(results)} == {"skipped"}
+    assert len(sandbox.applied) == 8
 
 
 # --- resume ------------------------------------------------------------------------------------
@@ -165,7 +190,8 @@ def test_identical_rows_are_told_apart_by_their_order(tmp_path: Path) -> None:
 def test_resume_leaves_unknown_and_refused_rows_unless_asked(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(4))
     results = tmp_path / "in.results.csv"
-    run = ("run", data, "-t", "lemlist", *FAST)
+    # without looking lines up (tested in test_resolve_e2e.py): what --resume does alone
+    run = ("run", data, "-t", "lemlist", *FAST, "--no-resolve")
     with SandboxServer(fast_sandbox(Faults(p_hang=1.0))) as hanging:
         first = bulk_tasks(*run, "--base-url", hanging.url, "--timeout", "0.5")
         assert first.code == 1
@@ -230,6 +256,7 @@ def test_under_faults_every_row_is_applied_once_or_reported_unknown(tmp_path: Pa
             *FAST,
             "--timeout",
             "1",
+            "--no-resolve",  # what the run alone guarantees; looking up: test_resolve_e2e.py
         )
     lines = read_results(results)
     assert len(lines) == 200
@@ -321,7 +348,10 @@ def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
     sandbox = fast_sandbox(Faults(latency=(0.0, 0.03), seed=4))
     chance = random.Random(2026)
     with SandboxServer(sandbox) as server:
+        # each resume would first wait out the quiet period to look lines up (tested in
+        # test_resolve_e2e.py): here, what the journal alone keeps across kills
         run = ("run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--resume")
+        run += ("--no-resolve",)
         for _ in range(4):
             before = len(sandbox.arrivals)
             process = popen(*run)

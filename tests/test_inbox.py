@@ -6,9 +6,9 @@ import os
 import time
 from pathlib import Path
 
-import filelock
 from helpers import KEY, Ran, bulk_tasks, read_results
 
+from bulk_tasks.lockfile import LockFile
 from bulk_tasks.sandbox import Sandbox, SandboxServer
 
 HEADER = "prospectIds,taskType"
@@ -67,13 +67,13 @@ def test_an_unreadable_file_is_moved_out_with_why_and_the_rest_still_run(tmp_pat
     assert ran.code == 2
     assert [a.subject for a in sandbox.applied] == ["A1"]
     why = (done / "failed" / "bad.csv.why.txt").read_text()
-    assert why.startswith("saleshandy create needs a column for prospectIds")
+    assert why.startswith("saleshandy create needs columns for prospectIds")
     assert (
         (done / "failed" / "broken.xlsx.why.txt")
         .read_text()
-        .startswith(f"{inbox / 'broken.xlsx'}: cannot be opened as a spreadsheet")
+        .startswith(f"{inbox / 'broken.xlsx'}: looks like a CSV file (plain text)")
     )
-    assert list(inbox.iterdir()) == [inbox / ".bulk-tasks.lock"]
+    assert list(inbox.iterdir()) == []  # nor a lock file left behind
 
 
 def test_a_file_changed_just_now_waits_for_the_next_pass(tmp_path: Path) -> None:
@@ -92,11 +92,24 @@ def test_a_file_changed_just_now_waits_for_the_next_pass(tmp_path: Path) -> None
 def test_a_second_instance_stops_at_once(tmp_path: Path) -> None:
     inbox, done = tmp_path / "inbox", tmp_path / "done"
     drop(inbox, "monday.csv", f"{HEADER}\nA1,13\n")
-    with filelock.FileLock(inbox / ".bulk-tasks.lock"):  # a pass is under way
+    with LockFile(inbox / ".bulk-tasks.lock"):  # a pass is under way
         ran = run_folder(inbox, done, "http://127.0.0.1:9")
     assert ran.code == 2
     assert ran.stderr.startswith(f"bulk-tasks: another bulk-tasks run-folder is working on {inbox}")
     assert (inbox / "monday.csv").exists()
+
+
+def test_a_done_folder_that_is_a_file_is_said(tmp_path: Path) -> None:
+    inbox, done = tmp_path / "inbox", tmp_path / "done.csv"
+    drop(inbox, "monday.csv", f"{HEADER}\nA1,13\n")
+    done.write_text("")
+    ran = run_folder(inbox, done, "http://127.0.0.1:9")
+    assert (ran.code, ran.stderr) == (
+        2,
+        f"bulk-tasks: --done {done} is a file; give the folder where run files and their "
+        "results go\n",
+    )
+    assert sorted(inbox.iterdir()) == [inbox / "monday.csv"]
 
 
 def test_a_stopped_run_stays_in_the_inbox_and_the_next_pass_resumes_it(tmp_path: Path) -> None:

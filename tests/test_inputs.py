@@ -371,8 +371,12 @@ def test_xlsx_empty_sheet(tmp_path: Path) -> None:
 
 def test_not_really_an_xlsx(tmp_path: Path) -> None:
     path = write(tmp_path, "id,title\n1,a\n", "tasks.xlsx")
-    with pytest.raises(InputError, match=r"tasks\.xlsx: cannot be opened as a spreadsheet"):
+    with pytest.raises(InputError) as caught:
         open_table(path)
+    assert str(caught.value) == (
+        f"{path}: looks like a CSV file (plain text), though its name ends in .xlsx; rename "
+        "it to tasks.csv and run that file"
+    )
 
 
 def test_csv_options_for_a_spreadsheet(tmp_path: Path) -> None:
@@ -405,7 +409,7 @@ def test_a_sheet_changed_after_its_read_ahead_is_read_again(tmp_path: Path) -> N
 
 def test_a_broken_sheet_read_ahead_still_gets_its_message(tmp_path: Path) -> None:
     path = tmp_path / "tasks.xlsx"
-    path.write_text("not a spreadsheet", encoding="utf-8")
+    path.write_bytes(b"PK\x03\x04 a zip cut short")
     read_ahead(path)
     with pytest.raises(InputError, match="cannot be opened as a spreadsheet"):
         open_table(path)

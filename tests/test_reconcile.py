@@ -227,10 +227,18 @@ def test_exit_codes_say_done_not_done_unreadable(tmp_path: Path) -> None:
         saleshandy(data, server.url, tmp_path / "ok.csv")
     done = bulk_tasks("reconcile", tmp_path / "ok.csv", key=None)
     assert (done.code, done.stdout.splitlines()[1]) == (0, "  created           1")
-    missing = bulk_tasks("reconcile", tmp_path / "ok.csv", tmp_path / "nope.csv", key=None)
-    assert missing.code == 2
-    assert missing.stderr.startswith(f"bulk-tasks: {tmp_path / 'nope.csv'}: cannot be read")
-    assert "Traceback" not in missing.stderr
+    missing = bulk_tasks("reconcile", "ok.csv", "nope.csv", key=None, cwd=tmp_path)
+    assert (missing.code, missing.stderr) == (
+        2,
+        "bulk-tasks: nope.csv: no such file; check the path (a run writes its results beside "
+        "its input, as NAME.results.csv, unless --results said where)\n",
+    )
+    (tmp_path / "runs").mkdir()
+    folder = bulk_tasks("reconcile", "runs", key=None, cwd=tmp_path)
+    assert (folder.code, folder.stderr) == (
+        2,
+        "bulk-tasks: runs: is a folder; give the results files in it, such as runs/*.results.csv\n",
+    )
 
 
 def test_unknown_and_possible_duplicates_are_spelled_out(tmp_path: Path) -> None:
@@ -289,3 +297,35 @@ def test_first_run_resume_and_retry_failed_give_each_line_once(tmp_path: Path) -
     statuses = dict(zip(settled.settled["prospect_id"], settled.settled["status"], strict=True))
     assert statuses == {"A1": "created", "INVALIDb2": "failed", "C3": "created"}
     assert settled.settled.filter(pl.col("prospect_id") == "INVALIDb2")["_file"].to_list() == [2]
+
+
+def test_files_of_different_inputs_are_refused_with_how_to_reconcile_them(
+    tmp_path: Path,
+) -> None:
+    for name in ("lemlist_create.csv", "saleshandy_create.csv"):
+        shutil.copy(SAMPLES / name, tmp_path / name)
+    lemlist, saleshandy = tmp_path / "lemlist_create.csv", tmp_path / "saleshandy_create.csv"
+    assert bulk_tasks("run", lemlist, "-t", "lemlist", "--sandbox").code == 0
+    assert bulk_tasks("run", saleshandy, "-t", "saleshandy", "--sandbox").code == 1
+    first, second = (path.with_suffix(".results.csv") for path in (lemlist, saleshandy))
+
+    refused = bulk_tasks("reconcile", first, second)
+
+    assert refused.code == 2
+    assert refused.stderr.strip() == (
+        f"bulk-tasks: {first} and {second} come from different input files (other columns, or "
+        "no line in common): reconcile settles one piece of work at a time (a run, its "
+        "resumes, and the runs of its failed-rows files). Reconcile each input's files apart: "
+        f"bulk-tasks reconcile {first}; bulk-tasks reconcile {second}"
+    )
+
+
+def test_files_with_the_same_columns_but_no_line_in_common_are_refused(tmp_path: Path) -> None:
+    one, other = tmp_path / "one.csv", tmp_path / "other.csv"
+    one.write_text(f"{HEADER}\nA1,{TASK}\n", encoding="utf-8")
+    other.write_text(f"{HEADER}\nB2,{TASK}\n", encoding="utf-8")
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        for data in (one, other):
+            assert saleshandy(data, server.url, data.with_suffix(".results.csv")) == 0
+    with pytest.raises(ResultsError, match="come from different input files"):
+        reconcile([one.with_suffix(".results.csv"), other.with_suffix(".results.csv")])

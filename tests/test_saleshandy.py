@@ -72,6 +72,14 @@ def test_something_that_is_not_an_id_is_named() -> None:
     )
 
 
+def test_a_cell_of_one_wrong_id_is_not_named_twice() -> None:
+    assert problem(prospectIds="jane@acme.com") == (
+        "prospectIds",
+        "is not a Saleshandy prospect id; ids look like 8PvBmrB7P7: copy them from Saleshandy, "
+        "separated by commas, semicolons, spaces or new lines",
+    )
+
+
 def test_an_invalid_row_names_its_prospects_once_each() -> None:
     assert SALESHANDY.named({"prospectIds": "A1; B2, A1", "taskType": "Email"}) == ("A1", "B2")
     assert SALESHANDY.named({"taskType": "13"}) == ("",)

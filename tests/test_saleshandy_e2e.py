@@ -162,7 +162,7 @@ def test_100_prospects_a_request_at_most(tmp_path: Path) -> None:
     with SandboxServer(fast_sandbox()) as server:
         ran = run(data, server.url, *FAST)
         assert ran.code == 0, ran.stderr
-        assert [len(r) for r in requests_sent(server.sandbox)] == [100, 100, 50]
+        assert sorted(len(r) for r in requests_sent(server.sandbox)) == [50, 100, 100]
         smaller = run(data, server.url, *FAST, "--force", "--batch-size", "30")
         assert smaller.code == 0, smaller.stderr
         assert len(server.sandbox.arrivals) == 3 + 9

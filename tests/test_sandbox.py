@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import itertools
+import json
 import logging
 import re
 import subprocess
@@ -108,7 +109,9 @@ def test_create_answers_like_the_seed_example_and_is_applied_and_listed(api: Ser
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", task["createdAt"])
     [record] = api.applied()
     assert (record.method, record.task_id, record.body) == ("POST", task["_id"], task_body())
-    assert task["_id"] in {listed["_id"] for listed in api.client.get("/api/tasks").json()}
+    assert task["_id"] in {
+        listed["_id"] for listed in api.client.get("/api/tasks").json()["results"]
+    }
 
 
 def test_create_gives_each_task_a_new_id(api: Served) -> None:
@@ -237,7 +240,9 @@ def test_update_done_completes_the_task_and_unlists_it(api: Served) -> None:
     assert response.status_code == 200
     assert response.json()["status"] == "completed"
     assert "completedAt" in response.json()
-    assert created["_id"] not in {task["_id"] for task in api.client.get("/api/tasks").json()}
+    assert created["_id"] not in {
+        task["_id"] for task in api.client.get("/api/tasks").json()["results"]
+    }
     assert api.applied()[-1].task_id == created["_id"]
 
 
@@ -256,7 +261,7 @@ def test_demo_tasks_look_like_real_ones() -> None:
 def test_a_fresh_sandbox_lists_the_demo_tasks_and_can_update_them(launch: Launch) -> None:
     served = launch()
 
-    listed = served.client.get("/api/tasks").json()
+    listed = served.client.get("/api/tasks").json()["results"]
     done = served.client.patch("/api/tasks", json={"id": LINKEDIN_DEMO, "done": True})
 
     assert [task["_id"] for task in listed] == [task["_id"] for task in DEMO_TASKS]
@@ -268,7 +273,7 @@ def test_a_fresh_sandbox_lists_the_demo_tasks_and_can_update_them(launch: Launch
 def test_demo_tasks_can_be_left_out(launch: Launch) -> None:
     served = launch(demo_tasks=False)
 
-    assert served.client.get("/api/tasks").json() == []
+    assert served.client.get("/api/tasks").json()["results"] == []
     assert served.client.patch("/api/tasks", json={"id": PHONE_DEMO}).status_code == 404
 
 
@@ -395,7 +400,7 @@ def test_error_500_is_not_applied(launch: Launch) -> None:
 
     assert (response.status_code, response.text) == (500, "Internal Server Error")
     assert served.sandbox.applied == []
-    assert len(served.client.get("/api/tasks").json()) == len(DEMO_TASKS)
+    assert len(served.client.get("/api/tasks").json()["results"]) == len(DEMO_TASKS)
 
 
 def test_spurious_429_is_not_applied_though_the_window_has_room(launch: Launch) -> None:
@@ -550,3 +555,55 @@ def test_the_sandbox_command_sends_another_tools_requests_on_every_key() -> None
             process.terminate()
             process.wait(timeout=10)
     assert answer.headers["X-RateLimit-Remaining"] == "0"
+
+
+# --- Get Many Tasks: pages and filters -------------------------------------------------------
+
+
+def test_pending_tasks_are_listed_by_page_and_filter_as_get_many_tasks_says(
+    launch: Launch,
+) -> None:
+    served = launch(demo_tasks=False, limit=1000)
+    other = "usr_OtherUser00000001"
+    for n in range(105):
+        served.client.post(
+            "/api/tasks", json=task_body(title=f"T{n}", dueDate="2026-03-02T09:00:00.000Z")
+        )
+    served.client.post("/api/tasks", json=task_body(title="email", type="email"))
+    served.client.post("/api/tasks", json=task_body(title="other", assignedTo=other))
+    done = served.client.post("/api/tasks", json=task_body(title="done")).json()["_id"]
+    served.client.patch("/api/tasks", json={"id": done, "done": True})
+
+    def titles(page: int = 0, **filters: Any) -> list[str]:
+        rules = [{"filterId": name, **rule} for name, rule in filters.items()]
+        answer = served.client.get(
+            "/api/tasks", params={"page": page, "filters": json.dumps(rules)}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["page"] == str(page)
+        return [task["title"] for task in answer.json()["results"]]
+
+    march = {"from": "2026-03-01", "to": "2026-03-03"}
+    assert titles(0, dueDate=march) == [f"T{n}" for n in range(100)]
+    assert titles(1, dueDate=march) == [f"T{n}" for n in range(100, 105)]
+    assert titles(2, dueDate=march) == []
+    assert titles(0, type={"in": ["email"]}) == ["email"]
+    assert titles(0, assignedTo={"in": [other]}) == ["other"]
+    assert "done" not in titles(0) + titles(1)  # done tasks are never listed
+
+
+def test_a_list_refuses_a_filter_it_does_not_emulate(launch: Launch) -> None:
+    served = launch()
+    rules = json.dumps([{"filterId": "fullName", "value": "Ada"}])
+    answer = served.client.get("/api/tasks", params={"filters": rules})
+    assert (answer.status_code, answer.text) == (
+        400,
+        "Bad params: the sandbox does not emulate filter fullName",
+    )
+
+
+def test_a_lost_request_is_cut_off_and_never_applied(launch: Launch) -> None:
+    served = launch(faults=Faults(p_lose=1.0))
+    with pytest.raises(httpx.RemoteProtocolError):
+        served.client.post("/api/tasks", json=task_body())
+    assert served.applied() == []

@@ -204,18 +204,23 @@ def test_media_only_on_linkedin_tasks() -> None:
 
 def test_media_must_be_https() -> None:
     assert problems(create(type="linkedin", images="http://cdn.example.com/a.png")) == [
-        ("images", "holds 'http://cdn.example.com/a.png', which is not a public https:// address")
+        ("images", "is not a public https:// address")
+    ]
+    two = "https://cdn.example.com/b.png, http://cdn.example.com/a.png"
+    assert problems(create(type="linkedin", images=two)) == [
+        ("images", 'holds "http://cdn.example.com/a.png", which is not a public https:// address')
     ]
 
 
 def test_media_extensions_are_checked_when_present() -> None:
     assert problems(create(type="linkedin", videos="https://cdn.example.com/v.avi")) == [
-        ("videos", "holds 'https://cdn.example.com/v.avi', a .avi file; videos must be mov, mp4")
+        ("videos", "is a .avi file; videos must be mov, mp4")
     ]
-    assert problems(create(type="linkedin", images="https://cdn.example.com/a.webp")) == [
+    two = "https://cdn.example.com/a.webp; https://cdn.example.com/b.png"
+    assert problems(create(type="linkedin", images=two)) == [
         (
             "images",
-            "holds 'https://cdn.example.com/a.webp', a .webp file; images must be "
+            'holds "https://cdn.example.com/a.webp", which is a .webp file; images must be '
             "gif, jpeg, jpg, png",
         )
     ]

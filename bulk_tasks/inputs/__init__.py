@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from ..errors import InputError, OptionError
 from ..safe_cells import restore
 from .csv_file import delimiter_option, open_csv
 from .sheet import SHEET_EXTENSIONS, open_sheet, read_ahead
-from .table import Cell, Part, Row, Table, cell_text, is_blank
+from .table import FOLDER, Cell, Part, Row, Table, cell_text, is_blank, os_problem
 
 __all__ = [
     "CSV_EXTENSIONS",
@@ -83,6 +84,12 @@ def _open_table(
     encoding: str | None,
     delimiter: str | None,
 ) -> Table:
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise InputError(f"{path}: {os_problem(error)}") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{path}: {FOLDER}")
     suffix = path.suffix.lower()
     if suffix not in CSV_EXTENSIONS + SHEET_EXTENSIONS:
         kind = f"{suffix!r} files" if suffix else "files without an extension"

@@ -18,7 +18,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import InputError, OptionError
-from .table import SPAN, Part, Row, Table, first_bytes, os_problem, unique_headers
+from .table import (
+    SPAN,
+    Part,
+    Row,
+    Table,
+    content_kind,
+    first_bytes,
+    os_problem,
+    unique_headers,
+)
 
 _DELIMITERS = (",", ";", "\t")
 _FIELD_LIMIT = 10 * 1024 * 1024  # a long message fits; a runaway quote still stops
@@ -64,6 +73,13 @@ class _Undecodable(InputError):
 def open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Table:
     codec = None if encoding is None else codec_for(encoding)
     start = first_bytes(path)
+    kind = content_kind(start)
+    if kind in ("zip", "ole2"):
+        real = ".xlsx" if kind == "zip" else ".xls"
+        raise InputError(
+            f"{path}: is a spreadsheet ({real}), though its name ends in {path.suffix}; rename "
+            f"it to {path.with_suffix(real).name} and run that file"
+        )
     if codec is None and start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = codec = "utf-16"  # Excel's "Unicode Text" export
     delimiter = delimiter or _detect_delimiter(path, codec or "utf-8-sig")

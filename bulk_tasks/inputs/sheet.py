@@ -17,7 +17,7 @@ from pathlib import Path
 import python_calamine
 
 from ..errors import InputError
-from .table import SPAN, Cell, Part, Row, Table, first_bytes, unique_headers
+from .table import SPAN, Cell, Part, Row, Table, content_kind, first_bytes, unique_headers
 
 # What python-calamine gives for a cell (bool and int are floats, datetime a date, to mypy)
 _SheetValue = str | float | datetime.date | datetime.time | datetime.timedelta
@@ -25,7 +25,7 @@ SHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
 def open_sheet(path: Path, sheet_name: str | None) -> Table:
-    first_bytes(path)
+    _check_content(path, content_kind(first_bytes(path)))
     sheet = _load_sheet(path, sheet_name)
     if sheet.start is None:
         raise InputError(f"{path}: sheet {sheet.name!r} is empty; choose another with --sheet")
@@ -36,6 +36,23 @@ def open_sheet(path: Path, sheet_name: str | None) -> Table:
     source = functools.partial(_sheet_rows, sheet, header_number, len(headers))
     parts = functools.partial(_sheet_parts, sheet, header_number, len(headers))
     return Table(path, headers, total, [], None, None, source, parts)
+
+
+def _check_content(path: Path, kind: str) -> None:
+    """A file named like a spreadsheet that is something else gets a message that says what."""
+    if kind in ("zip", "ole2"):
+        return  # python-calamine reads it, or says why not
+    named = f"though its name ends in {path.suffix}"
+    if kind == "text":
+        raise InputError(
+            f"{path}: looks like a CSV file (plain text), {named}; rename it to "
+            f"{path.with_suffix('.csv').name} and run that file"
+        )
+    what = "a web page (HTML)" if kind == "html" else "not a spreadsheet"
+    raise InputError(
+        f"{path}: is {what}, {named}; open it in Excel and save it as .xlsx or .csv, "
+        "then run that file"
+    )
 
 
 def read_ahead(path: Path) -> None:
@@ -100,11 +117,10 @@ def _load_sheet(path: Path, sheet_name: str | None) -> python_calamine.CalamineS
             return workbook.get_sheet_by_name(sheet_name)
     except python_calamine.PasswordError:
         raise InputError(f"{path}: is password-protected; save a copy without one") from None
-    except (python_calamine.CalamineError, OSError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    except (python_calamine.CalamineError, OSError):
         raise InputError(
-            f"{path}: cannot be opened as a spreadsheet ({reason}); "
-            "check that it is a real, undamaged spreadsheet, or save it again from Excel"
+            f"{path}: cannot be opened as a spreadsheet: it is damaged or incomplete (cut "
+            "short while copying, say); open it in Excel and save it again, or export it as .csv"
         ) from None
 
 

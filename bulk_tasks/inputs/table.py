@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import functools
 from collections.abc import Callable, Iterable, Iterator
@@ -12,6 +13,10 @@ from typing import Any
 from ..errors import InputError
 
 Cell = str | datetime.datetime
+FOLDER = (
+    "is a folder; give the path of a CSV or spreadsheet file (to run each spreadsheet dropped "
+    "in a folder, use bulk-tasks run-folder)"
+)
 SPAN = 2_000  # records a part (see Table.parts)
 
 
@@ -62,11 +67,19 @@ def is_blank(row: Row) -> bool:
     return not row.extra and not any(row.cells)  # cells are trimmed text or dates
 
 
+#: how the files a spreadsheet program saves begin
+ZIP = b"PK\x03\x04"  # XLSX, XLSM, ODS
+OLE2 = b"\xd0\xcf\x11\xe0"  # XLS
+_SNIFFED = 4096  # bytes enough to tell text from a binary file
+_CONTROL = frozenset(range(32)) - {9, 10, 12, 13}  # what no text file holds, but tab and kin
+
+
 def first_bytes(path: Path) -> bytes:
-    """Open the file once so that every way it cannot be read becomes a one-line message."""
+    """The file's first few kilobytes; opening the file once here makes every way it cannot
+    be read a one-line message."""
     try:
         with path.open("rb") as file:
-            start = file.read(4)
+            start = file.read(_SNIFFED)
     except OSError as error:
         raise InputError(f"{path}: {os_problem(error)}") from None
     if not start:
@@ -74,11 +87,27 @@ def first_bytes(path: Path) -> bytes:
     return start
 
 
+def content_kind(start: bytes) -> str:
+    """What a file's first bytes say it is, whatever its name: "zip" (XLSX, XLSM, ODS),
+    "ole2" (XLS), "html" (a web page, as some "export to Excel" buttons save), "text" (CSV
+    and kin), or "binary" (anything else)."""
+    if start.startswith(ZIP):
+        return "zip"
+    if start.startswith(OLE2):
+        return "ole2"
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "text"  # Excel's "Unicode Text"
+    if sum(byte in _CONTROL for byte in start) > len(start) // 100:
+        return "binary"
+    text = start.removeprefix(codecs.BOM_UTF8).lstrip()
+    return "html" if text[:1] == b"<" else "text"
+
+
 def os_problem(error: OSError) -> str:
     if isinstance(error, FileNotFoundError):
         return "no such file; check the path and the current folder"
     if isinstance(error, IsADirectoryError):
-        return "is a folder; give the path of a CSV or spreadsheet file"
+        return FOLDER
     if isinstance(error, PermissionError):
         return "permission denied; make the file readable and retry"
     return f"cannot be read ({error.strerror}); check the file"

@@ -213,6 +213,16 @@ class Journal:
             raise self._failure(error) from None
 
     @property
+    def headers(self) -> list[str]:
+        """The file's columns: ours, then the input's."""
+        return list(self._headers)
+
+    @property
+    def file(self) -> Path:
+        """The file lines are appended to: the results file, or its partial CSV beside an XLSX."""
+        return self._journal
+
+    @property
     def renders_csv(self) -> bool:
         """Whether lines rendered by :class:`CsvLines` may be written here."""
         return isinstance(self._format, CsvFormat) and self._written is None

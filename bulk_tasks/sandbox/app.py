@@ -73,6 +73,7 @@ class Faults:
     p_spurious_429: float = 0.0  # answer 429 though the window is not full, not applied
     p_hang: float = 0.0  # apply, then never answer (for up to hang_seconds)
     p_drop: float = 0.0  # apply, then cut the reply off mid-body
+    p_lose: float = 0.0  # cut the connection before applying: the request never lands
     hang_seconds: float = 600.0
     seed: int = 0  # the same seed and request order give the same faults
     #: requests per rate window on every key that another tool sends, evenly spaced from
@@ -82,17 +83,19 @@ class Faults:
     def __post_init__(self) -> None:
         if self.foreign < 0:
             raise ValueError(f"foreign requests per window must be >= 0, not {self.foreign}")
-        odds = (self.p_error_500, self.p_spurious_429, self.p_hang, self.p_drop)
+        odds = self._odds()
         if min(odds) < 0 or sum(odds) > 1:
             raise ValueError(f"fault probabilities must be >= 0 and sum to <= 1, not {odds}")
         if not 0 <= self.latency[0] <= self.latency[1]:
             raise ValueError(f"latency must be (low, high) with 0 <= low <= high: {self.latency}")
 
+    def _odds(self) -> tuple[float, ...]:
+        return (self.p_error_500, self.p_spurious_429, self.p_hang, self.p_drop, self.p_lose)
+
     def draw(self, rng: random.Random) -> str | None:
-        """The fault for one request: "500", "429", "hang", "drop" or None."""
+        """The fault for one request: "500", "429", "hang", "drop", "lose" or None."""
         roll = rng.random()
-        odds = (self.p_error_500, self.p_spurious_429, self.p_hang, self.p_drop)
-        edges = zip(("500", "429", "hang", "drop"), accumulate(odds), strict=True)
+        edges = zip(("500", "429", "hang", "drop", "lose"), accumulate(self._odds()), strict=True)
         return next((fault for fault, edge in edges if roll < edge), None)
 
 
@@ -142,6 +145,8 @@ class Emulated:
     too_many: Callable[[RateState], Response]
     rate_headers: Callable[[RateState], dict[str, str]]
     routes: Callable[[App], list[Route]]
+    #: reads' own limit (`limit` GETs per `period` seconds per key); None: one window for all
+    read_limit: tuple[int, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ class App:
         self._rng = random.Random(self.faults.seed)
         self._arrivals: list[Arrival] = []
         self._applied: list[Applied] = []
-        self._windows: dict[tuple[str, str], deque[float]] = {}
+        self._windows: dict[tuple[str, str, str], deque[float]] = {}
         self.started = time.monotonic()  # another tool's traffic (faults.foreign) from here
         self._app = Starlette(routes=[r for vendor in self.vendors for r in vendor.routes(self)])
 
@@ -233,10 +238,14 @@ class App:
             if vendor is None or key is None:
                 return len(self._arrivals) - 1, None
             limit, period = self.rate_of(vendor)
-            window = self._windows.setdefault((vendor.name, key), deque())
+            kind = "write"
+            if vendor.read_limit is not None and scope["method"] == "GET":
+                (limit, period), kind = vendor.read_limit, "read"
+            window = self._windows.setdefault((vendor.name, key, kind), deque())
             while window and now - window[0] > period:  # closed, as in max_in_window
                 window.popleft()
-            foreign = self.foreign_arrivals(now - period, now, period)
+            # another tool's traffic is writes: it counts where the vendor counts them
+            foreign = self.foreign_arrivals(now - period, now, period) if kind == "write" else []
             full = len(window) + len(foreign) >= limit
             window.append(now)  # refused arrivals count too: the strictest reading
             remaining = max(0, limit - len(window) - len(foreign))
@@ -277,6 +286,8 @@ class App:
             return PlainTextResponse("Internal Server Error", 500)
         if fault == "429":
             return request.state.vendor.too_many(request.state.rate)  # type: ignore[no-any-return]
+        if fault == "lose":  # cut off before anything is applied: the client cannot know
+            return CutShort(PlainTextResponse("lost", 502), 0.0, self)
         try:
             body = json.loads(await request.body())
         except ClientDisconnect:  # the client went away before its whole body came

@@ -26,6 +26,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -158,8 +159,60 @@ def _too_many(rate: RateState) -> Response:
     return response
 
 
+#: the most tasks one page of GET /v2/tasks holds ("List tasks": limit up to 500)
+MOST_PER_PAGE = 500
+
+
+def _listed(query: Any, tasks: list[dict[str, Any]]) -> Response:
+    """A page of tasks, oldest first, as "List tasks" describes it: ``limit``, ``offset``,
+    ``linked_object`` with ``linked_record_id``, ``assignee`` (id or email address),
+    ``is_completed``."""
+    try:
+        limit = int(query.get("limit", str(MOST_PER_PAGE)))
+        offset = int(query.get("offset", "0"))
+    except ValueError:
+        limit = offset = -1
+    if not 1 <= limit <= MOST_PER_PAGE or offset < 0:
+        return _error(
+            400, "invalid_request_error", "validation_type", "limit or offset is out of range."
+        )
+    obj, record = query.get("linked_object"), query.get("linked_record_id")
+    if (obj is None) != (record is None):
+        message = "linked_object and linked_record_id must be given together."
+        return _error(400, "invalid_request_error", "validation_type", message)
+    assignee = query.get("assignee")
+    completed = query.get("is_completed")
+    kept = [
+        task
+        for task in tasks
+        if (
+            record is None
+            or any(link["target_record_id"] == record for link in task["linked_records"])
+        )
+        and (
+            assignee is None
+            or any(
+                actor["referenced_actor_id"] in (assignee, _record_id(assignee))
+                for actor in task["assignees"]
+            )
+        )
+        and (completed is None or task["is_completed"] == (completed == "true"))
+    ]
+    return JSONResponse({"data": kept[offset : offset + limit]})
+
+
 def _routes(app: App) -> list[Route]:
-    return [writes(app, "/v2/tasks", _Tasks().apply)]
+    store = _Tasks()
+
+    async def list_tasks(request: Request) -> Response:
+        with app.lock:
+            tasks = list(store.tasks.values())
+        return _listed(request.query_params, tasks)
+
+    return [
+        writes(app, "/v2/tasks", store.apply),
+        Route("/v2/tasks", list_tasks, methods=["GET"]),
+    ]
 
 
 EMULATED = Emulated(
@@ -174,4 +227,5 @@ EMULATED = Emulated(
     too_many=_too_many,
     rate_headers=lambda rate: {},
     routes=_routes,
+    read_limit=(100, 1.0),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import secrets
 import string
@@ -160,12 +161,47 @@ class _LemlistTasks:
         return task_id
 
 
+#: tasks per page of GET /api/tasks (lemlist does not document its page size)
+PAGE_SIZE = 100
+_FILTERS = frozenset({"assignedTo", "type", "dueDate"})
+
+
+def _listed(query: Any, pending: list[dict[str, Any]]) -> Response:
+    """A page of pending tasks, as "Get Many Tasks" describes it: ``page`` from 0, and a
+    JSON ``filters`` array (assignedTo and type with ``in``; dueDate with from/to dates)."""
+    try:
+        page = int(query.get("page", "0"))
+        filters = json.loads(query.get("filters", "[]"))
+    except ValueError:
+        return PlainTextResponse("Bad params: page must be a number, filters a JSON array", 400)
+    if page < 0 or not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
+        return PlainTextResponse("Bad params: page must be >= 0, filters a JSON array", 400)
+    unknown = [f.get("filterId") for f in filters if f.get("filterId") not in _FILTERS]
+    if unknown:
+        return PlainTextResponse(
+            f"Bad params: the sandbox does not emulate filter {unknown[0]}", 400
+        )
+    kept = [task for task in pending if all(_passes(task, f) for f in filters)]
+    start = page * PAGE_SIZE
+    return JSONResponse({"results": kept[start : start + PAGE_SIZE], "page": str(page)})
+
+
+def _passes(task: dict[str, Any], rule: dict[str, Any]) -> bool:
+    name = rule["filterId"]
+    if name in ("assignedTo", "type"):
+        value = task["userId"] if name == "assignedTo" else task["type"]
+        return value in rule.get("in", [value]) and value not in rule.get("out", [])
+    day = str(task["dueDate"])[:10]  # the UTC date of the due moment
+    return str(rule.get("from", day)) <= day <= str(rule.get("to", day))
+
+
 def _lemlist_routes(app: App) -> list[Route]:
     store = _LemlistTasks(demo=app.demo_tasks)
 
     async def list_pending(request: Request) -> Response:
         with app.lock:
-            return JSONResponse(store.pending())
+            pending = store.pending()
+        return _listed(request.query_params, pending)
 
     return [
         writes(app, "/api/tasks", store.apply, methods=("POST", "PATCH")),

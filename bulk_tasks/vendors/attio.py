@@ -7,7 +7,10 @@ so a skewed local clock does not matter); every error is JSON
 
 ``linked_records`` takes, per the seed, either an array of strings (email addresses for
 people, domains for companies) or an array of objects (``{target_object,
-target_record_id}``, or a matching attribute). A cell holding only addresses and domains is
+target_record_id}``, or a matching attribute). International names are welcome in both, an
+address's domain and a company's domain checked by the same rules (IDNA); both are sent as
+written, a domain in lower case: the seed asks for no other spelling, and Attio normalises
+domains and the domains of addresses on its side. A cell holding only addresses and domains is
 sent as strings, one holding only ``object:record-id`` pairs as objects; a cell that mixes
 them is sent wholly as objects, its addresses and domains in the matching-attribute form
 (``{"target_object": "people", "email_addresses": [{"email_address": …}]}``), since one
@@ -18,31 +21,33 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
+from urllib.parse import urlencode
 
 from pydantic import BeforeValidator
 
-from ..cells import CellProblem, When, YesNo, split_list
+from ..cells import CellProblem, When, YesNo, is_domain, is_email_address, read_items
 from ..inputs import Cell, cell_text
 from .base import (
     Answer,
+    Finder,
     Json,
     Request,
     Spec,
     Vendor,
     Verdict,
+    cells_of,
     json_or_text,
     retry_after_seconds,
     retryable,
+    same_instant,
     utc_iso,
 )
 
 MOST_CHARACTERS = 2000
-_EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+")
-_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
 _SLUG = re.compile(r"[a-z][a-z0-9_-]*")
 _LINK_FORMS = (
     "an email address (a person), a domain such as acme.com (a company), or object:record-id "
@@ -71,35 +76,36 @@ def _content(value: Cell) -> str:
 
 
 def _linked_record(item: str) -> str | tuple[str, str]:
-    """An address or domain as written, or an (object, record id) pair."""
-    if _EMAIL.fullmatch(item):
+    """An address or domain as written (a domain in lower case), or an (object, record id)
+    pair."""
+    if is_email_address(item):
         return item
     target, colon, record = item.partition(":")
     if colon and _SLUG.fullmatch(target.strip()) and _is_uuid(record.strip()):
         return target.strip(), record.strip().lower()
-    if _DOMAIN.fullmatch(item):
+    if is_domain(item):
         return item.lower()
     hint = ""
     if item.lower().startswith(("http://", "https://", "www.")):
         hint = " (write the bare domain, without http:// or www.)"
-    raise CellProblem(f'holds "{item}", which is not {_LINK_FORMS}{hint}')
+    raise CellProblem(f"is not {_LINK_FORMS}{hint}")
 
 
 def _linked_records(value: Cell) -> tuple[str | tuple[str, str], ...]:
-    return tuple(_linked_record(item) for item in split_list(value))
+    return read_items(value, _linked_record)
 
 
 def _assignee(item: str) -> str:
-    if _EMAIL.fullmatch(item) or _is_uuid(item):
+    if is_email_address(item) or _is_uuid(item):
         return item
     raise CellProblem(
-        f'holds "{item}", which is not a workspace member\'s email address or actor id '
+        "is not a workspace member's email address or actor id "
         "(such as 50cf242c-7fa3-4cad-87d0-75b1af71c57b)"
     )
 
 
 def _assignees(value: Cell) -> tuple[str, ...]:
-    return tuple(_assignee(item) for item in split_list(value))
+    return read_items(value, _assignee)
 
 
 Content = Annotated[str, BeforeValidator(_content)]
@@ -154,8 +160,9 @@ def _assignee_body(assignee: str) -> Json:
 def _advice(code: str, status: int) -> str:
     if code == "not_found" or status == 404:
         return (
-            "no record or workspace member matches it: check the linked_records and assignees "
-            "cells, then run again with --resume --retry-failed"
+            "no record or workspace member matches it: check "
+            f"{cells_of('linked_records', 'assignees')}, then run again with --resume "
+            "--retry-failed"
         )
     return "fix the row, then run again with --resume --retry-failed"
 
@@ -169,6 +176,80 @@ def _answer_time(headers: Mapping[str, str]) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+#: the most tasks Attio's list endpoint gives in one page ("List tasks": limit up to 500)
+PAGE_SIZE = 500
+
+
+class AttioFinder(Finder):
+    """A created task among Attio's tasks (``GET /v2/tasks``, "List tasks", oldest first).
+
+    The list is narrowed by the first record linked by id and the first assignee (by id or
+    email address), and by ``is_completed``; a task matches on its content, deadline and
+    completion, as many linked records and assignees as were sent, and every record and
+    workspace member sent by id among them. Attio lists records by id: a record linked by
+    email address or domain is counted, not compared.
+    """
+
+    def page(self, number: int) -> Request:
+        data = self.sent.body["data"]
+        query: dict[str, object] = {"limit": PAGE_SIZE, "offset": number * PAGE_SIZE}
+        linked = [link for link in data["linked_records"] if isinstance(link, dict)]
+        by_id = next((link for link in linked if "target_record_id" in link), None)
+        if by_id is not None:
+            query["linked_object"] = by_id["target_object"]
+            query["linked_record_id"] = by_id["target_record_id"]
+        if data["assignees"]:
+            first = data["assignees"][0]
+            query["assignee"] = first.get("referenced_actor_id") or first.get(
+                "workspace_member_email_address"
+            )
+        query["is_completed"] = "true" if data["is_completed"] else "false"
+        return Request("GET", f"/v2/tasks?{urlencode(query)}", {})
+
+    def tasks(self, body: Any) -> list[Json]:
+        listed = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(listed, list):
+            raise ValueError("the answer has no list of tasks")
+        return [task for task in listed if isinstance(task, dict)]
+
+    def more(self, number: int, tasks: Sequence[Json]) -> bool:
+        return len(tasks) >= PAGE_SIZE
+
+    def matches(self, task: Json) -> bool:
+        data = self.sent.body["data"]
+        records = [link.get("target_record_id") for link in _listed(task, "linked_records")]
+        actors = [actor.get("referenced_actor_id") for actor in _listed(task, "assignees")]
+        record_ids = [
+            link["target_record_id"]
+            for link in data["linked_records"]
+            if isinstance(link, dict) and "target_record_id" in link
+        ]
+        actor_ids = [
+            a["referenced_actor_id"] for a in data["assignees"] if "referenced_actor_id" in a
+        ]
+        return (
+            task.get("content_plaintext") == data["content"]
+            and same_instant(task.get("deadline_at"), data["deadline_at"])
+            and bool(task.get("is_completed")) == data["is_completed"]
+            and len(records) == len(data["linked_records"])
+            and len(actors) == len(data["assignees"])
+            and all(record in records for record in record_ids)
+            and all(actor in actors for actor in actor_ids)
+        )
+
+    def task_id(self, task: Json) -> str:
+        ids = task.get("id")
+        return str(ids.get("task_id", "")) if isinstance(ids, dict) else ""
+
+    def describe(self, task: Json) -> str:
+        return f"{self.task_id(task)} (created {task.get('created_at')})"
+
+
+def _listed(task: Json, name: str) -> list[Json]:
+    value = task.get(name)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 class Attio(Vendor):
     name: ClassVar[str] = "attio"
     base_url: ClassVar[str] = "https://api.attio.com"
@@ -179,6 +260,10 @@ class Attio(Vendor):
     limit: ClassVar[int] = 25
     period: ClassVar[float] = 1.0
     specs: ClassVar[tuple[type[Spec], ...]] = (AttioCreate,)
+    read_limit: ClassVar[tuple[int, float] | None] = (100, 1.0)
+
+    def finder(self, sent: Request) -> Finder | None:
+        return AttioFinder(sent)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}

@@ -146,6 +146,58 @@ def _problem(detail: Any, values: Mapping[str, Cell]) -> Problem:
     return Problem(field, str(detail["msg"]), value)
 
 
+# --- looking a task up ------------------------------------------------------------------------
+
+
+class Finder:
+    """How to look at the vendor for the task one create asked for, when no answer came.
+
+    The vendor's list endpoint is read page by page (:meth:`page`, :meth:`tasks`,
+    :meth:`more`); :meth:`matches` says whether a listed task is the one ``sent`` asked for.
+    Two finders with the same :meth:`page` requests read the same pages, so a run reads
+    each page once however many lines look at it.
+    """
+
+    def __init__(self, sent: Request) -> None:
+        self.sent = sent
+
+    def page(self, number: int) -> Request:
+        """The GET request for page ``number`` (from 0)."""
+        raise NotImplementedError
+
+    def tasks(self, body: Any) -> list[Json]:
+        """The tasks listed in a page's JSON answer; ValueError when it is not a page."""
+        raise NotImplementedError
+
+    def more(self, number: int, tasks: Sequence[Json]) -> bool:
+        """Whether a page follows page ``number``, which listed ``tasks``."""
+        raise NotImplementedError
+
+    def matches(self, task: Json) -> bool:
+        raise NotImplementedError
+
+    def task_id(self, task: Json) -> str:
+        raise NotImplementedError
+
+    def describe(self, task: Json) -> str:
+        """A listed task in a few words, to name in a message."""
+        return self.task_id(task)
+
+
+def same_instant(first: object, second: object) -> bool:
+    """Whether two ISO 8601 timestamps (or two nulls) name the same moment."""
+    if first is None or second is None:
+        return first is second
+    try:
+        one = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
+        other = datetime.fromisoformat(str(second).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if one.tzinfo is None or other.tzinfo is None:
+        return False
+    return one == other
+
+
 # --- vendors ----------------------------------------------------------------------------------
 
 
@@ -168,6 +220,14 @@ class Vendor:
     line_noun: ClassVar[str] = "rows"
     #: the most lines one request may carry
     most_per_request: ClassVar[int] = 1
+    #: reads' own rate limit, when the vendor counts them apart from writes (None: one
+    #: window for every route)
+    read_limit: ClassVar[tuple[int, float] | None] = None
+    #: why a line with no answer cannot be looked up, when the vendor has no way to list
+    #: tasks: what to check in the vendor's app instead ({subject}: the line's subject)
+    no_lookup: ClassVar[str] = ""
+    #: whether the vendor's task list shows tasks already done (lemlist's does not)
+    lists_done: ClassVar[bool] = True
 
     def spec(self, action: str) -> type[Spec] | None:
         return next((spec for spec in self.specs if spec.action == action), None)
@@ -200,6 +260,10 @@ class Vendor:
             raise ValueError(f"{self.name} sends one line per request")
         return requests[0]
 
+    def finder(self, sent: Request) -> Finder | None:
+        """How to look for the task ``sent`` (a create) asked for; None: it cannot be."""
+        return None
+
     def subjects(self, request: Request) -> tuple[str, ...]:
         """The lines a request carries, in the order :attr:`Answer.lines` follows."""
         return ("",)
@@ -217,6 +281,13 @@ class Vendor:
 
 
 # --- shared readings -----------------------------------------------------------------------
+
+
+def cells_of(*fields: str) -> str:
+    """How a vendor's message points to the cells of ``fields``: a mark, ``{cells:a,b}``, in
+    whose place the run writes the headers of the user's own columns ("the "Linked Records"
+    and "Assignees" cells"; :meth:`~bulk_tasks.rules.Rules.worded`)."""
+    return "{cells:" + ",".join(fields) + "}"
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

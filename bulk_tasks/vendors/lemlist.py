@@ -7,28 +7,33 @@ One row is one task is one request. Basic auth with an empty user and the key as
 from __future__ import annotations
 
 import base64
+import functools
+import json
 import re
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Annotated, ClassVar, Literal
-from urllib.parse import urlsplit
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlencode, urlsplit
 
 from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, model_validator
 
-from ..cells import CellProblem, Text, When, YesNo, split_list
+from ..cells import CellProblem, Text, When, YesNo, read_items
 from ..inputs import Cell, cell_text
 from .base import (
     NOTHING_TO_CHANGE,
     Answer,
+    Finder,
     Json,
     Request,
     Spec,
     Vendor,
     Verdict,
+    cells_of,
     json_or_text,
     rate_limit_used,
     retry_after_seconds,
     retryable,
+    same_instant,
     utc_iso,
 )
 
@@ -90,19 +95,19 @@ def _priority(value: Cell) -> str:
 
 def _media(value: Cell, info: ValidationInfo) -> tuple[str, ...]:
     kind = info.field_name or "images"
-    urls = split_list(value)
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.netloc:
-            raise CellProblem(f"holds {url!r}, which is not a public https:// address")
-        last = parts.path.rsplit("/", 1)[-1]
-        extension = last.rsplit(".", 1)[-1].lower() if "." in last else ""
-        allowed = _MEDIA_EXTENSIONS[kind]
-        if extension and extension not in allowed:
-            raise CellProblem(
-                f"holds {url!r}, a .{extension} file; {kind} must be " + ", ".join(sorted(allowed))
-            )
-    return urls
+    return read_items(value, functools.partial(_medium, kind))
+
+
+def _medium(kind: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise CellProblem("is not a public https:// address")
+    last = parts.path.rsplit("/", 1)[-1]
+    extension = last.rsplit(".", 1)[-1].lower() if "." in last else ""
+    allowed = _MEDIA_EXTENSIONS[kind]
+    if extension and extension not in allowed:
+        raise CellProblem(f"is a .{extension} file; {kind} must be " + ", ".join(sorted(allowed)))
+    return url
 
 
 # Each type checks a cell natively (in pydantic-core) first, and calls the Python reader,
@@ -244,6 +249,60 @@ def _update_body(spec: LemlistUpdate) -> Json:
     return {"id": spec.id} | {name: body[name] for name in sorted(body) if name != "id"}
 
 
+class LemlistFinder(Finder):
+    """A created task among lemlist's pending tasks (``GET /api/tasks``, "Get Many Tasks").
+
+    The list has no lead filter: it is narrowed by assignee, type and a due-date range, and
+    a task matches on its lead (or contact), type, assignee, due moment, title and message.
+    The range spans a day either side of the due date, because the documentation does not
+    say in which time zone its ``YYYY-MM-DD`` bounds are read. Pages count from 0; their
+    size is not documented, so pages are read until one comes back empty. Done tasks are
+    never listed.
+    """
+
+    def page(self, number: int) -> Request:
+        body = self.sent.body
+        day = date.fromisoformat(str(body["dueDate"])[:10])
+        filters = [
+            {"filterId": "assignedTo", "in": [body["assignedTo"]]},
+            {"filterId": "type", "in": [body["type"]]},
+            {
+                "filterId": "dueDate",
+                "from": (day - timedelta(days=1)).isoformat(),
+                "to": (day + timedelta(days=1)).isoformat(),
+            },
+        ]
+        query = urlencode({"page": number, "filters": json.dumps(filters, separators=(",", ":"))})
+        return Request("GET", f"/api/tasks?{query}", {})
+
+    def tasks(self, body: Any) -> list[Json]:
+        listed = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(listed, list):
+            raise ValueError("the answer has no list of results")
+        return [task for task in listed if isinstance(task, dict)]
+
+    def more(self, number: int, tasks: Sequence[Json]) -> bool:
+        return bool(tasks)
+
+    def matches(self, task: Json) -> bool:
+        body = self.sent.body
+        record = body["recordId"]
+        return (
+            record in (task.get("leadId"), task.get("contactId"), task.get("recordId"))
+            and task.get("type") == body["type"]
+            and (task.get("userId") or task.get("assignedTo")) == body["assignedTo"]
+            and same_instant(task.get("dueDate"), body["dueDate"])
+            and (task.get("title") or "") == body.get("title", "")
+            and (task.get("content") or "") == body.get("message", "")
+        )
+
+    def task_id(self, task: Json) -> str:
+        return str(task.get("_id", ""))
+
+    def describe(self, task: Json) -> str:
+        return f"{self.task_id(task)} (due {task.get('dueDate')}, title {task.get('title')!r})"
+
+
 class Lemlist(Vendor):
     name: ClassVar[str] = "lemlist"
     base_url: ClassVar[str] = "https://api.lemlist.com"
@@ -252,6 +311,7 @@ class Lemlist(Vendor):
     limit: ClassVar[int] = 20
     period: ClassVar[float] = 2.0
     specs: ClassVar[tuple[type[Spec], ...]] = (LemlistCreate, LemlistUpdate)
+    lists_done: ClassVar[bool] = False
 
     def auth_headers(self, key: str) -> dict[str, str]:
         token = base64.b64encode(f":{key}".encode()).decode("ascii")
@@ -266,6 +326,9 @@ class Lemlist(Vendor):
         if isinstance(spec, LemlistUpdate):
             return Request("PATCH", "/api/tasks", _update_body(spec))
         raise TypeError(f"not a lemlist spec: {type(spec).__name__}")
+
+    def finder(self, sent: Request) -> Finder | None:
+        return LemlistFinder(sent) if sent.method == "POST" else None
 
     def read(
         self, status: int, headers: Mapping[str, str], body: bytes, *, sent: Request | None = None
@@ -297,7 +360,7 @@ class Lemlist(Vendor):
         if code in _HINTS:
             message = f"{message}: {_HINTS[code]}"
         elif status == 404:
-            message = f"{message}: lemlist has no task with this id; check the id column"
+            message = f"{message}: lemlist has no task with this id; check {cells_of('id')}"
         return Answer(
             verdict=Verdict.FAILED,
             http_status=status,

@@ -22,7 +22,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator
 
-from ..cells import ID_SEPARATORS, CellProblem, Day, Text, split_list
+from ..cells import ID_SEPARATORS, CellProblem, Day, Text, read_items, split_list
 from ..inputs import Cell, cell_text
 from ..results import Outcome, Status
 from .base import (
@@ -83,15 +83,17 @@ def _choices(table: Mapping[str, str]) -> str:
 # --- cell readers ---------------------------------------------------------------------------
 
 
+def _prospect_id(text: str) -> str:
+    if not _PROSPECT_ID.fullmatch(text):
+        raise CellProblem(
+            "is not a Saleshandy prospect id; ids look like 8PvBmrB7P7: copy them from "
+            "Saleshandy, separated by commas, semicolons, spaces or new lines"
+        )
+    return text
+
+
 def _prospect_ids(value: Cell) -> tuple[str, ...]:
-    ids = split_list(value, ID_SEPARATORS)
-    for prospect in ids:
-        if not _PROSPECT_ID.fullmatch(prospect):
-            raise CellProblem(
-                f'holds "{prospect}", which is not a Saleshandy prospect id; ids look like '
-                "8PvBmrB7P7: copy them from Saleshandy, separated by commas, semicolons, "
-                "spaces or new lines"
-            )
+    ids = read_items(value, _prospect_id, ID_SEPARATORS)
     if not ids:
         raise CellProblem("is empty; every task needs one")
     return ids
@@ -170,6 +172,11 @@ class Saleshandy(Vendor):
     specs: ClassVar[tuple[type[Spec], ...]] = (SaleshandyCreate,)
     line_noun: ClassVar[str] = "prospects"
     most_per_request: ClassVar[int] = MOST_PROSPECTS
+    no_lookup: ClassVar[str] = (
+        "Saleshandy's API has no way to list a prospect's tasks, so it cannot be looked up: "
+        "open prospect {subject} in Saleshandy and look for this task; if it is missing, run "
+        "again with --resume --retry-unknown"
+    )
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key}
