@@ -215,3 +215,27 @@ def test_an_unreachable_redis_stops_the_run_before_anything_is_sent(
     assert server.sandbox.arrivals == []
     assert not data.with_suffix(".results.csv").exists()
     assert data.exists()  # an inbox file stays for the next pass
+
+
+def test_resolve_with_an_unreachable_redis_looks_nothing_up_and_leaves_the_file(
+    tmp_path: Path,
+) -> None:
+    data = creates(tmp_path / "in.csv", 30)
+    results = data.with_suffix(".results.csv")
+    sandbox = quick_sandbox(Faults(p_drop=0.2, seed=3))
+    with SandboxServer(sandbox) as server:
+        first = bulk_tasks(
+            "run", data, "-t", "lemlist", "--base-url", server.url, *QUICK, "--timeout", "1",
+            "--no-resolve",
+        )  # fmt: skip
+        assert first.code == 1, first.stderr
+        before, arrivals = results.read_bytes(), len(sandbox.arrivals)
+        url = f"redis://127.0.0.1:{free_port()}/0"
+        ran = bulk_tasks(
+            "resolve", results, "-t", "lemlist", "--base-url", server.url, "--share", url
+        )
+        assert len(sandbox.arrivals) == arrivals  # not one lookup
+    assert ran.code == 2
+    assert ran.stderr.startswith(f"bulk-tasks: --share {url}: cannot reach Redis (")
+    assert results.read_bytes() == before
+    assert b",unknown," in before
