@@ -154,6 +154,11 @@ class Sender:
         if read_window is None and vendor.read_limit is not None:
             read_window = ArrivalWindow(Rate(*vendor.read_limit))
         self._read_window = read_window if read_window is not None else self._window
+        #: what the server says of its window is compared with the slots our window counts,
+        #: which hold every request the server still counts only when our period is at least
+        #: the server's: with a shorter one (--rate 5/1 for lemlist's 20/2), our own earlier
+        #: requests would be taken for another tool's
+        self._listens = rate.period >= vendor.period
         self._unreachable_jobs = 0
 
     async def send(
@@ -260,7 +265,8 @@ class Sender:
                     raise _NoAnswer(f"{error}{_MAY_EXIST}") from None
                 raise _Retry(None, str(error), reached=True) from None
             attempts.on_the_wire = False
-            slot.server_used = self._vendor.rate_used(response.headers)
+            if self._listens:
+                slot.server_used = self._vendor.rate_used(response.headers)
         answer = self._vendor.read(
             response.status_code, response.headers, response.content, sent=job.request
         )
@@ -312,7 +318,8 @@ class Sender:
                 response = await exchange(self._client, "GET", url, headers=self._headers, body=b"")
             except ExchangeFailed as error:
                 raise _LookupRetry(str(error)) from None
-            slot.server_used = self._vendor.rate_used(response.headers)
+            if self._listens:
+                slot.server_used = self._vendor.rate_used(response.headers)
         return response
 
     def _url(self, path: str) -> httpx.URL:
