@@ -283,11 +283,10 @@ assert job.run(settings, key="perf-key").exit_code == 0
 def client_cpu(folder: Path, requests: int, *, latency: float, pairs: int = 3) -> list[Row]:
     """CPU per request, start-up subtracted, of the command and of the bare loop, against
     the same server: the fast sandbox, or one slowed to about 150 answers a second. The
-    median of ``pairs`` runs of each, taken in turn; and the command without its journal's
+    median of ``pairs`` runs of each, taken in turn with the command without its journal's
     fsynced marks, to show what they cost."""
     rate = ("--rate", "100000/1")
     sandbox = Sandbox(limit=10**7, period=1.0, faults=Faults(latency=(latency, latency)))
-    data = write_creates(folder / f"cpu-{requests}.csv", requests)
     with SandboxServer(sandbox) as server:
         url = server.url
 
@@ -295,25 +294,13 @@ def client_cpu(folder: Path, requests: int, *, latency: float, pairs: int = 3) -
             started, ran = runs(1), runs(requests)
             return (ran.cpu - started.cpu) / (requests - 1) * 1000, requests / ran.wall
 
-        ours, bare, bare_journal, journal_off = [], [], [], []
+        ours, bare, journal_off = [], [], []
         for _ in range(pairs):
             ours.append(per_request(lambda n: run_creates(folder, url, n, f"cpu-{n}", *rate)))
             bare.append(per_request(lambda n: bare_httpx(folder, url, n, WORKERS_PER_KEY)))
-        for _ in range(pairs):
-            journal_off.append(
-                per_request(
-                    lambda n: python(
-                        NO_JOURNAL,
-                        data if n == requests else write_creates(folder / "cpu-1.csv", 1),
-                        folder / f"cpu-off-{n}.results.csv",
-                        url,
-                    )
-                )
-            )
-            bare_journal.append(per_request(lambda n: bare_httpx(folder, url, n, WORKERS_PER_KEY)))
-    ours_ms, served = median(ours)
-    bare_ms, off_ms, off_bare_ms = median(bare)[0], median(journal_off)[0], median(bare_journal)[0]
-    ratio, off_ratio = ours_ms / bare_ms, off_ms / off_bare_ms
+            journal_off.append(per_request(lambda n: run_without_journal(folder, url, n)))
+    (ours_ms, served), bare_ms, off_ms = median(ours), median(bare)[0], median(journal_off)[0]
+    ratio, off_ratio = ours_ms / bare_ms, off_ms / bare_ms
     return [
         Row(
             f"client CPU per request, {requests:,} creates, server answering {served:,.0f}/s "
@@ -327,12 +314,17 @@ def client_cpu(folder: Path, requests: int, *, latency: float, pairs: int = 3) -
         Row(
             "  the same without the journal's fsynced sending marks",
             f"{off_ms:.2f} ms",
-            f"bare httpx {off_bare_ms:.2f} ms",
+            f"bare httpx {bare_ms:.2f} ms",
             off_ratio,
             "<= 1.3x",
             off_ratio <= 1.3,
         ),
     ]
+
+
+def run_without_journal(folder: Path, url: str, rows: int) -> Ran:
+    data = write_creates(folder / f"cpu-off-{rows}.csv", rows)
+    return python(NO_JOURNAL, data, folder / f"cpu-off-{rows}.results.csv", url)
 
 
 def median(measured: list[tuple[float, float]]) -> tuple[float, float]:
