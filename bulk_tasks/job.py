@@ -197,9 +197,9 @@ async def run_async(
     plan = Plan(settings)
     if not plan.columns.names_keys and keys.key("") is None:
         raise MissingKey(f"{keys.missing('')}, or try the built-in sandbox with --sandbox")
-    from .sharing import check_share  # imported late, as the sending stack is
+    from .sharing import ensure_reachable  # imported late, as the sending stack is
 
-    await check_share(settings.share)  # before any file is written
+    await ensure_reachable(settings.share)  # before any file is written
     path = settings.results or default_path(settings.input)
     _not_the_input(path, settings)
     with _locked(path):
@@ -318,12 +318,12 @@ async def resolve_async(
     from .columns import map_columns as columns_of
     from .lanes import LaneFactory
     from .recovery import input_headers, look_up_earlier
-    from .sharing import check_share
+    from .sharing import ensure_reachable
 
     path = settings.results or settings.input
     if not (path.exists() or journal_path(path).exists()):
         raise ResultsError(f"{path} does not exist: give the results file of an earlier run")
-    await check_share(settings.share)  # before the file is touched
+    await ensure_reachable(settings.share)  # before the file is touched
     keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
     watcher = progress or Silent()
     model = settings.vendor.spec(settings.action)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .cells import Reading
 from .errors import OptionError
+from .sharing import LOCAL, OFF, REDIS_SCHEMES
 from .vendors import VENDORS
 from .vendors.base import Vendor
 from .window import Rate, RetryPolicy
@@ -112,9 +113,9 @@ class Settings:
 
 
 def check_share(share: str) -> None:
-    if share in ("local", "off"):
+    if share in (LOCAL, OFF):
         return
-    if share.startswith(("redis://", "rediss://", "unix://")):
+    if share.startswith(REDIS_SCHEMES):
         try:
             urlsplit(share).port  # noqa: B018 - a port that is no number raises
         except ValueError:

@@ -8,19 +8,15 @@
 A window is named by :func:`window_id`, a hash of the key with its vendor and destination:
 no store ever holds a key. When the cache folder cannot hold the file, the run goes on with
 a window of its own and a warning; when Redis cannot be reached, the run does not start
-(:func:`check_share`), because other machines would not see what it sends.
+(:func:`ensure_reachable`), because other machines would not see what it sends.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import sqlite3
 from pathlib import Path
 from typing import Protocol
-
-import platformdirs
 
 from ..errors import ShareUnavailable
 from ..window import MemoryStore, WindowStore, WindowUnavailable
@@ -29,6 +25,7 @@ SHARE_ENV = "BULK_TASKS_SHARE"
 CACHE_ENV = "BULK_TASKS_CACHE_DIR"
 #: the file of the machine's windows, in the cache folder
 WINDOWS_FILE = "rate-windows.sqlite3"
+#: what --share takes (besides a Redis URL); settings checks it against these
 LOCAL, OFF = "local", "off"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -38,6 +35,8 @@ log = logging.getLogger(__name__)
 def window_id(vendor: str, url: str, key: str) -> str:
     """The name of a key's window: SHA-256 of a fixed prefix, the vendor, the scheme+host
     requests go to, and the key. The same key sent elsewhere (a sandbox) is another window."""
+    import hashlib  # here, as the stores: settings imports this module for its names
+
     text = f"bulk-tasks rate window 1\0{vendor}\0{url}\0{key}"
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -45,6 +44,8 @@ def window_id(vendor: str, url: str, key: str) -> str:
 def cache_folder() -> Path:
     """Where the machine's windows file lives: ``$BULK_TASKS_CACHE_DIR``, else the user's
     cache folder (``~/.cache/bulk-tasks`` on Linux, or under ``$XDG_CACHE_HOME``)."""
+    import platformdirs
+
     given = os.environ.get(CACHE_ENV, "").strip()
     return Path(given) if given else platformdirs.user_cache_path("bulk-tasks")
 
@@ -94,6 +95,8 @@ async def open_windows(share: str) -> Windows:
             await remote.aclose()
             raise ShareUnavailable(str(error)) from None
         return remote
+    import sqlite3  # the local file's errors; imported with the stores, not with settings
+
     folder = cache_folder()
     try:
         return _LocalWindows(folder)
@@ -109,7 +112,7 @@ async def open_windows(share: str) -> Windows:
         return ProcessWindows()
 
 
-async def check_share(share: str) -> None:
+async def ensure_reachable(share: str) -> None:
     """Before a run starts: raise :class:`ShareUnavailable` if its Redis cannot be reached."""
     if share.startswith(REDIS_SCHEMES):
         windows = await open_windows(share)
