@@ -150,11 +150,11 @@ def test_another_tools_traffic_on_the_key_is_counted_before_it_draws_429s(
     results = tmp_path / "in.results.csv"
     with SandboxServer(sandbox) as server:
         ran = bulk_tasks(
-            "run", creates(tmp_path / "in.csv", 70), "-t", "lemlist", "--base-url", server.url,
+            "run", creates(tmp_path / "in.csv", 100), "-t", "lemlist", "--base-url", server.url,
             "--results", results,
         )  # fmt: skip
     assert ran.code == 0, ran.stderr
-    assert Counter(line["status"] for line in read_results(results)) == {"created": 70}
+    assert Counter(line["status"] for line in read_results(results)) == {"created": 100}
     requests = len(sandbox.arrivals)
     assert window_refusals(sandbox) <= requests // 100
     times = sorted(arrival.time for arrival in sandbox.arrivals)
