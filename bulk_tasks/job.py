@@ -236,8 +236,8 @@ async def _send(plan: Plan, journal: Journal, *, keys: Keys, progress: Progress)
     )
     stop, abort = asyncio.Event(), asyncio.Event()
 
-    async def mark_sending(lines: Sequence[Line]) -> None:
-        await journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
+    def mark_sending(lines: Sequence[Line]) -> None:
+        journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
 
     known_ids = {outcome.remote_id for outcome in journal.earlier.values() if outcome.remote_id}
     recovery = Recovery(
@@ -348,9 +348,8 @@ async def resolve_async(
             summary = Summary(results=path, line_noun=settings.vendor.line_noun)
             stop, abort = asyncio.Event(), asyncio.Event()
 
-            async def mark_sending(lines: Sequence[Line]) -> None:
-                marks = ((line.row, line.prospect_id, line.fingerprint) for line in lines)
-                await journal.sending(marks)
+            def mark_sending(lines: Sequence[Line]) -> None:
+                journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
 
             started = time.monotonic()
             with _signals(summary, watcher, stop, abort, grace=settings.grace):

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,8 +29,8 @@ from .settings import Settings
 from .summary import Progress, Resolved, Summary
 from .vendors.base import Ask
 
-#: awaited before a line's request goes out again (the journal's "sending" marks)
-BeforeSend = Callable[[Sequence[Line]], Awaitable[None]]
+#: called before a line's request goes out again (the journal's "sending" marks)
+BeforeSend = Callable[[Sequence[Line]], None]
 
 #: an earlier run whose results changed less than this long ago (seconds) counts as recent:
 #: a task it created cannot have been marked done in lemlist yet (lemlist lists no done

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -100,7 +100,7 @@ class SendingRun(Generic[L]):
         on_outcome: Callable[[L, Outcome], None],
         stop: asyncio.Event,
         abort: asyncio.Event | None = None,
-        before_send: Callable[[Sequence[L]], Awaitable[None]] | None = None,
+        before_send: Callable[[Sequence[L]], None] | None = None,
         workers: int,
         read_ahead: int = 10_000,
         refusal_stops_run: bool = True,
@@ -131,8 +131,10 @@ class SendingRun(Generic[L]):
                     for _ in range(self._workers):
                         lane.queue.put_nowait(None)  # each worker ends at its None
         except ExceptionGroup as group_error:
-            if len(group_error.exceptions) == 1:  # a worker failed (a full disk): say just that
-                raise group_error.exceptions[0] from None
+            first = group_error.exceptions[0]
+            # workers failed alike (a full disk fails every worker that writes): say it once
+            if all(type(error) is type(first) for error in group_error.exceptions):
+                raise first from None
             raise
         finally:
             watcher.cancel()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 import httpx
@@ -107,8 +107,8 @@ class _Stopped(Exception):
     """The run is stopping: no new request goes out."""
 
 
-#: awaited once, just before a job's first request goes out (the journal's "sending" marks)
-Announce = Callable[[], Awaitable[None]]
+#: called once, just before a job's first request goes out (the journal's "sending" marks)
+Announce = Callable[[], None]
 
 
 class Sender:
@@ -167,7 +167,7 @@ class Sender:
         """Send one job until it is done, refused, or retrying can no longer help.
 
         Returns an outcome per line the request carries, in the order of the vendor's
-        subjects. ``announce`` is awaited once, just before the first request goes out.
+        subjects. ``announce`` is called once, just before the first request goes out.
         Once the run is stopping, no further request is sent.
         """
         subjects = self._vendor.subjects(job.request)
@@ -244,7 +244,7 @@ class Sender:
             if self._refused is not None:
                 raise StopRun(self._refused.outcome, str(self._refused), key_only=True)
             if announce is not None and attempts.tries == 0:
-                await announce()
+                announce()
             attempts.tries += 1
             attempts.on_the_wire = True  # stays so if this task is cancelled mid-request
             self._window.sending(slot)

@@ -78,10 +78,10 @@ def test_lines_are_on_disk_as_soon_as_written(tmp_path: Path) -> None:
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel needs the BOM for UTF-8
 
 
-async def test_a_sending_mark_is_on_disk_before_the_request_goes_out(tmp_path: Path) -> None:
+def test_a_sending_mark_is_on_disk_before_the_request_goes_out(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     journal = Journal(path, ["leadId", "Due"])
-    await journal.sending([(ROW2, "", "f1")])
+    journal.sending([(ROW2, "", "f1")])
     # the process dies here, before any answer: the row reads as "may exist"
     [line] = lines_of(path)
     assert (line["row"], line["status"], line["fingerprint"]) == ("2", "sending", "f1")
@@ -91,11 +91,11 @@ async def test_a_sending_mark_is_on_disk_before_the_request_goes_out(tmp_path: P
     journal.abandon()
 
 
-async def test_closing_compacts_to_one_line_per_row(tmp_path: Path) -> None:
+def test_closing_compacts_to_one_line_per_row(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     journal = Journal(path, ["leadId", "Due"])
-    await journal.sending([(ROW2, "", "f1")])
-    await journal.sending([(ROW3, "", "f2")])
+    journal.sending([(ROW2, "", "f1")])
+    journal.sending([(ROW3, "", "f2")])
     journal.write(ROW3, INVALID, "f2")
     journal.write(ROW2, CREATED, "f1")
     assert len(lines_of(path)) == 4

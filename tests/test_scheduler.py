@@ -296,6 +296,21 @@ async def test_a_cancelled_run_stays_cancelled_after_an_abort() -> None:
         await asyncio.wait_for(run, timeout=5)
 
 
+async def test_workers_failing_alike_say_their_failure_once() -> None:
+    answer = asyncio.Event()
+
+    async def all_at_once(request: httpx.Request) -> httpx.Response:
+        await answer.wait()
+        return httpx.Response(200, json={"_id": "opp_AAAAAAAAAAAAAAAAA"})
+
+    def full_disk(item: int, outcome: Outcome) -> None:
+        raise OSError(28, "No space left on device")
+
+    asyncio.get_running_loop().call_later(0.2, answer.set)  # four answers in one turn
+    with pytest.raises(OSError, match="No space left"):  # one error, not a group of four
+        await asyncio.wait_for(lemlist_jobs(all_at_once, 8, full_disk), timeout=5)
+
+
 async def test_a_rejected_key_stops_the_run_and_the_rest_is_not_sent() -> None:
     calls = 0
 
