@@ -2,7 +2,8 @@
 
 The sandbox (this process) allows any rate, and the client (a child process, the library's
 ``run`` with ``--rate 100000/1``) sends as fast as it can, once with the journal as it
-always runs (a ``sending`` line fsynced before each request, batched) and once without
+always runs (a ``sending`` line fsynced before each request; past 100 requests a second,
+one fsync covers the next few lines too) and once without
 (``Settings(durable=False)``: no ``sending`` lines, no fsync; outcomes are still written).
 Prints a table:
 

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 
 import httpx
 import pytest
@@ -551,3 +551,65 @@ async def test_batches_are_not_cut_short_while_every_sender_is_busy() -> None:
     assert len(outcomes) == 2000
     assert sum(sizes) == 2000
     assert len(sizes) <= 22  # 20 full requests; at most one early, small one per task
+
+
+# --- the journal's marks ---------------------------------------------------------------------
+
+
+async def marked_run(
+    rows: int, *, workers: int, answer_after: float
+) -> tuple[list[list[int]], int]:
+    """``rows`` lemlist creates, each its own request; the lines of every ``before_send``
+    call, and the most lines ever marked whose requests had not arrived yet. Fails if a
+    request arrives before its line was marked."""
+    marked: set[int] = set()
+    arrived: set[int] = set()
+    calls: list[list[int]] = []
+    most_ahead = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal most_ahead
+        row = int(json.loads(request.content)["recordId"].removeprefix("lea_"))
+        assert row in marked, f"row {row} went out before its mark"
+        arrived.add(row)
+        most_ahead = max(most_ahead, len(marked - arrived))
+        await asyncio.sleep(answer_after)
+        return httpx.Response(200, json={"_id": f"opp_{row:017d}"})
+
+    def mark(lines: Sequence[int]) -> None:
+        calls.append(list(lines))
+        marked.update(lines)
+
+    outcomes: dict[int, Outcome] = {}
+    ended = await SendingRun(
+        ask_of=lambda row: Ask(Request("POST", "/api/tasks", {"recordId": f"lea_{row}"})),
+        open_lane=lambda _: (
+            sender(handle, rate=Rate(100_000, 1.0)),
+            Packer(LEMLIST, row_of=lambda row: row, size=1),
+        ),
+        creates=True,
+        on_outcome=outcomes.__setitem__,
+        stop=asyncio.Event(),
+        before_send=mark,
+        workers=workers,
+    ).send_all(range(rows))
+    assert ended.stopped is None
+    assert {row for row, o in outcomes.items() if o.status is Status.CREATED} == set(range(rows))
+    assert sorted(row for call in calls for row in call) == list(range(rows))  # each once
+    return calls, most_ahead
+
+
+async def test_fast_requests_share_their_waits_for_the_disk() -> None:
+    calls, most_ahead = await marked_run(600, workers=4, answer_after=0)
+    # past the first hundred a second, marks are made durable together with others
+    assert len(calls) < 600 / 2
+    assert max(len(call) for call in calls) <= 4  # its own line and three queued behind it
+    # marked and not yet arrived: the four on their way to the server, three queued
+    assert most_ahead <= 4 + 3
+
+
+async def test_slow_requests_mark_only_their_own_lines() -> None:
+    calls, most_ahead = await marked_run(24, workers=2, answer_after=0.05)  # ~40 a second
+    assert calls == [[row] for row in sorted(row for [row] in calls)]
+    assert len(calls) == 24
+    assert most_ahead <= 2

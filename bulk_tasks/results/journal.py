@@ -235,7 +235,8 @@ class Journal:
         The fsync runs here, on the event loop's own thread, before anything else: every
         other way measured cost more CPU than the fsync's wait (handing it to a thread, or
         gathering the marks of several requests over turns of the event loop: each turn a
-        request waits costs more than the wait it shares).
+        request waits costs more than the wait it shares). Fast runs mark several lines in
+        one call instead (see :mod:`bulk_tasks.scheduler`).
         """
         if not self._durable:
             return
