@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -216,6 +217,11 @@ async def run_async(
     return summary
 
 
+def _mark_sending(journal: Journal, lines: Sequence[Line]) -> None:
+    """``lines`` marked in ``journal`` as on their way: on disk when this returns."""
+    journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
+
+
 async def _send(plan: Plan, journal: Journal, *, keys: Keys, progress: Progress) -> Summary:
     # imported late: validate, and every command but run, start a third faster without them
     from .lanes import LaneFactory
@@ -236,9 +242,7 @@ async def _send(plan: Plan, journal: Journal, *, keys: Keys, progress: Progress)
     )
     stop, abort = asyncio.Event(), asyncio.Event()
 
-    def mark_sending(lines: Sequence[Line]) -> None:
-        journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
-
+    mark_sending = functools.partial(_mark_sending, journal)
     known_ids = {outcome.remote_id for outcome in journal.earlier.values() if outcome.remote_id}
     recovery = Recovery(
         settings,
@@ -348,9 +352,7 @@ async def resolve_async(
             summary = Summary(results=path, line_noun=settings.vendor.line_noun)
             stop, abort = asyncio.Event(), asyncio.Event()
 
-            def mark_sending(lines: Sequence[Line]) -> None:
-                journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
-
+            mark_sending = functools.partial(_mark_sending, journal)
             started = time.monotonic()
             with _signals(summary, watcher, stop, abort, grace=settings.grace):
                 async with LaneFactory(settings, keys=keys, key_of=keys.key, stop=stop) as lanes:
