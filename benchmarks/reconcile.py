@@ -64,7 +64,7 @@ def write_files(folder: Path, lines: int) -> list[Path]:
             remote = task if state in ("created", "skipped") else ""
             message = "lemlist refused it: Bad params" if error else ""
             writer.writerow(
-                [n + 2, state, remote, "", "200", error, message, "1", fingerprint, *own]
+                [n + 2, state, remote, "", "200", error, message, "1", fingerprint, "lemlist", *own]
             )
     for file in files:
         file.close()

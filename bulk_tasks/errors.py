@@ -9,6 +9,7 @@ The CLI prints ``str(error)`` as one line (it already says what to do) and exits
     ├── OptionError             an option's value is wrong (--rate, --set, --map, ...)
     ├── MissingKey              the API key is missing from the environment
     ├── ResultsError            the results file cannot be written or read back
+    │   └── OtherDestination    it holds lines sent elsewhere (the sandbox, another vendor)
     ├── ShareUnavailable        the Redis that --share names cannot be reached
     └── CredentialsRejected     the vendor refused the API key (401/403) mid-run
 
@@ -41,6 +42,17 @@ class MissingKey(BulkTasksError):
 
 class ResultsError(BulkTasksError):
     """The results file cannot be written, or an existing one cannot be read."""
+
+
+class OtherDestination(ResultsError):
+    """The results file to carry on from holds lines sent to another destination than this
+    run's: a ``--sandbox`` trial's tasks do not exist at the vendor, and the other way round."""
+
+    def __init__(self, message: str, *, path: str, found: str, wanted: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.found = found
+        self.wanted = wanted
 
 
 class ShareUnavailable(BulkTasksError):

@@ -163,7 +163,7 @@ _RENDER: CsvLines | None = None
 def _start_helper(rules: Rules) -> None:
     global _RULES, _RENDER
     _RULES = rules
-    _RENDER = CsvLines(len(rules.columns.headers))
+    _RENDER = CsvLines(len(rules.columns.headers), rules.destination)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
 
 

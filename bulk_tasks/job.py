@@ -41,13 +41,22 @@ from datetime import datetime
 from pathlib import Path
 
 from .columns import ColumnMap, map_columns
-from .errors import MissingKey, OptionError, ResultsError
+from .errors import MissingKey, OptionError, OtherDestination, ResultsError
 from .gate import LineGate
 from .helper_pool import HelperPool, Verdicts, checked_here, helpers_for, warm_helpers
 from .inputs import Row, Table, is_blank, open_table
 from .keys import Keys
 from .lockfile import Busy, LockFile
-from .results import Journal, Outcome, Status, default_path, journal_path, may_hold_tasks
+from .results import (
+    Journal,
+    Outcome,
+    Status,
+    default_path,
+    destination_in,
+    journal_path,
+    may_hold_tasks,
+    sent_elsewhere,
+)
 from .rules import Dedupe, Line, Rules
 from .settings import Settings
 from .summary import Progress, Recorder, Resolved, Silent, Summary
@@ -124,7 +133,13 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     _not_the_input(path, settings)
     with _locked(path):
         _keep_run_results(path)
-        journal = Journal(path, plan.table.headers, durable=False, flush_each=False)
+        journal = Journal(
+            path,
+            plan.table.headers,
+            destination=plan.rules.destination,
+            durable=False,
+            flush_each=False,
+        )
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
             if helpers > 0:
@@ -206,7 +221,11 @@ async def run_async(
     with _locked(path):
         _keep_or_back_up(path, settings)
         journal = Journal(
-            path, plan.table.headers, resume=settings.resume, durable=settings.durable
+            path,
+            plan.table.headers,
+            destination=settings.destination,
+            resume=settings.resume,
+            durable=settings.durable,
         )
         try:
             summary = await _send(plan, journal, keys=keys, progress=progress or Silent())
@@ -333,7 +352,7 @@ async def resolve_async(
     model = settings.vendor.spec(settings.action)
     assert model is not None  # Settings refuses an action the vendor does not have
     with _locked(path):
-        journal = Journal(path, (), resume=True, durable=settings.durable)
+        journal = _resolving_journal(path, settings)
         try:
             headers = input_headers(journal.headers)
             columns = columns_of(
@@ -379,6 +398,21 @@ async def resolve_async(
     return summary
 
 
+def _resolving_journal(path: Path, settings: Settings) -> Journal:
+    try:
+        return Journal(
+            path, (), destination=settings.destination, resume=True, durable=settings.durable
+        )
+    except OtherDestination as error:
+        raise OtherDestination(
+            f"{path} holds lines sent to {error.found}, not to {error.wanted}: there is nothing "
+            f"to look up at {error.wanted} (a --sandbox trial's tasks exist only in the sandbox)",
+            path=error.path,
+            found=error.found,
+            wanted=error.wanted,
+        ) from None
+
+
 def _not_the_input(path: Path, settings: Settings) -> None:
     if path.resolve() == settings.input.resolve():
         raise OptionError(f"--results {path} is the input file itself; choose another path")
@@ -416,6 +450,9 @@ def _keep_or_back_up(path: Path, settings: Settings) -> None:
     if not existing or settings.resume:
         return
     if not settings.force:
+        found = destination_in(path)
+        if found is not None and found != settings.destination:
+            raise sent_elsewhere(existing[0], found=found, wanted=settings.destination)
         raise ResultsError(
             f"{existing[0]} already exists: add --resume to carry on from it (rows already "
             "done are skipped), or --force to start over (the old file is kept as a backup)"

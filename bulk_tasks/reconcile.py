@@ -26,7 +26,7 @@ import polars as pl
 from .cells import ID_SEPARATORS
 from .errors import ResultsError
 from .inputs.table import os_problem
-from .results import RESULT_COLUMNS
+from .results import RESULT_COLUMNS, own_columns
 from .safe_cells import restore
 
 DONE = ("created", "updated", "skipped")
@@ -312,7 +312,7 @@ def _one_piece_of_work(
 def _own_columns(names: Sequence[str]) -> dict[str, str]:
     """The input's own columns of a results file: name in the file -> name to write."""
     own: dict[str, str] = {}
-    for name in names[len(RESULT_COLUMNS) :]:
+    for name in own_columns(names):
         if name in _CARRIED_AGAIN or name in ("_key", "_row"):
             continue
         own[name] = name.removesuffix(" (input)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from .cells import Reading
 from .columns import KEY_ENV, ColumnMap, listed
 from .inputs import Cell, Row
-from .results import Outcome, Status
+from .results import Outcome, Status, destination_of
 from .vendors import VENDORS
 from .vendors.base import Ask, Problem, Request, Spec, Vendor, check
 
@@ -123,9 +123,10 @@ class Rules:
         return VENDORS[self.target]
 
     @functools.cached_property
-    def _target(self) -> str:
-        # a task made in the sandbox does not exist in the vendor: its lines are told apart
-        return f"{self.target} sandbox" if self.sandbox else self.target
+    def destination(self) -> str:
+        """Where the lines go: a task made in the sandbox does not exist in the vendor, so
+        its lines are told apart (their fingerprints, and the results' ``destination``)."""
+        return destination_of(self.target, sandbox=self.sandbox)
 
     def lines(self, row: Row) -> list[Line]:
         """The lines of one non-blank row."""
@@ -200,7 +201,7 @@ class Rules:
         ]
 
     def _fingerprint(self, content: object) -> str:
-        return fingerprint(self._target, self.action, content)
+        return fingerprint(self.destination, self.action, content)
 
     def _sentence(self, problem: Problem) -> str:
         if problem.field not in self.model.model_fields:

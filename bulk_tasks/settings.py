@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .cells import Reading
 from .errors import OptionError
+from .results import destination_of
 from .sharing import LOCAL, OFF, REDIS_SCHEMES
 from .vendors import VENDORS
 from .vendors.base import Vendor
@@ -100,6 +101,11 @@ class Settings:
     @property
     def vendor(self) -> Vendor:
         return VENDORS[self.target]
+
+    @property
+    def destination(self) -> str:
+        """Where the lines go, as the results file's ``destination`` column says it."""
+        return destination_of(self.target, sandbox=self.sandbox)
 
     @property
     def url(self) -> str:

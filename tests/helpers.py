@@ -78,3 +78,18 @@ def wait_for_sent(sandbox: Sandbox, count: int, *, seconds: float = 20) -> None:
 def read_results(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8-sig", newline="") as file:
         return list(csv.DictReader(file))
+
+
+def invoke(*args: str | Path, key: str | None = KEY, env: dict[str, str] | None = None) -> Ran:
+    """Run the command in this process (typer's runner), as :func:`bulk_tasks` does in a
+    child: for tests where the process itself is not the point."""
+    from typer.testing import CliRunner
+
+    from bulk_tasks.cli import app
+
+    variables: dict[str, str | None] = dict.fromkeys(KEY_VARIABLES, key)
+    variables |= env or {}
+    result = CliRunner().invoke(app, [str(arg) for arg in args], env=variables)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from helpers import KEY, ROOT, bulk_tasks, popen, read_results, wait_for_sent
+from helpers import KEY, ROOT, bulk_tasks, invoke, popen, read_results, wait_for_sent
 
 from bulk_tasks.lockfile import LockFile
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
@@ -473,15 +473,43 @@ def test_a_full_disk_stops_the_run_and_loses_nothing_written(tmp_path: Path) -> 
     assert len(read_results(results)) == 60
 
 
-def test_rows_done_in_the_sandbox_are_not_done_for_real(tmp_path: Path) -> None:
+def test_a_sandbox_trial_is_never_carried_on_by_a_real_run(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(3))
-    demo = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", key=None)
-    assert demo.code == 0
+    results = tmp_path / "in.results.csv"
+    demo = invoke("run", data, "-t", "lemlist", "--sandbox", key=None)
+    assert demo.code == 0, demo.stderr
+    assert {line["destination"] for line in read_results(results)} == {"lemlist sandbox"}
+    trial = results.read_bytes()
+    refusal = (
+        f"bulk-tasks: {results} holds the results of a --sandbox trial: those tasks exist "
+        "only in the sandbox, never in lemlist, so a real run cannot carry on from it. Start "
+        "the real run over with --force (the trial's file is kept as a backup), or give it "
+        "another --results\n"
+    )
     with SandboxServer(fast_sandbox()) as real:  # stands for lemlist itself here
-        ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", real.url, "--resume")
+        for resume in ((), ("--resume",)):
+            ran = invoke("run", data, "-t", "lemlist", "--base-url", real.url, *resume)
+            assert (ran.code, ran.stderr) == (2, refusal)
+        looked_up = invoke("resolve", results, "-t", "lemlist", "--base-url", real.url)
+        assert (looked_up.code, looked_up.stderr) == (
+            2,
+            f"bulk-tasks: {results} holds lines sent to lemlist sandbox, not to lemlist: "
+            "there is nothing to look up at lemlist (a --sandbox trial's tasks exist only in "
+            "the sandbox)\n",
+        )
+        assert real.sandbox.arrivals == []
+        assert results.read_bytes() == trial
+        ran = invoke("run", data, "-t", "lemlist", "--base-url", real.url, "--force")
         assert ran.code == 0, ran.stderr
-        assert len(real.sandbox.applied) == 3  # the demo's tasks do not exist there
-    again = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", "--resume", key=None)
-    assert again.code == 0
-    statuses = Counter(line["status"] for line in read_results(tmp_path / "in.results.csv"))
-    assert statuses == {"skipped": 3, "created": 3}
+        assert len(real.sandbox.applied) == 3
+    lines = read_results(results)
+    assert [line["status"] for line in lines] == ["created"] * 3  # the trial is not in it
+    assert {line["destination"] for line in lines} == {"lemlist"}
+    [backup] = tmp_path.glob("in.results.backup-*.csv")
+    assert backup.read_bytes() == trial
+    again = invoke("run", data, "-t", "lemlist", "--sandbox", "--resume", key=None)
+    assert (again.code, again.stderr) == (
+        2,
+        f"bulk-tasks: {results} holds the results of a run sent to lemlist; a --sandbox "
+        "trial cannot carry on from it: give the trial another --results\n",
+    )

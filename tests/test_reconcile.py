@@ -270,7 +270,7 @@ def test_a_journal_left_by_a_kill_settles_to_each_lines_last_word(tmp_path: Path
     from bulk_tasks.results import Journal, Outcome, Status
 
     path = tmp_path / "killed.csv"
-    journal = Journal(path, ["leadId"])
+    journal = Journal(path, ["leadId"], destination="lemlist")
     journal.write(Row(2, ("lea_a",)), Outcome(status=Status.SENDING), "f1")
     journal.write(Row(3, ("lea_b",)), Outcome(status=Status.SENDING), "f2")
     journal.write(Row(2, ("lea_a",)), Outcome(status=Status.CREATED, remote_id="opp_1"), "f1")

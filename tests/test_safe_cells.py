@@ -34,7 +34,7 @@ def test_the_results_csv_defuses_and_reads_back_the_original(tmp_path: Path) -> 
     from bulk_tasks.inputs import Row
 
     path = tmp_path / "out.csv"
-    journal = Journal(path, ["content", "Account"])
+    journal = Journal(path, ["content", "Account"], destination="lemlist")
     journal.write(Row(2, (FORMULA, "@Acme")), Outcome(status=Status.CREATED), "f1")
     journal.close()
     raw = path.read_text(encoding="utf-8-sig")

@@ -27,8 +27,17 @@ back), :mod:`~bulk_tasks.results.xlsx` (workbooks in and out).
 """
 
 from .formats import CsvLines
-from .journal import Journal, compact, may_hold_tasks, read_journal
+from .journal import (
+    Journal,
+    compact,
+    destination_in,
+    may_hold_tasks,
+    read_journal,
+    sent_elsewhere,
+)
 from .outcomes import (
+    CORE_COLUMNS,
+    DESTINATION,
     DONE,
     EXISTS_OR_MAY,
     INTERRUPTED,
@@ -37,12 +46,16 @@ from .outcomes import (
     Status,
     check_format,
     default_path,
+    destination_of,
     journal_path,
+    own_columns,
     result_headers,
 )
 from .xlsx import write_table
 
 __all__ = [
+    "CORE_COLUMNS",
+    "DESTINATION",
     "DONE",
     "EXISTS_OR_MAY",
     "INTERRUPTED",
@@ -54,9 +67,13 @@ __all__ = [
     "check_format",
     "compact",
     "default_path",
+    "destination_in",
+    "destination_of",
     "journal_path",
     "may_hold_tasks",
+    "own_columns",
     "read_journal",
     "result_headers",
+    "sent_elsewhere",
     "write_table",
 ]

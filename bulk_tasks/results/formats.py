@@ -16,7 +16,7 @@ from typing import IO
 from ..errors import ResultsError
 from ..inputs import Row, cell_text
 from ..safe_cells import defuse_all, restore
-from .outcomes import RESULT_COLUMNS, Outcome, Status
+from .outcomes import CORE_COLUMNS, Outcome, Status
 
 #: a results line read back: column -> text
 Line = dict[str, str]
@@ -39,9 +39,9 @@ def input_cells(row: Row) -> list[str]:
     return [cell if isinstance(cell, str) else cell_text(cell) for cell in row.cells]
 
 
-def line_cells(row: Row, outcome: Outcome, fingerprint: str) -> list[str]:
+def line_cells(row: Row, outcome: Outcome, fingerprint: str, destination: str) -> list[str]:
     """Every cell of a results line, the input's own last."""
-    return [str(row.number), *outcome_cells(outcome), fingerprint, *input_cells(row)]
+    return [str(row.number), *outcome_cells(outcome), fingerprint, destination, *input_cells(row)]
 
 
 class CsvLines:
@@ -50,12 +50,13 @@ class CsvLines:
     tell a fingerprint from the same earlier one with a ``#2``.
 
     The text is what the csv writer makes of the whole line. The part after the fingerprint
-    (the input's cells) is rendered once per row, however many lines the row has; the part
-    before it once per outcome, the row number put in front.
+    (the destination and the input's cells) is rendered once per row, however many lines the
+    row has; the part before it once per outcome, the row number put in front.
     """
 
-    def __init__(self, input_width: int) -> None:
+    def __init__(self, input_width: int, destination: str) -> None:
         self._width = input_width
+        self._destination = destination
         self._csv = CsvFormat()
         self._row: Row | None = None
         self._tail = ""
@@ -66,7 +67,7 @@ class CsvLines:
             cells = input_cells(row)
             cells += [""] * (self._width - len(cells))
             # begins with an empty cell: the comma after the fingerprint
-            self._row, self._tail = row, self._csv.line((), ["", *cells])
+            self._row, self._tail = row, self._csv.line((), ["", self._destination, *cells])
         ours = outcome_cells(outcome)
         rest = self._heads.get(ours)
         if rest is None:
@@ -138,7 +139,7 @@ class CsvFormat(LineFormat):
     def header(file: IO[str], reader: Iterator[list[str]]) -> list[str]:
         """The header line, which must start with our columns."""
         headers = next(reader, [])
-        if tuple(headers[: len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
+        if tuple(headers[: len(CORE_COLUMNS)]) != CORE_COLUMNS:
             raise ResultsError(f"{file.name} is not a bulk-tasks results file (its header differs)")
         return headers
 
@@ -156,7 +157,7 @@ class CsvFormat(LineFormat):
     def statuses(self, file: IO[str]) -> Iterator[str]:
         reader = csv.reader(file)
         self.header(file, reader)
-        where = RESULT_COLUMNS.index("status")
+        where = CORE_COLUMNS.index("status")
         return (cells[where] for cells in reader if len(cells) > where)
 
 

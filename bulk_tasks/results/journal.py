@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence, Set
 from pathlib import Path
 from typing import IO
 
-from ..errors import ResultsError
+from ..errors import OtherDestination, ResultsError
 from ..inputs import Row
 from .formats import CsvFormat, Line, format_of, line_cells, line_key, outcome_of, read_lines
 from .outcomes import (
+    DESTINATION,
     EXISTS_OR_MAY,
     INTERRUPTED,
     Outcome,
@@ -32,13 +33,44 @@ from .xlsx import export_xlsx, import_xlsx
 
 def read_journal(path: Path) -> dict[str, Outcome]:
     """The last outcome per fingerprint in a results file, ``sending`` read as unknown."""
+    return _read_earlier(path)[0]
+
+
+def _read_earlier(path: Path) -> tuple[dict[str, Outcome], set[str]]:
+    """:func:`read_journal`, and every destination the lines name."""
     state: dict[str, Outcome] = {}
+    destinations: set[str] = set()
     with read_lines(path) as (_, lines):
         for line in lines:
             outcome = outcome_of(_settled(line))
             if outcome is not None:
                 state[line_key(line)] = outcome
-    return state
+                destinations.add(line.get(DESTINATION, ""))
+    destinations.discard("")  # a file of a version that did not write it
+    return state, destinations
+
+
+def destination_in(path: Path) -> str | None:
+    """The destination the first line of a results file names (None: it names none)."""
+    if is_xlsx(path) and path.exists():
+        from openpyxl import load_workbook  # imported late: only XLSX results need it
+
+        try:
+            rows = (
+                load_workbook(path, read_only=True)
+                .worksheets[0]
+                .iter_rows(max_row=2, values_only=True)
+            )
+            header, first = (list(values) for values in rows)
+        except (OSError, ValueError, KeyError):
+            return None
+        cells = dict(zip(header, first, strict=False))
+        return str(cells.get(DESTINATION) or "") or None
+    try:
+        with read_lines(journal_path(path)) as (_, lines):
+            return next(lines, {}).get(DESTINATION) or None
+    except ResultsError:
+        return None
 
 
 def may_hold_tasks(path: Path) -> bool:
@@ -135,6 +167,28 @@ def compact(
     return columns
 
 
+def sent_elsewhere(path: Path, *, found: str, wanted: str) -> OtherDestination:
+    """Why a run to ``wanted`` cannot carry on from ``path``, whose lines went to ``found``."""
+    if found.endswith(" sandbox") and found.removesuffix(" sandbox") == wanted:
+        said = (
+            f"{path} holds the results of a --sandbox trial: those tasks exist only in the "
+            f"sandbox, never in {wanted}, so a real run cannot carry on from it. Start the real "
+            "run over with --force (the trial's file is kept as a backup), or give it "
+            "another --results"
+        )
+    elif wanted.endswith(" sandbox"):
+        said = (
+            f"{path} holds the results of a run sent to {found}; a --sandbox trial cannot "
+            "carry on from it: give the trial another --results"
+        )
+    else:
+        said = (
+            f"{path} holds lines sent to {found}, and this run sends to {wanted}: give it "
+            "another --results"
+        )
+    return OtherDestination(said, path=str(path), found=found, wanted=wanted)
+
+
 # --- writing ---------------------------------------------------------------------------------
 
 
@@ -142,7 +196,9 @@ class Journal:
     """The results file of one run: lines appended as rows settle, durable before sending.
 
     With ``resume``, the existing file is compacted (which also drops a line torn by a kill)
-    and appended to; otherwise a new file is started.
+    and appended to; otherwise a new file is started. Every line names ``destination``
+    (where the run sends); a file whose lines went elsewhere cannot be resumed
+    (:class:`~bulk_tasks.errors.OtherDestination`).
     """
 
     def __init__(
@@ -150,21 +206,31 @@ class Journal:
         path: Path,
         input_headers: Sequence[str],
         *,
+        destination: str,
         resume: bool = False,
         durable: bool = True,
         flush_each: bool = True,
     ) -> None:
         check_format(path)
         self.path = path
+        self.destination = destination
         self._journal = journal_path(path)
         self._format = format_of(self._journal)
         wanted = result_headers(input_headers)
-        if resume and is_xlsx(path) and not self._journal.exists() and path.exists():
+        imported = resume and is_xlsx(path) and not self._journal.exists() and path.exists()
+        if imported:
             import_xlsx(path, self._journal)
         resuming = resume and self._journal.exists()
         self._headers = compact(self._journal, headers=wanted) if resuming else wanted
         #: the last word of earlier runs on each row, by fingerprint (empty unless resuming)
-        self.earlier: dict[str, Outcome] = read_journal(self._journal) if resuming else {}
+        self.earlier: dict[str, Outcome] = {}
+        if resuming:
+            self.earlier, destinations = _read_earlier(self._journal)
+            elsewhere = sorted(destinations - {destination})
+            if elsewhere:
+                if imported:  # the workbook stays the only copy, as it was
+                    self._journal.unlink()
+                raise sent_elsewhere(path, found=elsewhere[0], wanted=destination)
         # which rows this run wrote: only a resumed file can hold rows no longer in the input
         self._written: set[str] | None = set() if resuming else None
         self._durable = durable
@@ -199,7 +265,7 @@ class Journal:
         """A line's outcome: written and flushed now, fsynced with the next batch."""
         if self._written is not None:
             self._written.add(fingerprint)
-        cells = line_cells(row, outcome, fingerprint)
+        cells = line_cells(row, outcome, fingerprint, self.destination)
         if len(cells) < self._width:
             cells += [""] * (self._width - len(cells))  # columns only older lines have
         try:

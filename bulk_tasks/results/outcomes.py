@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..errors import ResultsError
 
-RESULT_COLUMNS = (
+#: the columns every results file starts with, in every version of this tool
+CORE_COLUMNS = (
     "row",
     "status",
     "remote_id",
@@ -20,6 +21,10 @@ RESULT_COLUMNS = (
     "attempts",
     "fingerprint",
 )
+#: where the run sent its lines: the vendor ("lemlist"), or its emulator ("lemlist sandbox"),
+#: whose tasks never exist at the vendor; files written before it was added lack it
+DESTINATION = "destination"
+RESULT_COLUMNS = (*CORE_COLUMNS, DESTINATION)
 FORMATS = (".csv", ".jsonl", ".xlsx")
 
 
@@ -74,6 +79,20 @@ def result_headers(input_headers: Sequence[str]) -> list[str]:
     taken = {name.lower() for name in RESULT_COLUMNS}
     own = [f"{name} (input)" if name.lower() in taken else name for name in input_headers]
     return [*RESULT_COLUMNS, *own]
+
+
+def own_columns(headers: Sequence[str]) -> list[str]:
+    """The input's columns of a results file, as the file names them: those after ours
+    (``destination`` is ours only in the files that have it)."""
+    start = len(CORE_COLUMNS)
+    if tuple(headers[start : start + 1]) == (DESTINATION,):
+        start += 1
+    return list(headers[start:])
+
+
+def destination_of(target: str, *, sandbox: bool) -> str:
+    """The ``destination`` a run writes on its lines."""
+    return f"{target} sandbox" if sandbox else target
 
 
 def is_xlsx(path: Path) -> bool:
