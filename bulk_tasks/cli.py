@@ -34,6 +34,7 @@ from .cli_options import (
     DelimiterOpt,
     EncodingOpt,
     InputArg,
+    LimitOpt,
     LogFormatOpt,
     MapOpt,
     NoPackOpt,
@@ -135,6 +136,7 @@ def run(
     batch_size: BatchSizeOpt = None,
     no_pack: NoPackOpt = False,
     share: ShareOpt = "local",
+    limit: LimitOpt = None,
     config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
@@ -149,6 +151,11 @@ def run(
       bulk-tasks run sample_inputs/lemlist_create.csv -t lemlist --sandbox
       bulk-tasks run sample_inputs/saleshandy_create.csv -t saleshandy --sandbox
       bulk-tasks run sample_inputs/attio_create.xlsx -t attio --sandbox
+
+    \b
+    A big file? Send its first 5 rows, check them, then the rest:
+      bulk-tasks run tasks.csv -t lemlist --limit 5
+      bulk-tasks run tasks.csv -t lemlist --resume
 
     Stopped or interrupted? Run the same command with --resume: nothing done is sent twice.
 
@@ -181,7 +188,14 @@ def run(
 
 
 def _resume_command() -> str:
-    words = ["bulk-tasks", *(word for word in sys.argv[1:] if word != "--force")]
+    """The command as typed, to carry on: with --resume, without --force nor --limit."""
+    words = ["bulk-tasks"]
+    given = iter(sys.argv[1:])
+    for word in given:
+        if word == "--limit":
+            next(given, None)  # and its value
+        elif word != "--force" and not word.startswith("--limit="):
+            words.append(word)
     return shlex.join(words if "--resume" in words else [*words, "--resume"])
 
 
@@ -199,6 +213,7 @@ def validate(
     set_values: SetOpt = None,
     timezone: TimezoneOpt = "UTC",
     date_format: DateFormatOpt = None,
+    limit: LimitOpt = None,
     config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:

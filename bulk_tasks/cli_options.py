@@ -194,6 +194,15 @@ ShareOpt = Annotated[
         "Redis), or off (this run alone).",
     ),
 ]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        help="Only the first N data rows (blank rows aside), to try a big file on a few rows: "
+        "run sends them and ends the rest not_sent (send them later with --resume and no "
+        "--limit); validate checks them and reads no further.",
+    ),
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -255,7 +264,7 @@ _CHOICES: dict[str, type[StrEnum]] = {
 #: what validate takes of a run's job file: where the rows are and how to read them
 _READING = frozenset(
     {"input", "target", "action", "results", "sheet", "encoding", "delimiter", "map", "set"}
-    | {"timezone", "date_format"}
+    | {"timezone", "date_format", "limit"}
 )
 
 

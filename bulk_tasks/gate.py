@@ -1,8 +1,9 @@
 """The line gate: which lines of a run go to the vendor, and what becomes of the others.
 
 A line is not sent when it is invalid, when an earlier run of the same results file already
-settled it (``--resume``), or when the key it needs is not set. Such a line ends at the gate
-with its outcome; every other line passes with what it asks of the vendor.
+settled it (``--resume``), when its row comes after the first ``--limit`` rows, or when the
+key it needs is not set. Such a line ends at the gate with its outcome; every other line
+passes with what it asks of the vendor.
 """
 
 from __future__ import annotations
@@ -40,9 +41,21 @@ class LineGate:
         #: lines of an earlier run that this run settled before sending (looked up), by
         #: fingerprint
         self.settled_now: dict[str, Outcome] = {}
+        self._rows_seen = 0  # non-blank rows, each counted at its first line
+        self._last_row = 0
+
+    def _beyond_limit(self, line: Line) -> bool:
+        """Whether ``line``'s row comes after the first ``--limit`` rows (lines come in the
+        order of their rows, those of a row together; blank rows have none)."""
+        if line.row.number != self._last_row:
+            self._last_row = line.row.number
+            self._rows_seen += 1
+        limit = self._settings.limit
+        return limit is not None and self._rows_seen > limit
 
     def ask(self, line: Line) -> Ask | None:
         """What ``line`` asks of the vendor, or None when it is not to be sent."""
+        beyond_limit = self._beyond_limit(line)
         if line.ask is None:
             self._recorder.record_line(line, self._rules.invalid_outcome(line))
             return None
@@ -55,6 +68,9 @@ class LineGate:
         decided = resumed(earlier, self._settings) if earlier else None
         if decided is not None:
             self._recorder.record_line(line, decided)
+            return None
+        if beyond_limit:
+            self._recorder.record_line(line, self._beyond(self._settings.limit or 0))
             return None
         if self.key(line.key_env) is None:
             self._recorder.record_line(line, self._key_missing(line.key_env))
@@ -83,6 +99,16 @@ class LineGate:
                 self._summary.keys_unused[variable] = outcome.error_message
                 self._progress.notice(outcome.error_message)
         self._recorder.record_line(line, outcome)
+
+    @staticmethod
+    def _beyond(limit: int) -> Outcome:
+        return Outcome(
+            status=Status.NOT_SENT,
+            error_code="beyond_limit",
+            error_message=f"not sent: it comes after the first {limit} "
+            f"row{'s' * (limit != 1)} (--limit {limit}); to send it, run again without "
+            "--limit, with --resume",
+        )
 
     def _key_missing(self, key_env: str) -> Outcome:
         return Outcome(

@@ -65,19 +65,28 @@ __all__ = ["Progress", "Settings", "Summary", "resolve", "run", "run_async", "va
 
 
 class Plan:
-    """An opened input with its columns matched to the action's fields."""
+    """An opened input with its columns matched to the action's fields.
 
-    def __init__(self, settings: Settings) -> None:
+    With ``settings.limit``, the table stops at that many non-blank rows when
+    ``read_past_limit`` is False (``validate``); otherwise every row is read, and the rows
+    after the limit end ``not_sent`` at the gate (``run``: its results tell every row).
+    """
+
+    def __init__(self, settings: Settings, *, read_past_limit: bool = True) -> None:
         self.settings = settings
         self.vendor = settings.vendor
         model = self.vendor.spec(settings.action)
         assert model is not None  # Settings refuses an action the vendor does not have
-        self.table: Table = open_table(
+        table = open_table(
             settings.input,
             sheet=settings.sheet,
             encoding=settings.encoding,
             delimiter=settings.delimiter,
         )
+        self._read_past_limit = read_past_limit
+        if settings.limit is not None and not read_past_limit:
+            table = table.first(settings.limit)
+        self.table: Table = table
         self.columns: ColumnMap = map_columns(
             self.table.headers,
             model,
@@ -95,6 +104,16 @@ class Plan:
 
     def summary(self, results: Path) -> Summary:
         notes = list(self.table.notes)
+        limit = self.settings.limit
+        if limit is not None:
+            rows = f"{limit} row{'s' * (limit != 1)}"
+            notes.append(
+                f"--limit {limit}: only the first {rows} are sent; the rows after them end "
+                "not_sent (beyond_limit): run again without --limit, with --resume, to send them"
+                if self._read_past_limit
+                else f"--limit {limit}: only the first {rows} are checked; the rest of the "
+                "file is not read"
+            )
         return Summary(results=results, line_noun=self.vendor.line_noun, notes=notes)
 
     def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
@@ -122,9 +141,9 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     Rows are checked in helper processes when the file is large and the machine has cores
     to spare (``settings.helpers``); the results keep the input's order either way.
     """
-    if settings.helpers is None:
+    if settings.helpers is None and settings.limit is None:
         warm_helpers(settings.input)
-    plan = Plan(settings)
+    plan = Plan(settings, read_past_limit=False)
     path = settings.results or default_path(settings.input, suffix=".validation.csv")
     summary = plan.summary(path)
     watcher = progress or Silent()

@@ -41,6 +41,7 @@ OPTIONS: dict[str, tuple[str, tuple[type, ...]]] = {
     "no_pack": ("true or false", (bool,)),
     "sandbox": ("true or false", (bool,)),
     "share": ("local, off or a redis:// URL", (str,)),
+    "limit": ("a whole number of rows", (int,)),
 }
 PATHS = ("input", "results", "map")
 _KEY_LIKE = re.compile(r"(^|_)(api_?key|key|token|secret|password)$")

@@ -60,6 +60,9 @@ class Settings:
     #: who shares each key's rate window: "local" (the processes of this machine), a
     #: redis:// URL (every machine using that Redis), or "off" (this process alone)
     share: str = "local"
+    #: only the first this many data rows (blank rows aside): ``run`` sends them and ends the
+    #: others ``not_sent``; ``validate`` checks them and reads no further (None: every row)
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.target not in VENDORS:
@@ -82,6 +85,8 @@ class Settings:
         if self.base_url is not None:
             check_base_url(self.base_url)
         check_share(self.share)
+        if self.limit is not None and self.limit < 1:
+            raise OptionError(f"--limit {self.limit}: give a number of rows, 1 or more")
         self._check_batch_size()
 
     def _check_batch_size(self) -> None:

@@ -6,7 +6,7 @@ import codecs
 import datetime
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,20 @@ class Table:
     def rows(self) -> Iterator[Row]:
         """Every record after the header, blank ones included, streamed afresh."""
         return self._source()
+
+    def first(self, rows: int) -> Table:
+        """This table up to its ``rows``-th non-blank record: nothing after it is read."""
+
+        def source() -> Iterator[Row]:
+            left = rows
+            for row in self._source():
+                yield row
+                left -= not is_blank(row)
+                if not left:
+                    return
+
+        total = rows if self.total is None else min(self.total, rows)
+        return replace(self, total=total, _source=source, parts=None)
 
 
 def cell_text(cell: Cell) -> str:
