@@ -341,13 +341,15 @@ def reconcile(
     from .reconcile import failed_lines
     from .reconcile import reconcile as settle
     from .report import write_report
-    from .results import write_table
+    from .results import delimiter_of, write_table
 
     with _user_errors():
         settled = settle(results)
         if failed_out is not None:
             header, rows = failed_lines(settled, include_unknown=not exclude_unknown)
-            write_table(failed_out, header, rows)
+            # a failed-rows CSV is opened where its results were: with their delimiter
+            delimiter = delimiter_of(results[0]) or ","
+            write_table(failed_out, header, rows, delimiter=delimiter)
         if report is not None:
             write_report(settled, report)
         report_reconciled(settled, failed_out=failed_out, report=report)

@@ -85,10 +85,13 @@ class HelperPool:
     input's order is kept.
     """
 
-    def __init__(self, rules: Rules, helpers: int) -> None:
+    def __init__(self, rules: Rules, helpers: int, *, delimiter: str = ",") -> None:
         self._helpers = helpers
         self._executor = ProcessPoolExecutor(
-            helpers, mp_context=_helpers_context(), initializer=_start_helper, initargs=(rules,)
+            helpers,
+            mp_context=_helpers_context(),
+            initializer=_start_helper,
+            initargs=(rules, delimiter),
         )
         #: the process ids of the helpers that checked rows
         self.used: set[int] = set()
@@ -160,10 +163,10 @@ _RULES: Rules | None = None  # a helper process's rules, set once when it starts
 _RENDER: CsvLines | None = None
 
 
-def _start_helper(rules: Rules) -> None:
+def _start_helper(rules: Rules, delimiter: str) -> None:
     global _RULES, _RENDER
     _RULES = rules
-    _RENDER = CsvLines(len(rules.columns.headers), rules.destination)
+    _RENDER = CsvLines(len(rules.columns.headers), rules.destination, delimiter=delimiter)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
 
 

@@ -102,6 +102,13 @@ class Plan:
             sandbox=settings.sandbox,
         )
 
+    @property
+    def results_delimiter(self) -> str:
+        """What separates the cells of a CSV results file: a semicolon when the input's did
+        (as Excel writes CSV where the decimal mark is a comma, and reads it back only so),
+        else a comma."""
+        return ";" if self.table.delimiter == ";" else ","
+
     def summary(self, results: Path) -> Summary:
         notes = list(self.table.notes)
         limit = self.settings.limit
@@ -156,13 +163,14 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
             path,
             plan.table.headers,
             destination=plan.rules.destination,
+            delimiter=plan.results_delimiter,
             durable=False,
             flush_each=False,
         )
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
             if helpers > 0:
-                with HelperPool(plan.rules, helpers) as pool:
+                with HelperPool(plan.rules, helpers, delimiter=journal.delimiter) as pool:
                     _check_in_helpers(plan, journal, summary, watcher, pool)
                 summary.helpers = len(pool.used)
             else:
@@ -243,6 +251,7 @@ async def run_async(
             path,
             plan.table.headers,
             destination=settings.destination,
+            delimiter=plan.results_delimiter,
             resume=settings.resume,
             durable=settings.durable,
         )

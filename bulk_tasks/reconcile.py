@@ -26,7 +26,7 @@ import polars as pl
 from .cells import ID_SEPARATORS
 from .errors import ResultsError
 from .inputs.table import os_problem
-from .results import RESULT_COLUMNS, own_columns
+from .results import RESULT_COLUMNS, delimiter_of, own_columns
 from .safe_cells import restore
 
 DONE = ("created", "updated", "skipped")
@@ -174,7 +174,12 @@ def scan(path: Path) -> pl.LazyFrame:
     _check_readable(path)
     try:
         if suffix == ".csv":
-            frame = pl.scan_csv(path, infer_schema=False, empty_string_is_null=False)
+            frame = pl.scan_csv(
+                path,
+                separator=delimiter_of(path) or ",",
+                infer_schema=False,
+                empty_string_is_null=False,
+            )
             _check_header(path, frame.collect_schema().names())
             return frame
         if suffix == ".jsonl":

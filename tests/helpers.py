@@ -76,8 +76,11 @@ def wait_for_sent(sandbox: Sandbox, count: int, *, seconds: float = 20) -> None:
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
+    """A results CSV's lines, separated by commas, or by semicolons when its header is."""
     with path.open(encoding="utf-8-sig", newline="") as file:
-        return list(csv.DictReader(file))
+        delimiter = ";" if file.readline().startswith("row;") else ","
+        file.seek(0)
+        return list(csv.DictReader(file, delimiter=delimiter))
 
 
 def invoke(*args: str | Path, key: str | None = KEY, env: dict[str, str] | None = None) -> Ran:

@@ -22,10 +22,10 @@ from bulk_tasks.helper_pool import PARALLEL_FROM, helpers_for
 USER = "usr_7YzNqVRMCfdeHEzMn"
 
 
-def lemlist_rows(path: Path, count: int) -> Path:
+def lemlist_rows(path: Path, count: int, *, delimiter: str = ",") -> Path:
     """Valid, invalid, blank, repeated, overlong and multi-line rows, over several spans."""
     with path.open("w", encoding="utf-8", newline="") as file:
-        out = csv.writer(file)
+        out = csv.writer(file, delimiter=delimiter)
         out.writerow(["leadId", "type", "assignedTo", "dueDate", "title", "Team"])
         for n in range(count):
             kind = n % 7
@@ -50,14 +50,18 @@ def validate(data: Path, results: Path, *, target: str, helpers: int) -> job.Sum
     return job.validate(settings)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
-def test_helpers_write_the_same_file_as_checking_here(tmp_path: Path, suffix: str) -> None:
-    data = lemlist_rows(tmp_path / "in.csv", 4_600)  # three chunks and a bit
+@pytest.mark.parametrize(("suffix", "delimiter"), [(".csv", ","), (".csv", ";"), (".jsonl", ",")])
+def test_helpers_write_the_same_file_as_checking_here(
+    tmp_path: Path, suffix: str, delimiter: str
+) -> None:
+    data = lemlist_rows(tmp_path / "in.csv", 4_600, delimiter=delimiter)  # three chunks and more
     here = validate(data, tmp_path / f"here{suffix}", target="lemlist", helpers=0)
     apart = validate(data, tmp_path / f"apart{suffix}", target="lemlist", helpers=2)
     assert here.helpers == 0
     assert 1 <= apart.helpers <= 2
     assert (tmp_path / f"apart{suffix}").read_bytes() == (tmp_path / f"here{suffix}").read_bytes()
+    if suffix == ".csv":  # the results are separated as the input is
+        assert (tmp_path / "here.csv").read_bytes().startswith(f"\ufeffrow{delimiter}".encode())
     assert apart.counts == here.counts
     assert (apart.rows.blank, apart.rows.settled) == (here.rows.blank, here.rows.settled)
     lines = read_results(tmp_path / "apart.csv") if suffix == ".csv" else None

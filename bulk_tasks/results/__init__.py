@@ -26,7 +26,7 @@ Lines), :mod:`~bulk_tasks.results.journal` (the run's journal: writing, compacti
 back), :mod:`~bulk_tasks.results.xlsx` (workbooks in and out).
 """
 
-from .formats import CsvLines
+from .formats import CsvLines, delimiter_of
 from .journal import (
     Journal,
     compact,
@@ -67,6 +67,7 @@ __all__ = [
     "check_format",
     "compact",
     "default_path",
+    "delimiter_of",
     "destination_in",
     "destination_of",
     "journal_path",

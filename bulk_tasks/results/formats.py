@@ -1,7 +1,10 @@
 """How results lines are written and read: CSV (with a header) or JSON Lines.
 
 A CSV file starts with a UTF-8 byte order mark, so that Excel, where ops teams open these
-files, reads it as UTF-8; every cell that could run as a formula is defused.
+files, reads it as UTF-8; every cell that could run as a formula is defused. Its cells are
+separated by commas, or by semicolons (:data:`DELIMITERS`), as Excel reads a CSV file where
+the decimal mark is a comma (French, German, …); a file read back says which by its header,
+whose first cell is always ``row``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from .outcomes import CORE_COLUMNS, Outcome, Status
 
 #: a results line read back: column -> text
 Line = dict[str, str]
+#: what may separate the cells of a results CSV
+DELIMITERS = (",", ";")
 
 
 def outcome_cells(outcome: Outcome) -> tuple[str, ...]:
@@ -54,10 +59,10 @@ class CsvLines:
     row has; the part before it once per outcome, the row number put in front.
     """
 
-    def __init__(self, input_width: int, destination: str) -> None:
+    def __init__(self, input_width: int, destination: str, *, delimiter: str = ",") -> None:
         self._width = input_width
         self._destination = destination
-        self._csv = CsvFormat()
+        self._csv = CsvFormat(delimiter)
         self._row: Row | None = None
         self._tail = ""
         self._heads: dict[tuple[str, ...], str] = {}
@@ -119,10 +124,11 @@ class CsvFormat(LineFormat):
     encoding = "utf-8-sig"
     has_header = True
 
-    def __init__(self) -> None:
+    def __init__(self, delimiter: str = ",") -> None:
+        self.delimiter = delimiter
         # the writer hands over each line in one write() call: kept in a list, taken back
         self._lines: list[str] = []
-        self._writer = csv.writer(_Appender(self._lines.append))
+        self._writer = csv.writer(_Appender(self._lines.append), delimiter=delimiter)
         self._file: IO[str] | None = None
         self._to_file = self._writer
 
@@ -132,8 +138,11 @@ class CsvFormat(LineFormat):
 
     def put(self, file: IO[str], headers: Sequence[str], cells: Sequence[str]) -> None:
         if file is not self._file:
-            self._file, self._to_file = file, csv.writer(file)
+            self._file, self._to_file = file, csv.writer(file, delimiter=self.delimiter)
         self._to_file.writerow(defuse_all(cells))
+
+    def reader(self, file: IO[str]) -> Iterator[list[str]]:
+        return csv.reader(file, delimiter=self.delimiter)
 
     @staticmethod
     def header(file: IO[str], reader: Iterator[list[str]]) -> list[str]:
@@ -144,7 +153,7 @@ class CsvFormat(LineFormat):
         return headers
 
     def read(self, file: IO[str]) -> tuple[list[str], Iterator[Line]]:
-        reader = csv.reader(file)
+        reader = self.reader(file)
         headers = self.header(file, reader)
 
         def lines() -> Iterator[Line]:
@@ -155,7 +164,7 @@ class CsvFormat(LineFormat):
         return headers, lines()
 
     def statuses(self, file: IO[str]) -> Iterator[str]:
-        reader = csv.reader(file)
+        reader = self.reader(file)
         self.header(file, reader)
         where = CORE_COLUMNS.index("status")
         return (cells[where] for cells in reader if len(cells) > where)
@@ -184,7 +193,28 @@ class JsonLinesFormat(LineFormat):
 
 
 def format_of(path: Path) -> LineFormat:
-    return JsonLinesFormat() if path.suffix.lower() == ".jsonl" else CsvFormat()
+    """How the results file ``path`` is read, and appended to: by its extension, and for a
+    CSV file by its header's delimiter."""
+    if path.suffix.lower() == ".jsonl":
+        return JsonLinesFormat()
+    return CsvFormat(delimiter_of(path) or ",")
+
+
+def new_format(path: Path, *, delimiter: str = ",") -> LineFormat:
+    """How a new results file ``path`` is written: a CSV file with ``delimiter``."""
+    return JsonLinesFormat() if path.suffix.lower() == ".jsonl" else CsvFormat(delimiter)
+
+
+def delimiter_of(path: Path) -> str | None:
+    """The delimiter a results CSV was written with, as its header says (None: the file
+    does not exist, or its header is not ours)."""
+    try:
+        with path.open(encoding=CsvFormat.encoding, newline="") as file:
+            start = file.read(len(CORE_COLUMNS[0]) + 1)
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = start[len(CORE_COLUMNS[0]) :]
+    return found if start.startswith(CORE_COLUMNS[0]) and found in DELIMITERS else None
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import os
 import re
 from collections.abc import Iterable, Sequence, Set
@@ -14,7 +15,16 @@ from typing import IO
 
 from ..errors import OtherDestination, ResultsError
 from ..inputs import Row
-from .formats import CsvFormat, Line, format_of, line_cells, line_key, outcome_of, read_lines
+from .formats import (
+    CsvFormat,
+    Line,
+    format_of,
+    line_cells,
+    line_key,
+    new_format,
+    outcome_of,
+    read_lines,
+)
 from .outcomes import (
     DESTINATION,
     EXISTS_OR_MAY,
@@ -81,34 +91,34 @@ def may_hold_tasks(path: Path) -> bool:
     kind = format_of(path)
     exists_or_may = {status.value for status in EXISTS_OR_MAY}
     try:
-        if isinstance(kind, CsvFormat) and _plainly_csv(path):
-            return _task_line_in(path)
+        if isinstance(kind, CsvFormat) and _plainly_csv(path, kind):
+            return _scan(path, _task_line(kind.delimiter))
         with path.open(encoding=kind.encoding, newline="") as file:
             return any(status in exists_or_may for status in kind.statuses(file))
     except (OSError, UnicodeDecodeError, csv.Error, ResultsError):
         return True
 
 
-#: a line of a results file as this tool writes it, whose status says a task exists or may;
-#: the patterns start at the newline before the line: anchored so, they run ten times faster
-#: than with ``^`` (the first line is the header, checked on its own)
-_TASK_LINE = re.compile(
-    rb"\n\d+,(?:" + b"|".join(status.value.encode() for status in EXISTS_OR_MAY) + rb"),"
-)
+@functools.cache
+def _task_line(delimiter: str) -> re.Pattern[bytes]:
+    """A line of a results file as this tool writes it, whose status says a task exists or
+    may. The pattern starts at the newline before the line: anchored so, it runs ten times
+    faster than with ``^`` (the first line is the header, checked on its own)."""
+    statuses = b"|".join(status.value.encode() for status in EXISTS_OR_MAY)
+    cut = re.escape(delimiter.encode())
+    return re.compile(rb"\n\d+" + cut + rb"(?:" + statuses + rb")" + cut)
+
+
 _QUOTED_LINE = re.compile(rb'\n"')
 
 
-def _plainly_csv(path: Path) -> bool:
+def _plainly_csv(path: Path, kind: CsvFormat) -> bool:
     """A results CSV whose lines all start as this tool writes them (no quoted first cell), so
-    that :func:`_task_line_in` may scan its bytes; anything else is read cell by cell. A
+    that :func:`_task_line` may scan its bytes; anything else is read cell by cell. A
     file whose header is not ours raises :class:`ResultsError`."""
-    with path.open(encoding=CsvFormat.encoding, newline="") as file:
-        CsvFormat.header(file, csv.reader(file))
+    with path.open(encoding=kind.encoding, newline="") as file:
+        kind.header(file, kind.reader(file))
     return not _scan(path, _QUOTED_LINE)
-
-
-def _task_line_in(path: Path) -> bool:
-    return _scan(path, _TASK_LINE)
 
 
 def _scan(path: Path, pattern: re.Pattern[bytes]) -> bool:
@@ -196,9 +206,9 @@ class Journal:
     """The results file of one run: lines appended as rows settle, durable before sending.
 
     With ``resume``, the existing file is compacted (which also drops a line torn by a kill)
-    and appended to; otherwise a new file is started. Every line names ``destination``
-    (where the run sends); a file whose lines went elsewhere cannot be resumed
-    (:class:`~bulk_tasks.errors.OtherDestination`).
+    and appended to; otherwise a new file is started, a CSV one with ``delimiter``. Every
+    line names ``destination`` (where the run sends); a file whose lines went elsewhere
+    cannot be resumed (:class:`~bulk_tasks.errors.OtherDestination`).
     """
 
     def __init__(
@@ -207,6 +217,7 @@ class Journal:
         input_headers: Sequence[str],
         *,
         destination: str,
+        delimiter: str = ",",
         resume: bool = False,
         durable: bool = True,
         flush_each: bool = True,
@@ -215,12 +226,15 @@ class Journal:
         self.path = path
         self.destination = destination
         self._journal = journal_path(path)
-        self._format = format_of(self._journal)
         wanted = result_headers(input_headers)
         imported = resume and is_xlsx(path) and not self._journal.exists() and path.exists()
         if imported:
             import_xlsx(path, self._journal)
         resuming = resume and self._journal.exists()
+        # a file carried on keeps its own delimiter
+        self._format = (
+            format_of(self._journal) if resuming else new_format(self._journal, delimiter=delimiter)
+        )
         self._headers = compact(self._journal, headers=wanted) if resuming else wanted
         #: the last word of earlier runs on each row, by fingerprint (empty unless resuming)
         self.earlier: dict[str, Outcome] = {}
@@ -287,8 +301,14 @@ class Journal:
 
     @property
     def renders_csv(self) -> bool:
-        """Whether lines rendered by :class:`CsvLines` may be written here."""
+        """Whether lines rendered by :class:`CsvLines` (with :attr:`delimiter`) may be
+        written here."""
         return isinstance(self._format, CsvFormat) and self._written is None
+
+    @property
+    def delimiter(self) -> str:
+        """What separates the cells of a CSV results file ("," for any other)."""
+        return self._format.delimiter if isinstance(self._format, CsvFormat) else ","
 
     def write_lines(self, text: str) -> None:
         """Lines :class:`CsvLines` rendered, their fingerprints as they end up."""

@@ -33,8 +33,11 @@ def export_xlsx(journal: Path, path: Path) -> None:
     os.remove(journal)
 
 
-def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-    """A table of text (a failed-rows file) as CSV or XLSX by extension, safe to open."""
+def write_table(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], *, delimiter: str = ","
+) -> None:
+    """A table of text (a failed-rows file) as CSV (with ``delimiter``) or XLSX by
+    extension, safe to open."""
     if path.suffix.lower() not in (".csv", ".xlsx"):
         raise ResultsError(f"{path}: the extension says the format; use .csv or .xlsx")
     try:
@@ -49,7 +52,7 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]
                 sheet.append([_typed(sheet, "", cell) for cell in row])
             workbook.save(path)
             return
-        kind = CsvFormat()
+        kind = CsvFormat(delimiter)
         with path.open("w", encoding=kind.encoding, newline="") as out:
             out.write(kind.line(header, header))
             for row in rows:
