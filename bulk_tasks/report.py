@@ -27,6 +27,7 @@ from openpyxl.utils import get_column_letter
 from .errors import ResultsError
 from .reconcile import Reconciled, full_lines
 from .results import RESULT_COLUMNS
+from .results.xlsx import open_for_writing
 from .safe_cells import RISKY_STARTS
 
 ORDER = ("created", "updated", "skipped", "invalid", "failed", "unknown", "not_sent")
@@ -76,16 +77,13 @@ def _fit(sheet: Any, rows: Sequence[Sequence[object]]) -> None:
 def write_report(reconciled: Reconciled, path: Path) -> None:
     if path.suffix.lower() != ".xlsx":
         raise ResultsError(f"--report {path}: the report is an XLSX file; name it ….xlsx")
-    workbook = Workbook(write_only=True)
-    _summary_sheet(workbook, reconciled)
-    for status in [s for s in ORDER if reconciled.counts.get(s)]:
-        lines = islice(full_lines(reconciled, [status]), MOST_LINES)
-        _status_sheet(workbook, status, lines)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        workbook.save(path)
-    except OSError as error:
-        raise ResultsError(f"cannot write {path}: {error.strerror}; choose another path") from None
+    with open_for_writing(path) as out:  # a path that cannot be written fails before the work
+        workbook = Workbook(write_only=True)
+        _summary_sheet(workbook, reconciled)
+        for status in [s for s in ORDER if reconciled.counts.get(s)]:
+            lines = islice(full_lines(reconciled, [status]), MOST_LINES)
+            _status_sheet(workbook, status, lines)
+        workbook.save(out)
 
 
 def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 from helpers import KEY, SAMPLES, bulk_tasks, read_results
 
+from bulk_tasks import job
 from bulk_tasks.errors import ResultsError
 from bulk_tasks.inputs import open_table
 from bulk_tasks.reconcile import failed_lines, reconcile
@@ -31,6 +33,14 @@ def saleshandy(data: Path, url: str, results: Path, *more: str) -> int:
 
 def snapshot(results: Path, name: str) -> Path:
     return Path(shutil.copy(results, results.with_name(name)))
+
+
+def run_saleshandy(data: Path, url: str, results: Path, *, timeout: float = 30) -> None:
+    """A Saleshandy run in this process."""
+    settings = job.Settings(
+        input=data, target="saleshandy", base_url=url, results=results, timeout=timeout, helpers=0
+    )
+    job.run(settings, key=KEY)
 
 
 def test_three_runs_of_one_input_settle_each_line_once(tmp_path: Path) -> None:
@@ -329,3 +339,48 @@ def test_files_with_the_same_columns_but_no_line_in_common_are_refused(tmp_path:
             assert saleshandy(data, server.url, data.with_suffix(".results.csv")) == 0
     with pytest.raises(ResultsError, match="come from different input files"):
         reconcile([one.with_suffix(".results.csv"), other.with_suffix(".results.csv")])
+
+
+# --- where the failed-rows file and the report cannot be written -----------------------------
+
+
+def results_of(tmp_path: Path, prospects: list[str], *, hang: bool = False) -> Path:
+    """The results of a run of one row per cell of ``prospects``; with ``hang``, every request
+    is applied and never answered (its lines end unknown)."""
+    data = tmp_path / "in.csv"
+    data.write_text(HEADER + "".join(f"\n{cell},{TASK}" for cell in prospects), "utf-8")
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(Sandbox(keys={KEY}, faults=Faults(p_hang=float(hang)))) as server:
+        run_saleshandy(data, server.url, results, timeout=0.5 if hang else 30)
+    return results
+
+
+@pytest.mark.parametrize("option", ["--failed-out", "--report"])
+def test_a_path_that_cannot_be_written_is_one_line_and_exit_2(tmp_path: Path, option: str) -> None:
+    results = results_of(tmp_path, ["INVALIDa1"])  # a line to fix
+    in_the_way = tmp_path / "reports"
+    in_the_way.write_text("a file where a folder was meant", encoding="utf-8")
+    path = in_the_way / "out.xlsx"
+
+    ran = bulk_tasks("reconcile", results, option, path, key=None)  # what ends the process too
+
+    assert (ran.code, ran.stdout) == (2, "")
+    assert ran.stderr == (
+        f"bulk-tasks: cannot write {path}: {in_the_way} is a file, not a folder; "
+        "choose another path\n"
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a read-only folder")
+@pytest.mark.parametrize("option", ["--failed-out", "--report"])
+def test_a_read_only_folder_is_one_line_and_exit_2(tmp_path: Path, option: str) -> None:
+    results = results_of(tmp_path, ["INVALIDa1"])  # a line to fix
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+
+    ran = bulk_tasks("reconcile", results, option, folder / "out.xlsx", key=None)
+
+    assert (ran.code, ran.stderr) == (
+        2,
+        f"bulk-tasks: cannot write {folder / 'out.xlsx'}: Permission denied; choose another path\n",
+    )
