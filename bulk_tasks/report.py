@@ -40,7 +40,7 @@ FILLS = {
 BOLD = Font(bold=True)
 WIDEST = 60
 MOST_LINES = 100_000  # per status sheet
-_HIDDEN = ("_key", "_row")
+_HIDDEN = ("_key", "_row", "_file")
 
 
 def _cell(sheet: Any, value: object, *, bold: bool = False, fill: PatternFill | None = None) -> Any:
@@ -129,9 +129,9 @@ def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:
     if errors:
         put()
         put("top errors", "lines", "first rows", "example", bold=True)
-        for code, lines, first_rows, example in errors:
+        for code, lines, where, example in errors:
             short = example if len(example) <= 100 else example[:99] + "…"  # whole on its sheet
-            put(code, lines, ", ".join(first_rows), short)
+            put(code, lines, where.listed(), short)
     put()
     put("files reconciled (later ones win)", "modified", "lines", bold=True)
     for file in reconciled.files:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -9,12 +10,14 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-from helpers import KEY, SAMPLES, bulk_tasks, read_results
+from helpers import KEY, SAMPLES, Ran, bulk_tasks, read_results
+from typer.testing import CliRunner
 
 from bulk_tasks import job
+from bulk_tasks.cli import app
 from bulk_tasks.errors import ResultsError
 from bulk_tasks.inputs import open_table
-from bulk_tasks.reconcile import failed_lines, reconcile
+from bulk_tasks.reconcile import Rows, failed_lines, reconcile
 from bulk_tasks.report import write_report
 from bulk_tasks.results import write_table
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
@@ -41,6 +44,12 @@ def run_saleshandy(data: Path, url: str, results: Path, *, timeout: float = 30) 
         input=data, target="saleshandy", base_url=url, results=results, timeout=timeout, helpers=0
     )
     job.run(settings, key=KEY)
+
+
+def reconcile_command(*args: str | Path) -> Ran:
+    """``bulk-tasks reconcile ARGS`` in this process (typer's CliRunner)."""
+    ran = CliRunner().invoke(app, ["reconcile", *map(str, args)])
+    return Ran(ran.exit_code, ran.stdout, ran.stderr)
 
 
 def test_three_runs_of_one_input_settle_each_line_once(tmp_path: Path) -> None:
@@ -132,9 +141,9 @@ def test_a_partly_created_row_and_the_top_errors(tmp_path: Path) -> None:
     settled = reconcile([results])
     assert settled.rows_created() == (6, 1, 2)
     assert [(code, lines, rows) for code, lines, rows, _ in settled.top_errors()] == [
-        ("not_created", 1, ["4"]),
-        ("prospectIds", 1, ["10"]),
-        ("taskType", 1, ["7"]),
+        ("not_created", 1, Rows(["4"], 1)),
+        ("prospectIds", 1, Rows(["10"], 1)),
+        ("taskType", 1, Rows(["7"], 1)),
     ]
 
 
@@ -210,7 +219,7 @@ def test_the_round_trip_through_the_command(tmp_path: Path) -> None:
         assert first.code == 1, first.stderr
         assert first.stdout.startswith("reconcile: 1 file, 15 lines\n")
         assert "Saleshandy rows: 6 fully created, 1 partly created, 2 not created" in first.stdout
-        assert "  not_created (1): rows 4: Saleshandy did not create this task" in first.stdout
+        assert "  not_created (1): row 4: Saleshandy did not create this task" in first.stdout
         assert f"Failed rows: {failed}: fix the cells" in first.stdout
         # two cells fixed in a spreadsheet program, the file saved as it is
         book = openpyxl.load_workbook(failed)
@@ -263,11 +272,14 @@ def test_unknown_and_possible_duplicates_are_spelled_out(tmp_path: Path) -> None
     ran = bulk_tasks("reconcile", hung, results, "--report", tmp_path / "r.xlsx", key=None)
     assert ran.code == 1
     assert (
-        "Unknown: 1 lines (rows 2) were sent, but no answer said what became of them" in ran.stdout
-    )
-    assert "Possible duplicates: 1 lines (rows 2) are done in one file and unknown in another" in (
-        ran.stdout
-    )
+        "Unknown: 1 line (row 2 (prospect OMITb2)) was sent, but no answer said what became of "
+        "it: its task may exist. Check it in the vendor's app (README: When things go wrong) "
+        "before sending it again; its error_message in the results says what is known of it.\n"
+    ) in ran.stdout
+    assert (
+        "Possible duplicates: 1 line (row 2 (prospect A1)) is done in one file and unknown in "
+        "another: the task may exist twice; check it in the vendor's app.\n"
+    ) in ran.stdout
     assert openpyxl.load_workbook(tmp_path / "r.xlsx").sheetnames == [
         "Summary",
         "created",
@@ -341,7 +353,7 @@ def test_files_with_the_same_columns_but_no_line_in_common_are_refused(tmp_path:
         reconcile([one.with_suffix(".results.csv"), other.with_suffix(".results.csv")])
 
 
-# --- where the failed-rows file and the report cannot be written -----------------------------
+# --- unknown lines and the failed-rows file --------------------------------------------------
 
 
 def results_of(tmp_path: Path, prospects: list[str], *, hang: bool = False) -> Path:
@@ -353,6 +365,90 @@ def results_of(tmp_path: Path, prospects: list[str], *, hang: bool = False) -> P
     with SandboxServer(Sandbox(keys={KEY}, faults=Faults(p_hang=float(hang)))) as server:
         run_saleshandy(data, server.url, results, timeout=0.5 if hang else 30)
     return results
+
+
+def sent_without_answer(tmp_path: Path) -> Path:
+    """Results where row 2's two prospects are unknown (sent, no answer) and row 3 invalid."""
+    return results_of(tmp_path, ["A1 B2", ""], hang=True)
+
+
+def test_unknown_lines_are_left_out_of_the_failed_rows_file_and_listed_apart(
+    tmp_path: Path,
+) -> None:
+    results = sent_without_answer(tmp_path)
+    failed = tmp_path / "failed.csv"
+
+    ran = reconcile_command(results, "--failed-out", failed)
+
+    assert ran.code == 1, ran.stderr
+    [line] = list(open_table(failed).rows())
+    assert line.cells[-1].startswith("3:")  # the invalid row only: nothing sent may be resent
+    assert (
+        "Unknown: 2 lines (row 2 (prospects A1, B2)) were sent, but no answer said what became "
+        "of them: their tasks may exist. Check them in the vendor's app (README: When things go "
+        "wrong) before sending them again; each one's error_message in the results says what "
+        "is known of it.\n"
+    ) in ran.stdout
+    assert ran.stdout.endswith(
+        f"Failed rows: {failed}: fix the cells, then `bulk-tasks run {failed} --target …`. "
+        "The 2 unknown lines are not in it: --include-unknown puts unknown lines in, to send "
+        "once checked.\n"
+    )
+    assert reconcile_command(results, "--failed-out", failed, "--exclude-unknown").code == 1
+    assert len(list(open_table(failed).rows())) == 1  # as before, for the scripts that say it
+
+
+def test_include_unknown_puts_them_in_and_says_to_check_them_first(tmp_path: Path) -> None:
+    results = sent_without_answer(tmp_path)
+    failed = tmp_path / "failed.csv"
+
+    ran = reconcile_command(results, "--failed-out", failed, "--include-unknown")
+
+    assert ran.code == 1, ran.stderr
+    assert [line.cells[0] for line in open_table(failed).rows()] == ["A1", "B2", ""]
+    assert ran.stdout.endswith(
+        f"Failed rows: {failed}: fix the cells, then `bulk-tasks run {failed} --target …`. "
+        "It holds the 2 unknown lines too (--include-unknown): first delete from it any whose "
+        "task exists in the vendor's app.\n"
+    )
+
+
+def test_a_failed_rows_file_with_no_line_to_fix_says_so(tmp_path: Path) -> None:
+    results = results_of(tmp_path, ["A1"], hang=True)
+
+    ran = reconcile_command(
+        results, "--failed-out", tmp_path / "failed.csv", "--log-format", "json"
+    )
+
+    summary = json.loads(ran.stdout.splitlines()[-1])
+    assert (summary["failed_out_lines"], summary["unknown_in_failed_out"]) == (0, False)
+    text = reconcile_command(results, "--failed-out", tmp_path / "failed.csv")
+    assert text.stdout.endswith(
+        f"Failed rows: {tmp_path / 'failed.csv'} holds no line: none is invalid, failed or not "
+        "sent. The unknown line is not in it: --include-unknown puts unknown lines in, to send "
+        "once checked.\n"
+    )
+
+
+# --- how rows are named ---------------------------------------------------------------------
+
+
+def test_rows_are_named_once_and_in_the_singular_for_one(tmp_path: Path) -> None:
+    results = results_of(tmp_path, ["INVALIDa1 INVALIDb2", *[""] * 5])
+
+    ran = reconcile_command(results)
+
+    assert ran.stdout.startswith("reconcile: 1 file, 7 lines\n")
+    assert "  prospectIds (5): rows 3, 4, 5, 6, 7: column" in ran.stdout  # five: no "…"
+    assert "  not_created (2): row 2: Saleshandy did not create" in ran.stdout  # not "rows 2, 2"
+
+
+def test_more_rows_than_named_end_with_an_ellipsis() -> None:
+    assert Rows(["3", "4", "5", "6", "7"], 5).listed() == "3, 4, 5, 6, 7"
+    assert Rows(["3", "4", "5", "6", "7"], 6).listed() == "3, 4, 5, 6, 7, …"
+
+
+# --- where the failed-rows file and the report cannot be written -----------------------------
 
 
 @pytest.mark.parametrize("option", ["--failed-out", "--report"])
