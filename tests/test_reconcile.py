@@ -184,7 +184,14 @@ def test_the_report_has_a_summary_with_a_chart_then_a_sheet_per_status(tmp_path:
     failed = book["failed"]
     assert failed.freeze_panes == "A2"
     assert failed.auto_filter.ref == f"A1:{failed.cell(1, failed.max_column).column_letter}2"
-    assert failed.cell(2, 4).value == "INVALIDxx"
+    assert [cell.value for cell in failed[2]][:6] == [
+        4,
+        str(results),
+        4,
+        "failed",
+        None,
+        "INVALIDxx",
+    ]
     [highlight] = list(failed.conditional_formatting)  # every failed line shaded red
     assert str(highlight.sqref) == f"A2:{failed.cell(1, failed.max_column).column_letter}2"
     assert highlight.rules[0].dxf.fill.start_color.rgb.endswith("F8D7DA")
@@ -430,7 +437,64 @@ def test_a_failed_rows_file_with_no_line_to_fix_says_so(tmp_path: Path) -> None:
     )
 
 
-# --- how rows are named ---------------------------------------------------------------------
+# --- where the lines are reported ------------------------------------------------------------
+
+
+def sheet_lines(book: openpyxl.Workbook, status: str) -> list[tuple[object, ...]]:
+    """(row, file, row in file, prospect_id) of each line of a status sheet, top to bottom."""
+    sheet = book[status]
+    header = [cell.value for cell in sheet[1]]
+    assert header[:3] == ["row", "file", "row in file"]
+    where = header.index("prospect_id")
+    return [(*line[:3], line[where]) for line in sheet.iter_rows(min_row=2, values_only=True)]
+
+
+def test_a_round_trip_is_reported_at_the_original_rows_with_each_lines_file(
+    tmp_path: Path,
+) -> None:
+    first, again = tmp_path / "first.results.csv", tmp_path / "failed.results.csv"
+    failed, report = tmp_path / "failed.xlsx", tmp_path / "report.xlsx"
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        run_saleshandy(SAMPLES / "saleshandy_create.csv", server.url, first)
+        assert reconcile_command(first, "--failed-out", failed).code == 1
+        book = openpyxl.load_workbook(failed)  # rows 2, 3, 4: the original rows 4, 7, 10
+        book.worksheets[0].cell(2, 1).value = "OMITp4"  # sent, left out of the answer: unknown
+        book.worksheets[0].cell(3, 2).value = "Call demo"  # fixed: created
+        book.save(failed)
+        run_saleshandy(failed, server.url, again)
+
+    ran = reconcile_command(first, again, "--report", report)
+
+    assert ran.code == 1, ran.stderr
+    assert "  prospectIds (1): row 10: column" in ran.stdout
+    assert "Unknown: 1 line (row 4 (prospect OMITp4)) was sent" in ran.stdout
+    book = openpyxl.load_workbook(report)
+    created = sheet_lines(book, "created")
+    assert [line for line in created if line[1] == str(again)] == [
+        (7, str(again), 3, "Wq8Er5Ty")  # beside the original row 7, not row 3
+    ]
+    assert {line[1] for line in created} == {str(first), str(again)}
+    assert [line[0] for line in created] == sorted(line[0] for line in created)
+    assert sheet_lines(book, "unknown") == [(4, str(again), 2, "OMITp4")]
+    assert sheet_lines(book, "invalid") == [(10, str(again), 4, None)]
+    summary = {line[0]: line[1:3] for line in book["Summary"].iter_rows(values_only=True)}
+    assert summary["prospectIds"] == (1, "10")  # the top error, at its sheet's row
+    assert summary["unknown"] == (1, "4")  # to check in the vendor's app
+
+
+def test_input_columns_named_like_the_reports_own_are_told_apart(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(f"{HEADER},status,file\n,{TASK},to do,deck.pdf\n", encoding="utf-8")
+    results, report = tmp_path / "in.results.csv", tmp_path / "report.xlsx"
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        run_saleshandy(data, server.url, results)
+
+    assert reconcile_command(results, "--report", report).code == 1
+
+    sheet = openpyxl.load_workbook(report)["invalid"]
+    line = dict(zip(*sheet.iter_rows(values_only=True), strict=True))
+    assert (line["row"], line["file"], line["status"]) == (2, str(results), "invalid")
+    assert (line["status (input)"], line["file (input)"]) == ("to do", "deck.pdf")
 
 
 def test_rows_are_named_once_and_in_the_singular_for_one(tmp_path: Path) -> None:
