@@ -311,12 +311,20 @@ def reconcile(
         Path | None,
         typer.Option(
             metavar="PATH",
-            help="Write the lines not done to this .csv or .xlsx, in the input's own columns "
-            "plus error_code, error_message and source: fix them, then run the file.",
+            help="Write the lines to fix to this .csv or .xlsx (invalid, failed, not sent), in "
+            "the input's own columns plus error_code, error_message and source: fix them, then "
+            "run the file.",
         ),
     ] = None,
-    exclude_unknown: Annotated[
-        bool, typer.Option("--exclude-unknown", help="Leave the unknown lines out of --failed-out.")
+    include_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--include-unknown/--exclude-unknown",
+            help="Put the unknown lines in --failed-out too (by default they are left out). "
+            "They were sent and their tasks may exist: running the file sends them again and "
+            "may create them twice. Check each in the vendor's app first and delete from the "
+            "file those that exist.",
+        ),
     ] = False,
     report: Annotated[
         Path | None,
@@ -346,13 +354,15 @@ def reconcile(
     with _user_errors():
         settled = settle(results)
         if failed_out is not None:
-            header, rows = failed_lines(settled, include_unknown=not exclude_unknown)
+            header, rows = failed_lines(settled, include_unknown=include_unknown)
             # a failed-rows CSV is opened where its results were: with their delimiter
             delimiter = delimiter_of(results[0]) or ","
             write_table(failed_out, header, rows, delimiter=delimiter)
         if report is not None:
             write_report(settled, report)
-        report_reconciled(settled, failed_out=failed_out, report=report)
+        report_reconciled(
+            settled, failed_out=failed_out, report=report, include_unknown=include_unknown
+        )
         raise typer.Exit(settled.exit_code)
 
 

@@ -18,7 +18,7 @@ from .results import Status
 from .summary import Resolved, Summary
 
 if TYPE_CHECKING:
-    from .reconcile import Reconciled
+    from .reconcile import Reconciled, Rows
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -66,12 +66,18 @@ class _Say:
 say = _Say()
 
 
-def report_reconciled(settled: Reconciled, *, failed_out: Path | None, report: Path | None) -> None:
+def report_reconciled(
+    settled: Reconciled,
+    *,
+    failed_out: Path | None,
+    report: Path | None,
+    include_unknown: bool = False,
+) -> None:
     lines: list[str] = []
     fields: dict[str, Any] = {"files": [str(file.path) for file in settled.files]}
     total = sum(settled.counts.values())
     files = len(settled.files)
-    lines.append(f"reconcile: {files} file{'s' * (files != 1)}, {total:,} lines")
+    lines.append(f"reconcile: {_count(files, 'file')}, {_count(total, 'line')}")
     fields |= {"lines": total, "counts": dict(settled.counts)}
     for status in Status:
         if settled.counts.get(status.value):
@@ -85,45 +91,102 @@ def report_reconciled(settled: Reconciled, *, failed_out: Path | None, report: P
     errors = settled.top_errors()
     if errors:
         lines.append("Top errors:")
-        for code, count, first, example in errors:
+        for code, count, rows, example in errors:
             short = example if len(example) <= 90 else example[:89] + "…"
-            lines.append(f"  {code} ({count:,}): rows {_first_rows(first)}: {short}")
+            lines.append(f"  {code} ({count:,}): {_where(rows)}: {short}")
         fields["top_errors"] = [
-            {"error_code": code, "lines": count, "first_rows": first, "example": example}
-            for code, count, first, example in errors
+            {"error_code": code, "lines": count, "first_rows": rows.first, "example": example}
+            for code, count, rows, example in errors
         ]
     unknown = settled.counts.get("unknown", 0)
     if unknown:
         rows = settled.rows_with(["unknown"])
-        lines.append(
-            f"Unknown: {unknown:,} lines (rows {_first_rows(rows)}) were sent, but no answer said "
-            "what became of them: they may exist. Check them in the vendor's app (README: When "
-            "things go wrong) before sending them again with --resume --retry-unknown."
-        )
-        fields["unknown_rows"] = rows
+        lines.append(_unknown_said(unknown, rows))
+        fields["unknown_rows"] = rows.first
     doubtful = settled.disagreements.height
     if doubtful:
         rows = settled.rows_with(["created", "updated", "skipped"], settled.disagreements)
-        lines.append(
-            f"Possible duplicates: {doubtful:,} lines (rows {_first_rows(rows)}) are done in one "
-            "file and unknown in another: the task may exist twice; check them in the vendor's app."
-        )
-        fields |= {"possible_duplicates": doubtful, "possible_duplicate_rows": rows}
+        lines.append(_duplicates_said(doubtful, rows))
+        fields |= {"possible_duplicates": doubtful, "possible_duplicate_rows": rows.first}
     if failed_out is not None:
-        lines.append(
-            f"Failed rows: {failed_out}: fix the cells, then "
-            f"`bulk-tasks run {failed_out} --target …`"
-        )
-        fields["failed_out"] = str(failed_out)
+        held = settled.failed_out_lines(include_unknown=include_unknown)
+        lines.append(_failed_out_said(failed_out, held, unknown, include_unknown=include_unknown))
+        fields |= {"failed_out": str(failed_out), "failed_out_lines": held}
+        if unknown:
+            fields["unknown_in_failed_out"] = include_unknown
     if report is not None:
         lines.append(f"Report: {report}")
         fields["report"] = str(report)
     say.block("reconcile.summary", lines, exit_code=settled.exit_code, **fields)
 
 
-def _first_rows(rows: list[str]) -> str:
-    """The first few row numbers, and "…" when the list was cut (it stops at five)."""
-    return ", ".join(rows) + (", …" if len(rows) >= 5 else "")
+def _unknown_said(unknown: int, rows: Rows) -> str:
+    """The unknown lines: where they are, why they must not be sent blindly, what to check."""
+    if unknown == 1:
+        told = (
+            f"1 line ({_where(rows)}) was sent, but no answer said what became of it: its task "
+            "may exist. Check it in the vendor's app (README: When things go wrong) before "
+            "sending it again; its error_message in the results says what is known of it."
+        )
+    else:
+        told = (
+            f"{unknown:,} lines ({_where(rows)}) were sent, but no answer said what became of "
+            "them: their tasks may exist. Check them in the vendor's app (README: When things "
+            "go wrong) before sending them again; each one's error_message in the results says "
+            "what is known of it."
+        )
+    return f"Unknown: {told}"
+
+
+def _duplicates_said(doubtful: int, rows: Rows) -> str:
+    """The lines done in one file and unknown in another."""
+    if doubtful == 1:
+        told = "is done in one file and unknown in another: the task may exist twice; check it"
+    else:
+        told = "are done in one file and unknown in another: the tasks may exist twice; check them"
+    where = f"{_count(doubtful, 'line')} ({_where(rows)})"
+    return f"Possible duplicates: {where} {told} in the vendor's app."
+
+
+def _failed_out_said(path: Path, held: int, unknown: int, *, include_unknown: bool) -> str:
+    """What the failed-rows file holds, and what to do with it."""
+    if held:
+        said = [f"Failed rows: {path}: fix the cells, then `bulk-tasks run {path} --target …`"]
+    else:
+        said = [f"Failed rows: {path} holds no line: none is invalid, failed or not sent"]
+    the_unknown = "the unknown line" if unknown == 1 else f"the {unknown:,} unknown lines"
+    if unknown and include_unknown:
+        said.append(
+            f"It holds {the_unknown} too (--include-unknown): first delete from it any whose "
+            "task exists in the vendor's app"
+        )
+    elif unknown:
+        said.append(
+            f"{the_unknown.capitalize()} {'is' if unknown == 1 else 'are'} not in it: "
+            "--include-unknown puts unknown lines in, to send once checked"
+        )
+    text = ". ".join(said)
+    return f"{text}." if len(said) > 1 or not held else text
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 line``, ``2 lines``."""
+    return f"{number:,} {noun}{'s' * (number != 1)}"
+
+
+def _where(rows: Rows) -> str:
+    """``row 4``, ``rows 4, 7, …``; with each row's prospects when its lines have them."""
+    named = []
+    for row in rows.first:
+        prospects = rows.prospects.get(row, [])
+        if not prospects:
+            named.append(row)
+            continue
+        shown = ", ".join(prospects[:3])
+        shown += f" and {len(prospects) - 3} more" if len(prospects) > 3 else ""
+        named.append(f"{row} ({'prospect' if len(prospects) == 1 else 'prospects'} {shown})")
+    more = ", …" if rows.count > len(rows.first) else ""
+    return f"{'row' if rows.count == 1 else 'rows'} {', '.join(named)}{more}"
 
 
 def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:

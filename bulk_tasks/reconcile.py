@@ -20,19 +20,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
 from .cells import ID_SEPARATORS
 from .errors import ResultsError
 from .inputs.table import os_problem
-from .results import RESULT_COLUMNS, delimiter_of, own_columns
+from .results import RESULT_COLUMNS, delimiter_of, input_columns
 from .safe_cells import restore
 
 DONE = ("created", "updated", "skipped")
+#: the statuses of the lines a failed-rows file holds: never sent, or refused
+FAILED_OUT = ("invalid", "failed", "not_sent")
+FIRST_ROWS = 5  # the rows named where a summary points at some lines
 #: columns a failed-rows file adds after the input's own, and how a run renames them
 ADDED = ("error_code", "error_message", "source")
 _CARRIED_AGAIN = ("error_code (input)", "error_message (input)", "source")
+#: columns full_lines adds to a results file's own: the original row and fingerprint, the file
+_ADDED_HERE = ("_key", "_row", "_file")
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,27 @@ class ResultsFile:
     path: Path
     modified: datetime
     lines: int
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Where some lines stand in the original input: the first few rows, each once and in
+    order, how many rows in all, and each first row's prospects (Saleshandy lines)."""
+
+    first: list[str]
+    count: int
+    prospects: dict[str, list[str]] = field(default_factory=dict)
+
+    def listed(self) -> str:
+        """The first rows, and "…" when there are more: ``4, 7, …``."""
+        return ", ".join(self.first) + (", …" if self.count > len(self.first) else "")
+
+
+class TopError(NamedTuple):
+    error_code: str
+    lines: int
+    rows: Rows
+    example: str
 
 
 @dataclass
@@ -72,15 +99,23 @@ class Reconciled:
         none = per_row.filter(pl.col("done") == 0).height
         return fully, per_row.height - fully - none, none
 
-    def top_errors(self, most: int = 5) -> list[tuple[str, int, list[str], str]]:
-        """(error_code, lines, first rows, an example message), the most frequent first."""
-        failing = self.settled.filter(pl.col("status").is_in(("invalid", "failed", "not_sent")))
+    def failed_out_lines(self, *, include_unknown: bool = False) -> int:
+        """How many lines the failed-rows file holds (see :func:`failed_lines`)."""
+        wanted = failed_out_statuses(include_unknown=include_unknown)
+        return sum(self.counts.get(status, 0) for status in wanted)
+
+    def top_errors(self, most: int = 5) -> list[TopError]:
+        """The most frequent error codes of the lines not done, with their first rows and an
+        example message, the most frequent first."""
+        failing = self.settled.filter(pl.col("status").is_in(FAILED_OUT))
+        number = pl.col("_row").cast(pl.Int64, strict=False).drop_nulls().unique()
         grouped = (
             failing.sort(["_file", "_line"])
             .group_by("error_code")
             .agg(
                 pl.len().alias("lines"),
-                pl.col("_row").cast(pl.Int64, strict=False).sort().head(5).alias("rows"),
+                number.sort().head(FIRST_ROWS).alias("rows"),
+                number.len().alias("row_count"),
                 pl.col("_file").first(),
                 pl.col("_line").first(),
             )
@@ -89,8 +124,13 @@ class Reconciled:
         )
         examples = self._messages(grouped.select("_file", "_line"))
         return [
-            (code or "(none)", lines, [str(row) for row in rows], examples[(file, line)])
-            for code, lines, rows, file, line in grouped.iter_rows()
+            TopError(
+                code or "(none)",
+                lines,
+                Rows([str(row) for row in rows], row_count),
+                examples[(file, line)],
+            )
+            for code, lines, rows, row_count, file, line in grouped.iter_rows()
         ]
 
     def _messages(self, where: pl.DataFrame) -> dict[tuple[int, int], str]:
@@ -103,11 +143,23 @@ class Reconciled:
                 found[(int(index), int(line))] = restore(message or "")
         return found
 
-    def rows_with(self, statuses: Sequence[str], table: pl.DataFrame | None = None) -> list[str]:
+    def rows_with(self, statuses: Sequence[str], table: pl.DataFrame | None = None) -> Rows:
+        """The rows of the lines with ``statuses`` (in ``table``, by default every line)."""
         frame = self.settled if table is None else table
-        chosen = frame.filter(pl.col("status").is_in(statuses))
-        rows = chosen.select(pl.col("_row").cast(pl.Int64, strict=False)).to_series()
-        return [str(row) for row in rows.unique().sort().head(5)]
+        per_row = (
+            frame.filter(pl.col("status").is_in(statuses))
+            .with_columns(pl.col("_row").cast(pl.Int64, strict=False).alias("_number"))
+            .drop_nulls("_number")
+            .group_by("_number")
+            .agg(pl.col("prospect_id").filter(pl.col("prospect_id") != "").sort())
+            .sort("_number")
+        )
+        first = per_row.head(FIRST_ROWS)
+        return Rows(
+            [str(row) for row in first["_number"]],
+            per_row.height,
+            {str(row): prospects for row, prospects in first.iter_rows() if prospects},
+        )
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -284,7 +336,7 @@ def _one_piece_of_work(
     """
     if len(paths) < 2:
         return
-    columns = [frozenset(_own_columns(frame.collect_schema().names()).values()) for frame in frames]
+    columns = [frozenset(own_columns(frame.collect_schema().names()).values()) for frame in frames]
     sharing = (
         last.group_by("_key")
         .agg(pl.col("_file").unique())
@@ -314,11 +366,11 @@ def _one_piece_of_work(
 # --- the failed-rows file -------------------------------------------------------------------
 
 
-def _own_columns(names: Sequence[str]) -> dict[str, str]:
+def own_columns(names: Sequence[str]) -> dict[str, str]:
     """The input's own columns of a results file: name in the file -> name to write."""
     own: dict[str, str] = {}
-    for name in own_columns(names):
-        if name in _CARRIED_AGAIN or name in ("_key", "_row"):
+    for name in input_columns(names):
+        if name in _CARRIED_AGAIN or name in _ADDED_HERE:
             continue
         own[name] = name.removesuffix(" (input)")
     return own
@@ -337,27 +389,38 @@ def _prospect_column(line: dict[str, str], own: dict[str, str]) -> str | None:
 
 def full_lines(reconciled: Reconciled, statuses: Sequence[str]) -> Iterator[dict[str, str]]:
     """The settled lines with ``statuses``, every column of their results file, values as
-    written, with ``_row`` and ``_key`` (the original row and fingerprint); by file."""
+    written, with ``_row`` and ``_key`` (the original row and fingerprint) and ``_file``
+    (the results file the line stands in, as given); by file."""
     chosen = reconciled.settled.filter(pl.col("status").is_in(statuses))
     for (index,), picks in chosen.partition_by("_file", as_dict=True).items():
-        frame = scan(reconciled.files[int(index)].path)
+        path = reconciled.files[int(index)].path
         keys = picks.select("_line", "_key", "_row").lazy()
-        joined = frame.with_row_index("_line").join(keys, on="_line").drop("_line").collect()
-        for line in joined.iter_rows(named=True):
-            yield {name: restore(str(value or "")) for name, value in line.items()}
+        joined = scan(path).with_row_index("_line").join(keys, on="_line").drop("_line")
+        for line in joined.collect().iter_rows(named=True):
+            yield {name: restore(str(value or "")) for name, value in line.items()} | {
+                "_file": str(path)
+            }
+
+
+def failed_out_statuses(*, include_unknown: bool) -> list[str]:
+    """The statuses of the lines a failed-rows file holds."""
+    return [*FAILED_OUT, *(["unknown"] if include_unknown else [])]
 
 
 def failed_lines(
-    reconciled: Reconciled, *, include_unknown: bool = True
+    reconciled: Reconciled, *, include_unknown: bool = False
 ) -> tuple[list[str], list[list[str]]]:
     """The header and rows of a failed-rows file: each line not done, in its input's own
     columns (a Saleshandy line with just its prospect in the prospect column), then
-    error_code, error_message and source. Values are as the user wrote them."""
-    wanted = ["invalid", "failed", "not_sent", *(["unknown"] if include_unknown else [])]
+    error_code, error_message and source. Values are as the user wrote them.
+
+    ``unknown`` lines are left out unless ``include_unknown``: they were sent and their
+    task may exist, so running the file would send them again before anyone checked."""
+    wanted = failed_out_statuses(include_unknown=include_unknown)
     header: list[str] = []
     lines: list[tuple[int, str, dict[str, str]]] = []  # (row, prospect, cells by name)
     for line in full_lines(reconciled, wanted):
-        own = _own_columns(list(line))
+        own = own_columns(list(line))
         header += [name for name in own.values() if name not in header]
         cells = {written: line[name] for name, written in own.items()}
         column = _prospect_column(line, own)

@@ -1,10 +1,12 @@
 """The XLSX report of a reconcile, for people who would rather look than read (openpyxl).
 
 A summary sheet first: lines per status with a bar chart of them, rows fully, partly and
-not created (Saleshandy), the top errors, and the files reconciled with their dates. Then
-one sheet per status that occurs, with its lines (the first 100,000: a report is for looking,
-the results files hold every line): the header row frozen, a filter on it, columns fitted to
-their contents, and failures highlighted (one conditional format a sheet, so that a big
+not created (Saleshandy), the top errors, what to check in the vendor's app (unknown lines,
+possible duplicates), and the files reconciled with their dates. Then one sheet per status
+that occurs, with its lines (the first 100,000: a report is for looking, the results files
+hold every line) at their rows of the original input, each with the results file it comes
+from and its row there: the header row frozen, a filter on it, columns fitted to their
+contents, and failures highlighted (one conditional format a sheet, so that a big
 sheet costs no more than its values). Every cell is a value, never a formula (see
 :mod:`bulk_tasks.safe_cells`).
 """
@@ -25,8 +27,9 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from .errors import ResultsError
-from .reconcile import Reconciled, full_lines
+from .reconcile import DONE, Reconciled, full_lines, own_columns
 from .results import RESULT_COLUMNS
+from .results.xlsx import open_for_writing
 from .safe_cells import RISKY_STARTS
 
 ORDER = ("created", "updated", "skipped", "invalid", "failed", "unknown", "not_sent")
@@ -39,7 +42,14 @@ FILLS = {
 BOLD = Font(bold=True)
 WIDEST = 60
 MOST_LINES = 100_000  # per status sheet
-_HIDDEN = ("_key", "_row")
+#: a status sheet's first columns: the row of the original input, where the line stands
+_FIRST = ("row", "file", "row in file")
+NUMBERS = ("row", "row in file", "http_status", "attempts")
+UNKNOWN_WHY = (
+    "sent, but no answer said what became of them: the task may exist; check before sending "
+    "again (a line's error_message says what is known)"
+)
+DOUBTFUL_WHY = "done in one file and unknown in another: the task may exist twice"
 
 
 def _cell(sheet: Any, value: object, *, bold: bool = False, fill: PatternFill | None = None) -> Any:
@@ -76,16 +86,13 @@ def _fit(sheet: Any, rows: Sequence[Sequence[object]]) -> None:
 def write_report(reconciled: Reconciled, path: Path) -> None:
     if path.suffix.lower() != ".xlsx":
         raise ResultsError(f"--report {path}: the report is an XLSX file; name it ….xlsx")
-    workbook = Workbook(write_only=True)
-    _summary_sheet(workbook, reconciled)
-    for status in [s for s in ORDER if reconciled.counts.get(s)]:
-        lines = islice(full_lines(reconciled, [status]), MOST_LINES)
-        _status_sheet(workbook, status, lines)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        workbook.save(path)
-    except OSError as error:
-        raise ResultsError(f"cannot write {path}: {error.strerror}; choose another path") from None
+    with open_for_writing(path) as out:  # a path that cannot be written fails before the work
+        workbook = Workbook(write_only=True)
+        _summary_sheet(workbook, reconciled)
+        for status in [s for s in ORDER if reconciled.counts.get(s)]:
+            lines = islice(full_lines(reconciled, [status]), MOST_LINES)
+            _status_sheet(workbook, status, lines)
+        workbook.save(out)
 
 
 def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:
@@ -131,9 +138,20 @@ def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:
     if errors:
         put()
         put("top errors", "lines", "first rows", "example", bold=True)
-        for code, lines, first_rows, example in errors:
+        for code, lines, where, example in errors:
             short = example if len(example) <= 100 else example[:99] + "…"  # whole on its sheet
-            put(code, lines, ", ".join(first_rows), short)
+            put(code, lines, where.listed(), short)
+    unknown = reconciled.counts.get("unknown", 0)
+    doubtful = reconciled.disagreements.height
+    if unknown or doubtful:
+        put()
+        put("to check in the vendor's app", "lines", "first rows", "why", bold=True)
+    if unknown:
+        where = reconciled.rows_with(["unknown"])
+        put("unknown", unknown, where.listed(), UNKNOWN_WHY)
+    if doubtful:
+        where = reconciled.rows_with(DONE, reconciled.disagreements)
+        put("possible duplicates", doubtful, where.listed(), DOUBTFUL_WHY)
     put()
     put("files reconciled (later ones win)", "modified", "lines", bold=True)
     for file in reconciled.files:
@@ -142,26 +160,43 @@ def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:
 
 def _status_sheet(workbook: Workbook, status: str, lines: Iterable[dict[str, str]]) -> None:
     sheet = _printable(workbook.create_sheet(status))
-    rows: list[list[str]] = []
-    header: list[str] = []
-    for line in lines:
-        if not header:
-            header = [name for name in line if name not in _HIDDEN]
-        rows.append([line.get(name, "") for name in header])
-    rows.sort(key=lambda row: (int(row[0]) if row[0].isdigit() else 0, row[3]))
+    header, rows = _sheet_rows(lines)
     sheet.freeze_panes = "A2"
     _fit(sheet, [header, *rows])
     sheet.append([_cell(sheet, name, bold=True) for name in header])
-    numbers = {RESULT_COLUMNS.index(name) for name in ("row", "http_status", "attempts")}
+    numbers = {header.index(name) for name in NUMBERS}
     for row in rows:
         sheet.append([_value(sheet, index in numbers, value) for index, value in enumerate(row)])
-    if not header:
-        return
     area = f"A1:{get_column_letter(len(header))}{len(rows) + 1}"
     sheet.auto_filter.ref = area
     if status in FILLS and rows:
         body = f"A2:{get_column_letter(len(header))}{len(rows) + 1}"
         sheet.conditional_formatting.add(body, FormulaRule(formula=["TRUE"], fill=FILLS[status]))
+
+
+def _sheet_rows(lines: Iterable[dict[str, str]]) -> tuple[list[str], list[list[str]]]:
+    """A status sheet's header and rows, by original row: each line at its row of the
+    original input, the results file it stands in and its row there, then the results
+    columns and the input's own (the columns a failed-rows file adds are left out)."""
+    header = [*_FIRST, *RESULT_COLUMNS[1:]]
+    cells: list[dict[str, str]] = []
+    for line in lines:
+        # the input's columns as its results file names them; one named like ours is told apart
+        own = {
+            name: f"{name} (input)" if name in _FIRST else name for name in own_columns(list(line))
+        }
+        header += [name for name in own.values() if name not in header]
+        by_name = {name: line.get(name, "") for name in RESULT_COLUMNS[1:]}
+        by_name |= {on_sheet: line[name] for name, on_sheet in own.items()}
+        by_name |= {"row": line["_row"], "file": line["_file"], "row in file": line["row"]}
+        cells.append(by_name)
+    cells.sort(key=_by_original_row)
+    return header, [[line.get(name, "") for name in header] for line in cells]
+
+
+def _by_original_row(line: dict[str, str]) -> tuple[int, str, str]:
+    row = line["row"]
+    return (int(row) if row.isdigit() else 0, line["prospect_id"], line["file"])
 
 
 def _value(sheet: Any, number: bool, value: str) -> object:

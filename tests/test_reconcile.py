@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
-from helpers import KEY, SAMPLES, bulk_tasks, read_results
+from helpers import KEY, SAMPLES, Ran, bulk_tasks, read_results
+from typer.testing import CliRunner
 
+from bulk_tasks import job
+from bulk_tasks.cli import app
 from bulk_tasks.errors import ResultsError
 from bulk_tasks.inputs import open_table
-from bulk_tasks.reconcile import failed_lines, reconcile
+from bulk_tasks.reconcile import Rows, failed_lines, reconcile
 from bulk_tasks.report import write_report
 from bulk_tasks.results import write_table
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
@@ -31,6 +36,20 @@ def saleshandy(data: Path, url: str, results: Path, *more: str) -> int:
 
 def snapshot(results: Path, name: str) -> Path:
     return Path(shutil.copy(results, results.with_name(name)))
+
+
+def run_saleshandy(data: Path, url: str, results: Path, *, timeout: float = 30) -> None:
+    """A Saleshandy run in this process."""
+    settings = job.Settings(
+        input=data, target="saleshandy", base_url=url, results=results, timeout=timeout, helpers=0
+    )
+    job.run(settings, key=KEY)
+
+
+def reconcile_command(*args: str | Path) -> Ran:
+    """``bulk-tasks reconcile ARGS`` in this process (typer's CliRunner)."""
+    ran = CliRunner().invoke(app, ["reconcile", *map(str, args)])
+    return Ran(ran.exit_code, ran.stdout, ran.stderr)
 
 
 def test_three_runs_of_one_input_settle_each_line_once(tmp_path: Path) -> None:
@@ -122,9 +141,9 @@ def test_a_partly_created_row_and_the_top_errors(tmp_path: Path) -> None:
     settled = reconcile([results])
     assert settled.rows_created() == (6, 1, 2)
     assert [(code, lines, rows) for code, lines, rows, _ in settled.top_errors()] == [
-        ("not_created", 1, ["4"]),
-        ("prospectIds", 1, ["10"]),
-        ("taskType", 1, ["7"]),
+        ("not_created", 1, Rows(["4"], 1)),
+        ("prospectIds", 1, Rows(["10"], 1)),
+        ("taskType", 1, Rows(["7"], 1)),
     ]
 
 
@@ -165,7 +184,14 @@ def test_the_report_has_a_summary_with_a_chart_then_a_sheet_per_status(tmp_path:
     failed = book["failed"]
     assert failed.freeze_panes == "A2"
     assert failed.auto_filter.ref == f"A1:{failed.cell(1, failed.max_column).column_letter}2"
-    assert failed.cell(2, 4).value == "INVALIDxx"
+    assert [cell.value for cell in failed[2]][:6] == [
+        4,
+        str(results),
+        4,
+        "failed",
+        None,
+        "INVALIDxx",
+    ]
     [highlight] = list(failed.conditional_formatting)  # every failed line shaded red
     assert str(highlight.sqref) == f"A2:{failed.cell(1, failed.max_column).column_letter}2"
     assert highlight.rules[0].dxf.fill.start_color.rgb.endswith("F8D7DA")
@@ -200,7 +226,7 @@ def test_the_round_trip_through_the_command(tmp_path: Path) -> None:
         assert first.code == 1, first.stderr
         assert first.stdout.startswith("reconcile: 1 file, 15 lines\n")
         assert "Saleshandy rows: 6 fully created, 1 partly created, 2 not created" in first.stdout
-        assert "  not_created (1): rows 4: Saleshandy did not create this task" in first.stdout
+        assert "  not_created (1): row 4: Saleshandy did not create this task" in first.stdout
         assert f"Failed rows: {failed}: fix the cells" in first.stdout
         # two cells fixed in a spreadsheet program, the file saved as it is
         book = openpyxl.load_workbook(failed)
@@ -253,11 +279,14 @@ def test_unknown_and_possible_duplicates_are_spelled_out(tmp_path: Path) -> None
     ran = bulk_tasks("reconcile", hung, results, "--report", tmp_path / "r.xlsx", key=None)
     assert ran.code == 1
     assert (
-        "Unknown: 1 lines (rows 2) were sent, but no answer said what became of them" in ran.stdout
-    )
-    assert "Possible duplicates: 1 lines (rows 2) are done in one file and unknown in another" in (
-        ran.stdout
-    )
+        "Unknown: 1 line (row 2 (prospect OMITb2)) was sent, but no answer said what became of "
+        "it: its task may exist. Check it in the vendor's app (README: When things go wrong) "
+        "before sending it again; its error_message in the results says what is known of it.\n"
+    ) in ran.stdout
+    assert (
+        "Possible duplicates: 1 line (row 2 (prospect A1)) is done in one file and unknown in "
+        "another: the task may exist twice; check it in the vendor's app.\n"
+    ) in ran.stdout
     assert openpyxl.load_workbook(tmp_path / "r.xlsx").sheetnames == [
         "Summary",
         "created",
@@ -329,3 +358,189 @@ def test_files_with_the_same_columns_but_no_line_in_common_are_refused(tmp_path:
             assert saleshandy(data, server.url, data.with_suffix(".results.csv")) == 0
     with pytest.raises(ResultsError, match="come from different input files"):
         reconcile([one.with_suffix(".results.csv"), other.with_suffix(".results.csv")])
+
+
+# --- unknown lines and the failed-rows file --------------------------------------------------
+
+
+def results_of(tmp_path: Path, prospects: list[str], *, hang: bool = False) -> Path:
+    """The results of a run of one row per cell of ``prospects``; with ``hang``, every request
+    is applied and never answered (its lines end unknown)."""
+    data = tmp_path / "in.csv"
+    data.write_text(HEADER + "".join(f"\n{cell},{TASK}" for cell in prospects), "utf-8")
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(Sandbox(keys={KEY}, faults=Faults(p_hang=float(hang)))) as server:
+        run_saleshandy(data, server.url, results, timeout=0.5 if hang else 30)
+    return results
+
+
+def sent_without_answer(tmp_path: Path) -> Path:
+    """Results where row 2's two prospects are unknown (sent, no answer) and row 3 invalid."""
+    return results_of(tmp_path, ["A1 B2", ""], hang=True)
+
+
+def test_unknown_lines_are_left_out_of_the_failed_rows_file_and_listed_apart(
+    tmp_path: Path,
+) -> None:
+    results = sent_without_answer(tmp_path)
+    failed = tmp_path / "failed.csv"
+
+    ran = reconcile_command(results, "--failed-out", failed)
+
+    assert ran.code == 1, ran.stderr
+    [line] = list(open_table(failed).rows())
+    assert line.cells[-1].startswith("3:")  # the invalid row only: nothing sent may be resent
+    assert (
+        "Unknown: 2 lines (row 2 (prospects A1, B2)) were sent, but no answer said what became "
+        "of them: their tasks may exist. Check them in the vendor's app (README: When things go "
+        "wrong) before sending them again; each one's error_message in the results says what "
+        "is known of it.\n"
+    ) in ran.stdout
+    assert ran.stdout.endswith(
+        f"Failed rows: {failed}: fix the cells, then `bulk-tasks run {failed} --target …`. "
+        "The 2 unknown lines are not in it: --include-unknown puts unknown lines in, to send "
+        "once checked.\n"
+    )
+    assert reconcile_command(results, "--failed-out", failed, "--exclude-unknown").code == 1
+    assert len(list(open_table(failed).rows())) == 1  # as before, for the scripts that say it
+
+
+def test_include_unknown_puts_them_in_and_says_to_check_them_first(tmp_path: Path) -> None:
+    results = sent_without_answer(tmp_path)
+    failed = tmp_path / "failed.csv"
+
+    ran = reconcile_command(results, "--failed-out", failed, "--include-unknown")
+
+    assert ran.code == 1, ran.stderr
+    assert [line.cells[0] for line in open_table(failed).rows()] == ["A1", "B2", ""]
+    assert ran.stdout.endswith(
+        f"Failed rows: {failed}: fix the cells, then `bulk-tasks run {failed} --target …`. "
+        "It holds the 2 unknown lines too (--include-unknown): first delete from it any whose "
+        "task exists in the vendor's app.\n"
+    )
+
+
+def test_a_failed_rows_file_with_no_line_to_fix_says_so(tmp_path: Path) -> None:
+    results = results_of(tmp_path, ["A1"], hang=True)
+
+    ran = reconcile_command(
+        results, "--failed-out", tmp_path / "failed.csv", "--log-format", "json"
+    )
+
+    summary = json.loads(ran.stdout.splitlines()[-1])
+    assert (summary["failed_out_lines"], summary["unknown_in_failed_out"]) == (0, False)
+    text = reconcile_command(results, "--failed-out", tmp_path / "failed.csv")
+    assert text.stdout.endswith(
+        f"Failed rows: {tmp_path / 'failed.csv'} holds no line: none is invalid, failed or not "
+        "sent. The unknown line is not in it: --include-unknown puts unknown lines in, to send "
+        "once checked.\n"
+    )
+
+
+# --- where the lines are reported ------------------------------------------------------------
+
+
+def sheet_lines(book: openpyxl.Workbook, status: str) -> list[tuple[object, ...]]:
+    """(row, file, row in file, prospect_id) of each line of a status sheet, top to bottom."""
+    sheet = book[status]
+    header = [cell.value for cell in sheet[1]]
+    assert header[:3] == ["row", "file", "row in file"]
+    where = header.index("prospect_id")
+    return [(*line[:3], line[where]) for line in sheet.iter_rows(min_row=2, values_only=True)]
+
+
+def test_a_round_trip_is_reported_at_the_original_rows_with_each_lines_file(
+    tmp_path: Path,
+) -> None:
+    first, again = tmp_path / "first.results.csv", tmp_path / "failed.results.csv"
+    failed, report = tmp_path / "failed.xlsx", tmp_path / "report.xlsx"
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        run_saleshandy(SAMPLES / "saleshandy_create.csv", server.url, first)
+        assert reconcile_command(first, "--failed-out", failed).code == 1
+        book = openpyxl.load_workbook(failed)  # rows 2, 3, 4: the original rows 4, 7, 10
+        book.worksheets[0].cell(2, 1).value = "OMITp4"  # sent, left out of the answer: unknown
+        book.worksheets[0].cell(3, 2).value = "Call demo"  # fixed: created
+        book.save(failed)
+        run_saleshandy(failed, server.url, again)
+
+    ran = reconcile_command(first, again, "--report", report)
+
+    assert ran.code == 1, ran.stderr
+    assert "  prospectIds (1): row 10: column" in ran.stdout
+    assert "Unknown: 1 line (row 4 (prospect OMITp4)) was sent" in ran.stdout
+    book = openpyxl.load_workbook(report)
+    created = sheet_lines(book, "created")
+    assert [line for line in created if line[1] == str(again)] == [
+        (7, str(again), 3, "Wq8Er5Ty")  # beside the original row 7, not row 3
+    ]
+    assert {line[1] for line in created} == {str(first), str(again)}
+    assert [line[0] for line in created] == sorted(line[0] for line in created)
+    assert sheet_lines(book, "unknown") == [(4, str(again), 2, "OMITp4")]
+    assert sheet_lines(book, "invalid") == [(10, str(again), 4, None)]
+    summary = {line[0]: line[1:3] for line in book["Summary"].iter_rows(values_only=True)}
+    assert summary["prospectIds"] == (1, "10")  # the top error, at its sheet's row
+    assert summary["unknown"] == (1, "4")  # to check in the vendor's app
+
+
+def test_input_columns_named_like_the_reports_own_are_told_apart(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(f"{HEADER},status,file\n,{TASK},to do,deck.pdf\n", encoding="utf-8")
+    results, report = tmp_path / "in.results.csv", tmp_path / "report.xlsx"
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        run_saleshandy(data, server.url, results)
+
+    assert reconcile_command(results, "--report", report).code == 1
+
+    sheet = openpyxl.load_workbook(report)["invalid"]
+    line = dict(zip(*sheet.iter_rows(values_only=True), strict=True))
+    assert (line["row"], line["file"], line["status"]) == (2, str(results), "invalid")
+    assert (line["status (input)"], line["file (input)"]) == ("to do", "deck.pdf")
+
+
+def test_rows_are_named_once_and_in_the_singular_for_one(tmp_path: Path) -> None:
+    results = results_of(tmp_path, ["INVALIDa1 INVALIDb2", *[""] * 5])
+
+    ran = reconcile_command(results)
+
+    assert ran.stdout.startswith("reconcile: 1 file, 7 lines\n")
+    assert "  prospectIds (5): rows 3, 4, 5, 6, 7: column" in ran.stdout  # five: no "…"
+    assert "  not_created (2): row 2: Saleshandy did not create" in ran.stdout  # not "rows 2, 2"
+
+
+def test_more_rows_than_named_end_with_an_ellipsis() -> None:
+    assert Rows(["3", "4", "5", "6", "7"], 5).listed() == "3, 4, 5, 6, 7"
+    assert Rows(["3", "4", "5", "6", "7"], 6).listed() == "3, 4, 5, 6, 7, …"
+
+
+# --- where the failed-rows file and the report cannot be written -----------------------------
+
+
+@pytest.mark.parametrize("option", ["--failed-out", "--report"])
+def test_a_path_that_cannot_be_written_is_one_line_and_exit_2(tmp_path: Path, option: str) -> None:
+    results = results_of(tmp_path, ["INVALIDa1"])  # a line to fix
+    in_the_way = tmp_path / "reports"
+    in_the_way.write_text("a file where a folder was meant", encoding="utf-8")
+    path = in_the_way / "out.xlsx"
+
+    ran = bulk_tasks("reconcile", results, option, path, key=None)  # what ends the process too
+
+    assert (ran.code, ran.stdout) == (2, "")
+    assert ran.stderr == (
+        f"bulk-tasks: cannot write {path}: {in_the_way} is a file, not a folder; "
+        "choose another path\n"
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a read-only folder")
+@pytest.mark.parametrize("option", ["--failed-out", "--report"])
+def test_a_read_only_folder_is_one_line_and_exit_2(tmp_path: Path, option: str) -> None:
+    results = results_of(tmp_path, ["INVALIDa1"])  # a line to fix
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+
+    ran = bulk_tasks("reconcile", results, option, folder / "out.xlsx", key=None)
+
+    assert (ran.code, ran.stderr) == (
+        2,
+        f"bulk-tasks: cannot write {folder / 'out.xlsx'}: Permission denied; choose another path\n",
+    )

@@ -150,8 +150,8 @@ def test_no_key_appears_in_anything_written_or_printed(tmp_path: Path) -> None:
             tmp_path / f"{vendor}-report.xlsx",
         )
         assert settled.code == 0  # lines refused in one run were done in another: done wins
-        lines = 2 if vendor == "saleshandy" else 1
-        assert settled.stdout.startswith(f"reconcile: 2 files, {lines} lines\n")
+        lines = "2 lines" if vendor == "saleshandy" else "1 line"
+        assert settled.stdout.startswith(f"reconcile: 2 files, {lines}\n")
         outputs += [settled.stdout, settled.stderr]
     written = [path.read_bytes() for path in tmp_path.iterdir() if path.is_file()]
     for secret in (KEY, f"{KEY}-wrong"):

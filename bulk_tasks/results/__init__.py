@@ -47,8 +47,8 @@ from .outcomes import (
     check_format,
     default_path,
     destination_of,
+    input_columns,
     journal_path,
-    own_columns,
     result_headers,
 )
 from .xlsx import write_table
@@ -70,9 +70,9 @@ __all__ = [
     "delimiter_of",
     "destination_in",
     "destination_of",
+    "input_columns",
     "journal_path",
     "may_hold_tasks",
-    "own_columns",
     "read_journal",
     "result_headers",
     "sent_elsewhere",

@@ -81,7 +81,7 @@ def result_headers(input_headers: Sequence[str]) -> list[str]:
     return [*RESULT_COLUMNS, *own]
 
 
-def own_columns(headers: Sequence[str]) -> list[str]:
+def input_columns(headers: Sequence[str]) -> list[str]:
     """The input's columns of a results file, as the file names them: those after ours
     (``destination`` is ours only in the files that have it)."""
     start = len(CORE_COLUMNS)

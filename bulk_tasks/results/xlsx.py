@@ -4,10 +4,12 @@ formula (see :mod:`bulk_tasks.safe_cells`)."""
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import ResultsError
 from ..safe_cells import RISKY_STARTS
@@ -40,8 +42,7 @@ def write_table(
     extension, safe to open."""
     if path.suffix.lower() not in (".csv", ".xlsx"):
         raise ResultsError(f"{path}: the extension says the format; use .csv or .xlsx")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with open_for_writing(path) as out:
         if is_xlsx(path):
             from openpyxl import Workbook
 
@@ -50,15 +51,45 @@ def write_table(
             sheet.append(list(header))
             for row in rows:
                 sheet.append([_typed(sheet, "", cell) for cell in row])
-            workbook.save(path)
+            workbook.save(out)
             return
         kind = CsvFormat(delimiter)
-        with path.open("w", encoding=kind.encoding, newline="") as out:
-            out.write(kind.line(header, header))
+        with io.TextIOWrapper(out, encoding=kind.encoding, newline="") as text:
+            text.write(kind.line(header, header))
             for row in rows:
-                out.write(kind.line(header, row))
+                text.write(kind.line(header, row))
+
+
+@contextmanager
+def open_for_writing(path: Path) -> Iterator[BinaryIO]:
+    """``path`` made (with its folder) and opened to write, before any work goes into it.
+
+    A path that cannot be written fails here as one ResultsError that names it and says to
+    choose another; a file left half written by a failure is removed.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = path.open("wb")
     except OSError as error:
-        raise ResultsError(f"cannot write {path}: {error.strerror}; choose another path") from None
+        raise ResultsError(_cannot_write(path, error)) from None
+    try:
+        with out:
+            yield out
+    except BaseException as error:
+        path.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise ResultsError(_cannot_write(path, error)) from None
+        raise
+
+
+def _cannot_write(path: Path, error: OSError) -> str:
+    """Why ``path`` cannot be written, in our words when a file stands where a folder must."""
+    existing = next((folder for folder in path.parents if folder.exists()), None)
+    if existing is not None and not existing.is_dir():
+        reason = f"{existing} is a file, not a folder"
+    else:
+        reason = error.strerror or str(error)
+    return f"cannot write {path}: {reason}; choose another path"
 
 
 def _typed(sheet: Any, column: str, cell: str) -> object:
