@@ -79,6 +79,13 @@ def report_reconciled(
     files = len(settled.files)
     lines.append(f"reconcile: {_count(files, 'file')}, {_count(total, 'line')}")
     fields |= {"lines": total, "counts": dict(settled.counts)}
+    if settled.destination:
+        fields["destination"] = settled.destination
+    if settled.sandbox:
+        vendor = settled.destination.removesuffix(" sandbox")
+        lines.append(
+            f"Sent to the built-in sandbox (--sandbox): none of these tasks exists at {vendor}."
+        )
     for status in Status:
         if settled.counts.get(status.value):
             lines.append(f"  {status.value:<9} {settled.counts[status.value]:>9,}")

@@ -27,7 +27,7 @@ import polars as pl
 from .cells import ID_SEPARATORS
 from .errors import ResultsError
 from .inputs.table import os_problem
-from .results import RESULT_COLUMNS, delimiter_of, input_columns
+from .results import DESTINATION, RESULT_COLUMNS, delimiter_of, input_columns
 from .safe_cells import restore
 
 DONE = ("created", "updated", "skipped")
@@ -80,6 +80,13 @@ class Reconciled:
     #: lines done in one file and unknown (or left sending) in another
     disagreements: pl.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    #: where the lines were sent, as their ``destination`` says ("": files too old to say)
+    destination: str = ""
+
+    @property
+    def sandbox(self) -> bool:
+        """Whether the lines went to the built-in sandbox: none of their tasks exists."""
+        return self.destination.endswith(" sandbox")
 
     @property
     def exit_code(self) -> int:
@@ -281,6 +288,7 @@ def _narrow(frame: pl.LazyFrame, index: int) -> pl.LazyFrame:
         column("prospect_id").alias("prospect_id"),
         column("status").replace({"sending": "unknown"}).alias("status"),
         column("error_code").alias("error_code"),
+        column(DESTINATION).alias("destination"),
     )
 
 
@@ -302,6 +310,7 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
         .add(pl.col("_file").cast(pl.UInt32))
         .alias("_rank")
     )
+    destination = _one_destination(paths, last)
     _one_piece_of_work(paths, frames, last)
     best = last.group_by("_key").agg(pl.col("_rank").max())
     settled_frame = last.join(best, on=["_key", "_rank"]).drop("_rank")
@@ -322,7 +331,30 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
     ]
     counts = {str(k): int(v) for k, v in settled_frame.group_by("status").len().iter_rows()}
     disagreements = settled_frame.join(doubtful_keys, on="_key")
-    return Reconciled(files, settled_frame, disagreements, counts)
+    return Reconciled(files, settled_frame, disagreements, counts, destination)
+
+
+def _one_destination(paths: Sequence[Path], last: pl.DataFrame) -> str:
+    """The one destination of every line (files too old to say it aside); files whose
+    lines went to different ones (a --sandbox trial and real runs) are refused."""
+    sent = (
+        last.filter(pl.col("destination") != "")
+        .group_by("destination")
+        .agg(pl.col("_file").min())
+        .sort("_file")
+    )
+    if sent.height <= 1:
+        return str(sent.get_column("destination")[0]) if sent.height else ""
+    (one, first), (other, second) = sent.head(2).iter_rows()
+    trials = set(last.filter(pl.col("destination").str.ends_with(" sandbox"))["_file"].to_list())
+    real = [path for index, path in enumerate(paths) if index not in trials]
+    apart = f"bulk-tasks reconcile {' '.join(map(str, real))}" if real else ""
+    raise ResultsError(
+        f"{paths[first]} holds lines sent to {one}, and {paths[second]} lines sent to "
+        f"{other}: reconcile settles the lines of one destination at a time (a --sandbox "
+        "trial's tasks exist only in the sandbox, never at the vendor)."
+        + (f" Reconcile the real runs' files apart: {apart}" if apart else "")
+    )
 
 
 def _one_piece_of_work(

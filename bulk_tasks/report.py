@@ -108,6 +108,9 @@ def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:
 
     put("bulk-tasks reconcile", bold=True)
     put("made", datetime.now().strftime("%Y-%m-%d %H:%M"))
+    if reconciled.sandbox:
+        vendor = reconciled.destination.removesuffix(" sandbox")
+        put("sent to", f"the built-in sandbox: none of these tasks exists at {vendor}", bold=True)
     put()
     put("status", "lines", bold=True)
     first = rows + 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-from helpers import KEY, SAMPLES, Ran, bulk_tasks, read_results
+from helpers import KEY, SAMPLES, Ran, bulk_tasks, invoke, read_results
 from typer.testing import CliRunner
 
 from bulk_tasks import job
@@ -544,3 +544,36 @@ def test_a_read_only_folder_is_one_line_and_exit_2(tmp_path: Path, option: str) 
         2,
         f"bulk-tasks: cannot write {folder / 'out.xlsx'}: Permission denied; choose another path\n",
     )
+
+
+def test_a_sandbox_trial_is_never_counted_with_real_runs(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    user = "usr_7YzNqVRMCfdeHEzMn"
+    rows = [f"lea_{n:017d},phone,{user},2026-12-01,Call {n}" for n in range(3)]
+    data.write_text("leadId,type,assignedTo,dueDate,title\n" + "\n".join(rows) + "\n")
+    trial, real = tmp_path / "trial.csv", tmp_path / "real.csv"
+    assert invoke("run", data, "-t", "lemlist", "--sandbox", "--results", trial).code == 0
+    with SandboxServer(Sandbox(keys={KEY})) as server:  # stands for lemlist itself here
+        ran = invoke("run", data, "-t", "lemlist", "--base-url", server.url, "--results", real)
+        assert ran.code == 0, ran.stderr
+    both = invoke("reconcile", trial, real)
+    assert (both.code, both.stdout, both.stderr) == (
+        2,
+        "",
+        f"bulk-tasks: {trial} holds lines sent to lemlist sandbox, and {real} lines sent to "
+        "lemlist: reconcile settles the lines of one destination at a time (a --sandbox "
+        "trial's tasks exist only in the sandbox, never at the vendor). Reconcile the real "
+        f"runs' files apart: bulk-tasks reconcile {real}\n",
+    )
+    alone = invoke("reconcile", trial, "--report", tmp_path / "trial.xlsx")
+    assert alone.code == 0, alone.stderr
+    assert alone.stdout.splitlines()[:3] == [
+        "reconcile: 1 file, 3 lines",
+        "Sent to the built-in sandbox (--sandbox): none of these tasks exists at lemlist.",
+        "  created           3",
+    ]
+    summary = openpyxl.load_workbook(tmp_path / "trial.xlsx")["Summary"]
+    assert [summary["A3"].value, summary["B3"].value] == [
+        "sent to",
+        "the built-in sandbox: none of these tasks exists at lemlist",
+    ]
