@@ -310,8 +310,8 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
         .add(pl.col("_file").cast(pl.UInt32))
         .alias("_rank")
     )
-    destination = _one_destination(paths, last)
     _one_piece_of_work(paths, frames, last)
+    destination = _one_destination(paths, last)
     best = last.group_by("_key").agg(pl.col("_rank").max())
     settled_frame = last.join(best, on=["_key", "_rank"]).drop("_rank")
     doubtful_keys = (
@@ -332,6 +332,12 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
     counts = {str(k): int(v) for k, v in settled_frame.group_by("status").len().iter_rows()}
     disagreements = settled_frame.join(doubtful_keys, on="_key")
     return Reconciled(files, settled_frame, disagreements, counts, destination)
+
+
+def _trial_of_the_same_vendor(last: pl.DataFrame) -> bool:
+    """Whether some lines went to a vendor's sandbox and others to that vendor."""
+    sent = set(last.filter(pl.col("destination") != "")["destination"].unique().to_list())
+    return any(f"{destination} sandbox" in sent for destination in sent)
 
 
 def _one_destination(paths: Sequence[Path], last: pl.DataFrame) -> str:
@@ -364,9 +370,11 @@ def _one_piece_of_work(
 
     Files of one piece of work (a run, its resumes, runs of its failed-rows files) have the
     same input columns and share lines; a file with other columns, or sharing no line with
-    the others, comes from another input, whose rows 7 are not these rows 7.
+    the others, comes from another input, whose rows 7 are not these rows 7. A --sandbox
+    trial beside real runs of the same vendor shares no line with them (its lines have
+    their own fingerprints): :func:`_one_destination` names it instead.
     """
-    if len(paths) < 2:
+    if len(paths) < 2 or _trial_of_the_same_vendor(last):
         return
     columns = [frozenset(own_columns(frame.collect_schema().names()).values()) for frame in frames]
     sharing = (
