@@ -167,7 +167,7 @@ def run(
         sandbox = options.pop("sandbox")
         settings = settings_from(**options)
         with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
-            summary = job.run(settings, key=keys, progress=watch())
+            summary = job.run(settings, key=keys, progress=watch(settings.input))
         report_run(summary, f"{settings.target} {settings.action}")
         unknown = summary.counts[Status.UNKNOWN]
         if unknown:
@@ -230,7 +230,7 @@ def validate(
     say.json = log_format is LogFormat.json
     with _user_errors():
         settings = settings_from(**with_job_file(ctx, "validate", config, **given(ctx)))
-        summary = job.validate(settings, progress=_watcher())
+        summary = job.validate(settings, progress=_watcher(settings.input))
         report_run(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
 
@@ -286,9 +286,7 @@ def resolve(
             timeout=timeout,
             share=share,
         )
-        summary = job.resolve(
-            settings, key=Keys(settings.vendor), progress=watcher(err, json_lines=say.json)
-        )
+        summary = job.resolve(settings, key=Keys(settings.vendor), progress=_watcher(results))
         if not summary.lines:
             say("summary", f"{results}: no unknown line to look up", results=str(results))
             raise typer.Exit(0)
@@ -374,17 +372,17 @@ def reconcile(
 def run_folder(
     ctx: typer.Context,
     inbox: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             metavar="INBOX", help="The folder where spreadsheets are dropped.", show_default=False
         ),
-    ],
+    ] = None,
     done: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--done", metavar="FOLDER", help="Where each run file goes, with its results."
         ),
-    ],
+    ] = None,
     target: TargetOpt = None,
     action: ActionOpt = Action.create,
     sheet: SheetOpt = None,
@@ -410,39 +408,48 @@ def run_folder(
             help="A file changed less than this many seconds ago is left for the next pass.",
         ),
     ] = 5.0,
+    config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Run every new spreadsheet dropped in INBOX once, then move it to the --done folder
     with its results.
 
-    The same content is never sent twice (a ledger in the --done folder, by content hash); a
-    file still being written waits for the next pass; an unreadable one goes to failed/ in
-    the --done folder with a note why. A second instance exits at once. Exit code 0 when
-    every line of every file is done, 1 when some are not, 2 when a file could not be run or
-    a run stopped.
+    The same content is never sent twice (a ledger in the --done folder, by content hash),
+    nor a line an earlier file created (a fixed file dropped again sends only its new or
+    fixed rows); a file still being written waits for the next pass; an unreadable one goes
+    to failed/ in the --done folder with a note why; a file with no rows is a warning. A
+    second instance exits at once. Exit code 0 when every line of every file is done, 1 when
+    some are not or a file had no rows, 2 when a file could not be run or a run stopped.
 
     \b
     Example: bulk-tasks run-folder inbox/ --target saleshandy --done processed/
+    Unattended: bulk-tasks run-folder --config inbox.toml (inbox, done, target, …)
     """
     say.json = log_format is LogFormat.json
     from .inbox import run_folder as run_inbox
 
     with _user_errors():
-        if target is None:
-            raise OptionError("run-folder needs --target NAME")
-        settings = settings_from(input=inbox, **given(ctx, "inbox", "done", "settle", "sandbox"))
+        options = with_job_file(ctx, "run-folder", config, **given(ctx))
+        inbox, done = options.pop("inbox"), options.pop("done")
+        settle, sandbox = options.pop("settle"), options.pop("sandbox")
+        settings = settings_from(input=inbox, **options)
         with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
-            folder = run_inbox(
-                inbox,
-                done,
-                settings,
-                key=keys,
-                settle=settle,
-                watcher=watch,
-            )
+            folder = run_inbox(inbox, done, settings, key=keys, settle=settle, watcher=watch)
         for result in folder.files:
-            said = f"{result.name}: {result.said}"
-            say("file", said, file=result.name, exit_code=result.code, outcome=result.said)
+            say(
+                "file",
+                f"{result.name}: {result.said}",
+                level=result.level,
+                file=result.name,
+                input=str(result.input),
+                file_status=result.status.value,
+                exit_code=result.code,
+                outcome=result.said,
+                counts=result.counts,
+                by_earlier_files=result.by_earlier_files,
+                results=None if result.results is None else str(result.results),
+                moved_to=None if result.moved_to is None else str(result.moved_to),
+            )
         if not folder.files:
             say("file", f"{inbox}: nothing to run", inbox=str(inbox), files=0)
         if folder.stopped:
@@ -583,9 +590,10 @@ def _user_errors() -> Iterator[None]:
 @contextlib.contextmanager
 def _destination(
     settings: Settings, *, sandbox: bool
-) -> Iterator[tuple[Settings, Keys, Callable[[], Progress]]]:
+) -> Iterator[tuple[Settings, Keys, Callable[[Path], Progress]]]:
     """Where to send and with which keys: the built-in sandbox, or the vendor and its keys;
-    and what watches each run (a run on the sandbox says so as it starts)."""
+    and what watches each run, from its input file (a run on the sandbox says so as it
+    starts)."""
     if not sandbox:
         yield settings, Keys(settings.vendor), _watcher
         return
@@ -600,12 +608,12 @@ def _destination(
         yield (
             dataclasses.replace(settings, base_url=server.url, sandbox=True),
             keys,
-            lambda: Announced(_watcher(), announcement),
+            lambda input: Announced(_watcher(input), announcement),
         )
 
 
-def _watcher() -> Progress:
-    return watcher(err, json_lines=say.json)
+def _watcher(input: Path) -> Progress:
+    return watcher(err, json_lines=say.json, input=input)
 
 
 def main() -> None:

@@ -208,8 +208,8 @@ ConfigOpt = Annotated[
     typer.Option(
         "--config",
         metavar="PATH",
-        help="A TOML job file of run's options (input, target, rate, …); options given "
-        "here win over it. Keys stay in the environment.",
+        help="A TOML job file of the command's options (input or inbox, target, rate, …); "
+        "options given here win over it. Keys stay in the environment.",
     ),
 ]
 LogFormatOpt = Annotated[
@@ -268,15 +268,25 @@ _READING = frozenset(
 )
 
 
+#: what each command cannot go without, and how its command line gives it
+_NEEDED = {
+    "run": (("input", "INPUT"), ("target", "--target NAME")),
+    "validate": (("input", "INPUT"), ("target", "--target NAME")),
+    "run-folder": (("inbox", "INBOX"), ("done", "--done FOLDER"), ("target", "--target NAME")),
+}
+
+
 def with_job_file(
     ctx: typer.Context, command: str, config: Path | None, **given: Any
 ) -> dict[str, Any]:
     """A command's options: those typed on the command line, else the job file's, else
-    defaults. ``validate`` takes only the options about reading the rows."""
+    defaults. ``validate`` reads a job file of ``run``, and takes only the options about
+    reading the rows."""
     from .jobfile import read_job_file
 
     options = dict(given)
-    for name, value in (read_job_file(config) if config else {}).items():
+    kind = "run-folder" if command == "run-folder" else "run"
+    for name, value in (read_job_file(config, command=kind) if config else {}).items():
         parameter = _PARAMETERS.get(name, name)
         if parameter not in options or (command == "validate" and name not in _READING):
             continue
@@ -286,7 +296,7 @@ def with_job_file(
                 options[parameter] = [f"{k}={v}" for k, v in value.items()] + (given[parameter])
             continue
         options[parameter] = _from_file(config, name, value)
-    for name, example in (("input", "INPUT"), ("target", "--target NAME")):
+    for name, example in _NEEDED[command]:
         if options[name] is None:
             where = f" or {name} = … in {config}" if config else f" (or {name} in a --config file)"
             raise OptionError(f"{command} needs {example}{where}")
@@ -303,6 +313,6 @@ def _from_file(config: Path | None, name: str, value: Any) -> Any:
             raise OptionError(f'--config {config}: "{name}" must be one of {allowed}') from None
     if name == "set":
         return [f"{field}={text}" for field, text in value.items()]
-    if name in ("input", "results") or (name == "map" and isinstance(value, str)):
+    if name in ("input", "results", "inbox", "done") or (name == "map" and isinstance(value, str)):
         return Path(value)
     return value

@@ -1,15 +1,18 @@
 """The line gate: which lines of a run go to the vendor, and what becomes of the others.
 
 A line is not sent when it is invalid, when an earlier run of the same results file already
-settled it (``--resume``), when its row comes after the first ``--limit`` rows, or when the
-key it needs is not set. Such a line ends at the gate with its outcome; every other line
-passes with what it asks of the vendor.
+settled it (``--resume``), when another results file says its task exists or may (the
+earlier files of an inbox: ``sent_before``), when its row comes after the first ``--limit``
+rows, or when the key it needs is not set. Such a line ends at the gate with its outcome;
+every other line passes with what it asks of the vendor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .keys import Keys
-from .results import DONE, Journal, Outcome, Status
+from .results import DONE, Journal, Outcome, SentBefore, Status
 from .rules import Line, Rules
 from .settings import Settings
 from .summary import Progress, Recorder, Summary
@@ -29,10 +32,13 @@ class LineGate:
         recorder: Recorder,
         summary: Summary,
         progress: Progress,
+        sent_before: Mapping[str, SentBefore] | None = None,
     ) -> None:
         self._settings = settings
         self._rules = rules
         self._earlier = journal.earlier
+        #: lines other results files sent, by fingerprint: checked after this file's own word
+        self._sent_before = sent_before or {}
         self._keys = keys
         self._recorder = recorder
         self._summary = summary
@@ -66,6 +72,11 @@ class LineGate:
                 return None
         earlier = self._earlier.get(line.fingerprint)
         decided = resumed(earlier, self._settings) if earlier else None
+        if decided is None and self._sent_before:
+            before = self._sent_before.get(line.fingerprint)
+            decided = not_sent_again(before, self._settings) if before is not None else None
+            if decided is not None:
+                self._summary.by_earlier_files[decided.status] += 1
         if decided is not None:
             self._recorder.record_line(line, decided)
             return None
@@ -136,6 +147,32 @@ def resumed(earlier: Outcome, settings: Settings) -> Outcome | None:
     if earlier.status is Status.FAILED and not (retryable or settings.retry_failed):
         return _left_alone(earlier, "--retry-failed")
     return None  # not_sent, retries exhausted, or asked for: send it
+
+
+def not_sent_again(before: SentBefore, settings: Settings) -> Outcome | None:
+    """What a line that an earlier file sent ends with here: skipped when its task exists,
+    unknown when a create may have made it; None to send it (an update sent twice leaves
+    the task as one does)."""
+    where = f"{before.results} row {before.row}"
+    if before.status in DONE:
+        done = "done" if before.status is Status.SKIPPED else before.status.value
+        task = f" ({before.remote_id})" if before.remote_id else ""
+        return Outcome(
+            status=Status.SKIPPED,
+            remote_id=before.remote_id,
+            error_message=f"{done} by an earlier file of the inbox: {where}{task}; not sent again",
+        )
+    if settings.action != "create":
+        return None
+    target = settings.target
+    return Outcome(
+        status=Status.UNKNOWN,
+        error_code=before.error_code,
+        error_message=f"an earlier file of the inbox sent it and got no answer ({where}): the "
+        f"task may exist, so it is not sent again; look it up with `bulk-tasks resolve "
+        f"{before.results} --target {target}` (a missing task is sent then), or check in "
+        f"{target} and send a missing one with `bulk-tasks run`",
+    )
 
 
 def _left_alone(earlier: Outcome, option: str) -> Outcome:

@@ -14,7 +14,7 @@ one type::
   per row for lemlist and Attio, one per prospect for Saleshandy): what it asks of the
   vendor (an :class:`~bulk_tasks.vendors.base.Ask`) and its fingerprint, or its problems;
 - the :class:`~bulk_tasks.gate.LineGate` ends the lines not to send (invalid, settled by an
-  earlier run, key missing) and lets the others through;
+  earlier run, sent by an earlier file of an inbox, key missing) and lets the others through;
 - :mod:`~bulk_tasks.packing` gathers asks into requests, each a
   :class:`~bulk_tasks.packing.Batch` of lines; :mod:`~bulk_tasks.scheduler` hands them to
   the workers of their key's lane (:mod:`~bulk_tasks.lanes`);
@@ -36,7 +36,7 @@ import dataclasses
 import functools
 import signal
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -50,6 +50,7 @@ from .lockfile import Busy, LockFile
 from .results import (
     Journal,
     Outcome,
+    SentBefore,
     Status,
     default_path,
     destination_in,
@@ -224,17 +225,29 @@ def _keep_run_results(path: Path) -> None:
         )
 
 
-def run(settings: Settings, *, key: str | Keys, progress: Progress | None = None) -> Summary:
+def run(
+    settings: Settings,
+    *,
+    key: str | Keys,
+    progress: Progress | None = None,
+    sent_before: Mapping[str, SentBefore] | None = None,
+) -> Summary:
     """Send every valid line to the vendor; the results file says what became of each.
 
     ``key`` is the key of the vendor's own variable, or :class:`~bulk_tasks.keys.Keys` when
-    rows may name their own (an ``apiKeyEnv`` column).
+    rows may name their own (an ``apiKeyEnv`` column). ``sent_before``: lines that other
+    results files sent, by fingerprint (an inbox's earlier files); such a line is not sent
+    again, unless this results file's own word says to send it.
     """
-    return asyncio.run(run_async(settings, key=key, progress=progress))
+    return asyncio.run(run_async(settings, key=key, progress=progress, sent_before=sent_before))
 
 
 async def run_async(
-    settings: Settings, *, key: str | Keys, progress: Progress | None = None
+    settings: Settings,
+    *,
+    key: str | Keys,
+    progress: Progress | None = None,
+    sent_before: Mapping[str, SentBefore] | None = None,
 ) -> Summary:
     keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
     plan = Plan(settings)
@@ -256,7 +269,9 @@ async def run_async(
             durable=settings.durable,
         )
         try:
-            summary = await _send(plan, journal, keys=keys, progress=progress or Silent())
+            summary = await _send(
+                plan, journal, keys=keys, progress=progress or Silent(), sent_before=sent_before
+            )
         except BaseException:
             journal.abandon()  # every line written stays; --resume reads them
             raise
@@ -269,7 +284,14 @@ def _mark_sending(journal: Journal, lines: Sequence[Line]) -> None:
     journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
 
 
-async def _send(plan: Plan, journal: Journal, *, keys: Keys, progress: Progress) -> Summary:
+async def _send(
+    plan: Plan,
+    journal: Journal,
+    *,
+    keys: Keys,
+    progress: Progress,
+    sent_before: Mapping[str, SentBefore] | None,
+) -> Summary:
     # imported late: validate, and every command but run, start a third faster without them
     from .lanes import LaneFactory
     from .recovery import Recovery, look_up_earlier
@@ -286,11 +308,14 @@ async def _send(plan: Plan, journal: Journal, *, keys: Keys, progress: Progress)
         recorder=recorder,
         summary=summary,
         progress=progress,
+        sent_before=sent_before,
     )
     stop, abort = asyncio.Event(), asyncio.Event()
 
     mark_sending = functools.partial(_mark_sending, journal)
     known_ids = {outcome.remote_id for outcome in journal.earlier.values() if outcome.remote_id}
+    # a task an earlier file created is no answer to a line of this run
+    known_ids |= {line.remote_id for line in (sent_before or {}).values() if line.remote_id}
     recovery = Recovery(
         settings,
         journal,

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -31,10 +32,11 @@ def _print_notes(console: Console, notes: list[str]) -> None:
         console.print(f"Note: {note}")
 
 
-def watcher(console: Console, *, json_lines: bool = False) -> Progress:
-    """A bar for a person at a terminal; plain lines for cron and logs; JSON for shippers."""
+def watcher(console: Console, *, json_lines: bool = False, input: Path | None = None) -> Progress:
+    """A bar for a person at a terminal; plain lines for cron and logs; JSON for shippers,
+    whose records name ``input``, the file the run reads."""
     if json_lines:
-        return _JsonProgress(console)
+        return _JsonProgress(console, input=input)
     return _BarProgress(console) if console.is_terminal else _LogProgress(console)
 
 
@@ -190,12 +192,18 @@ class _LogProgress:
 class _JsonProgress(_LogProgress):
     """The same rhythm as the log lines, as JSON: for log shippers."""
 
+    def __init__(self, console: Console, *, input: Path | None) -> None:
+        super().__init__(console)
+        self._input = None if input is None else str(input)
+
     def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
         for note in notes:
             self._console.print(json_line("note", message=note))
         self._total, self._noun = total, lines
         self._started = self._last = time.monotonic()
-        self._console.print(json_line("run.started", rows_total=total, lines=lines))
+        self._console.print(
+            json_line("run.started", input=self._input, rows_total=total, lines=lines)
+        )
 
     def notice(self, message: str) -> None:
         self._console.print(json_line("notice", level="warning", message=message))
@@ -206,6 +214,7 @@ class _JsonProgress(_LogProgress):
         self._console.print(
             json_line(
                 "progress",
+                input=self._input,
                 rows_done=self._done,
                 rows_total=self._total,
                 rows_per_second=round(self._done / max(now - self._started, 1e-6), 2),

@@ -119,6 +119,9 @@ class Summary:
     helpers: int = 0
     #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines
     resolved: Counter[Resolved] = field(default_factory=Counter)
+    #: lines not sent because an earlier file sent them (the inbox), by the status they end
+    #: with: skipped (the task exists) or unknown (it may)
+    by_earlier_files: Counter[Status] = field(default_factory=Counter)
 
     @property
     def lines(self) -> int:

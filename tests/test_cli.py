@@ -525,8 +525,8 @@ def test_the_top_level_help_gives_each_command_its_whole_description() -> None:
         ),
         (
             "run-folder",
-            "Usage: bulk-tasks run-folder [OPTIONS] INBOX",
-            "  INBOX  The folder where spreadsheets are dropped.  [required]",
+            "Usage: bulk-tasks run-folder [OPTIONS] [INBOX]",
+            "  INBOX  The folder where spreadsheets are dropped.",
         ),
     ],
 )

@@ -47,6 +47,7 @@ def test_every_kind_of_option_is_read_and_paths_are_relative_to_the_file(tmp_pat
         ('api_key = "k"', '"api_key" looks like an API key; keys never go in a job file'),
         ('token = "k"', '"token" looks like an API key; keys never go in a job file'),
         ('colour = "blue"', '"colour" is not an option of run; use input, target, action'),
+        ('done = "processed"', '"done" is an option of run-folder, not of run; remove it'),
         ('timeout = "soon"', "\"timeout\" must be a number of seconds, not 'soon'"),
         ("resume = 1", '"resume" must be true or false, not 1'),
         ("batch_size = true", '"batch_size" must be a whole number, not True'),

@@ -41,6 +41,8 @@ def test_a_lemlist_run_in_json(tmp_path: Path) -> None:
     assert (summary["counts"], summary["rows"], summary["exit_code"]) == ({"created": 12}, 12, 0)
     assert summary["results"] == str(results)
     assert events["progress"]["rows_done"] == 12
+    named = {events[event]["input"] for event in ("run.started", "progress")}
+    assert named == {str(SAMPLES / "lemlist_create.csv")}
 
 
 def test_a_saleshandy_run_says_rows_and_prospects(tmp_path: Path) -> None:

@@ -63,6 +63,21 @@ class Outcome:
     attempts: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class SentBefore:
+    """A line that another results file says exists, or may: sent before, by another run.
+
+    ``status`` is its last word there (created, updated, skipped, or unknown: a ``sending``
+    mark reads as unknown), ``remote_id`` its task; ``results`` and ``row`` say where.
+    """
+
+    status: Status
+    remote_id: str
+    error_code: str
+    results: Path
+    row: int
+
+
 def default_path(input_path: Path, *, suffix: str = ".results.csv") -> Path:
     return input_path.with_name(input_path.stem + suffix)
 
