@@ -9,18 +9,36 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLES
+from helpers import KEY, SAMPLES, read_results
 from typer.testing import CliRunner, Result
 
 from bulk_tasks.cli import app
+from bulk_tasks.sandbox import SandboxServer
 
 LEMLIST_CREATE = str(SAMPLES / "lemlist_create.csv")
+USER = "usr_7YzNqVRMCfdeHEzMn"
+
+
+def write_lemlist(path: Path, *, rows: int, key_envs: list[str] | None = None) -> Path:
+    """A lemlist create file of ``rows`` rows, naming in turn the variables ``key_envs``."""
+    header = "leadId,type,assignedTo,dueDate,title" + (",apiKeyEnv" if key_envs else "")
+    lines = [header]
+    for n in range(rows):
+        key_env = f",{key_envs[n % len(key_envs)]}" if key_envs else ""
+        lines.append(f"lea_{n:017d},phone,{USER},2026-12-01 09:00,Call {n}{key_env}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
     """``bulk-tasks ARGS``, as a user types it, with no API key but those in ``env``."""
     unset = dict.fromkeys(("LEMLIST_API_KEY", "SALESHANDY_API_KEY", "ATTIO_API_KEY"))
     return CliRunner().invoke(app, [str(arg) for arg in args], env=unset | (env or {}))
+
+
+def run_lemlist(data: Path, server: SandboxServer, *, env: dict[str, str]) -> Result:
+    """``bulk-tasks run DATA --target lemlist`` against the sandbox, with the keys in ``env``."""
+    return invoke("run", data, "-t", "lemlist", "--base-url", server.url, env=env)
 
 
 @pytest.mark.parametrize(
@@ -44,3 +62,52 @@ def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
 def test_a_wrong_choice_is_named_with_the_choices(option: list[str], message: str) -> None:
     ran = invoke("validate", LEMLIST_CREATE, *option)
     assert (ran.exit_code, ran.stdout, ran.stderr) == (2, "", message)
+
+
+# --- keys that cannot be keys ---
+
+
+def test_a_key_with_a_space_inside_is_refused_before_anything_is_sent(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = write_lemlist(tmp_path / "in.csv", rows=3)
+    ran = run_lemlist(data, server, env={"LEMLIST_API_KEY": f" {KEY[:4]} {KEY[4:]}\n"})
+    assert (ran.exit_code, ran.stdout, ran.stderr) == (
+        2,
+        "",
+        "bulk-tasks: LEMLIST_API_KEY holds a space: an API key has none; copy the key again "
+        "(find it in lemlist's settings, under integrations), or try the built-in sandbox with "
+        "--sandbox\n",
+    )
+    assert server.sandbox.arrivals == []
+
+
+def test_a_key_copied_with_spaces_and_a_new_line_around_it_is_used(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = write_lemlist(tmp_path / "in.csv", rows=1)
+    ran = run_lemlist(data, server, env={"LEMLIST_API_KEY": f"  {KEY}\r\n"})
+    assert ran.exit_code == 0, ran.stderr
+
+
+def test_rows_naming_a_key_that_cannot_be_one_are_not_sent_and_say_why(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = write_lemlist(tmp_path / "in.csv", rows=4, key_envs=["ACME_KEY", "GLOBEX_KEY"])
+    ran = run_lemlist(data, server, env={"ACME_KEY": KEY, "GLOBEX_KEY": f"{KEY}\tcopied-too"})
+    said = (
+        "GLOBEX_KEY holds a tab: an API key has none; copy the key again (the lemlist key of the "
+        "rows that name it)"
+    )
+    assert ran.exit_code == 1, ran.stderr
+    assert ran.stderr.count(said) == 1
+    assert f"Key GLOBEX_KEY: {said}; its rows were not sent\n" in ran.stdout
+    lines = sorted(read_results(tmp_path / "in.results.csv"), key=lambda line: line["row"])
+    assert [(line["status"], line["error_code"]) for line in lines] == [
+        ("created", ""),
+        ("not_sent", "key_missing"),
+    ] * 2
+    assert lines[1]["error_message"] == (
+        f"{said}; nothing was sent: set it, then run again with --resume"
+    )
+    assert len(server.sandbox.arrivals) == 2
