@@ -57,7 +57,7 @@ from .output import LogFormat, ToStderr, err, report_reconciled, report_run, say
 from .progress import Announced, Once, watcher
 from .results import Status
 from .settings import Settings
-from .summary import Progress
+from .summary import Progress, counted
 
 app = typer.Typer(
     add_completion=False,
@@ -164,11 +164,14 @@ def run(
         report_run(summary, f"{settings.target} {settings.action}")
         unknown = summary.counts[Status.UNKNOWN]
         if unknown:
+            they, them, are, were = (
+                ("it", "it", "is", "was") if unknown == 1 else ("they", "them", "are", "were")
+            )
             say(
                 "unknown",
-                f"{unknown} {summary.line_noun} are unknown: they were "
-                f"sent but no answer said what became of them, so they may exist in "
-                f"{settings.target}. Check them before sending them again with --resume "
+                f"{counted(unknown, summary.line_noun)} {are} unknown: {they} {were} "
+                f"sent but no answer said what became of {them}, so {they} may exist in "
+                f"{settings.target}. Check {them} before sending {them} again with --resume "
                 "--retry-unknown (README: When things go wrong).",
                 level="warning",
                 to=err,

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from .progress import json_line
 from .results import Status
-from .summary import Resolved, Summary
+from .summary import Resolved, Summary, counted
 
 if TYPE_CHECKING:
     from .reconcile import Reconciled
@@ -130,10 +130,11 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
     rows, noun = summary.rows, summary.line_noun
     lines: list[str] = []
     if noun == "rows":
-        lines.append(f"{what}: {summary.lines} rows in {summary.seconds:.1f} s")
+        lines.append(f"{what}: {counted(summary.lines, noun)} in {summary.seconds:.1f} s")
     else:
         lines.append(
-            f"{what}: {rows.settled} rows, {summary.lines} {noun} in {summary.seconds:.1f} s"
+            f"{what}: {counted(rows.settled, 'rows')}, {counted(summary.lines, noun)} in "
+            f"{summary.seconds:.1f} s"
         )
     counts = {status.value: n for status, n in summary.counts.items() if n}
     for status in Status:
@@ -164,7 +165,10 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
         if rows.partly_rows:
             more = ", …" if rows.partly > len(rows.partly_rows) else ""
             listed = ", ".join(map(str, rows.partly_rows))
-            lines.append(f"  partly created: rows {listed}{more} (see prospect_id in the results)")
+            these = "row" if len(rows.partly_rows) == 1 else "rows"
+            lines.append(
+                f"  partly created: {these} {listed}{more} (see prospect_id in the results)"
+            )
     if summary.resolved:
         said = ", ".join(
             f"{summary.resolved[what]} {what}" for what in Resolved if summary.resolved[what]

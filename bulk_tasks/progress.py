@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 
 from .results import Status
-from .summary import Progress
+from .summary import Progress, counted
 
 
 def _print_notes(console: Console, notes: list[str]) -> None:
@@ -114,7 +114,7 @@ class _BarProgress:
         per_second = self._done / max(time.monotonic() - self._started, 1e-6)
         rate = f"{per_second:.1f} rows/s"
         if self._noun != "rows":
-            rate = f"{self._lines} {self._noun}, {rate}"
+            rate = f"{counted(self._lines, self._noun)}, {rate}"
         self._bar.update(self._task, advance=int(row_done), rate=rate)
 
     def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
@@ -123,7 +123,7 @@ class _BarProgress:
         per_second = self._done / max(time.monotonic() - self._started, 1e-6)
         rate = f"{per_second:.1f} rows/s"
         if self._noun != "rows":
-            rate = f"{self._lines} {self._noun}, {rate}"
+            rate = f"{counted(self._lines, self._noun)}, {rate}"
         self._bar.update(self._task, advance=rows, rate=rate)
 
     def notice(self, message: str) -> None:
@@ -182,7 +182,7 @@ class _LogProgress:
             left = f", ~{(self._total - done) / per_second:.0f} s left"
         counts = ", ".join(f"{s.value} {n}" for s, n in sorted(self._counts.items()))
         if self._noun != "rows":
-            counts = f"{sum(self._counts.values())} {self._noun}: {counts}"
+            counts = f"{counted(sum(self._counts.values()), self._noun)}: {counts}"
         stamp = time.strftime("%H:%M:%S")
         self._console.print(f"[{stamp}] {done}{of} rows, {per_second:.1f} rows/s{left} ({counts})")
 

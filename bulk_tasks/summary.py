@@ -15,6 +15,12 @@ from .results import DONE, Journal, Outcome, Status
 from .rules import Line
 
 
+def counted(count: int, noun: str) -> str:
+    """A count and its plural noun as a sentence says them: "1 row", "2 rows", "1 prospect"
+    (every noun a summary counts makes its plural with an s)."""
+    return f"{count} {noun.removesuffix('s') if count == 1 else noun}"
+
+
 class Progress(Protocol):
     """What the job tells whoever is watching."""
 

@@ -6,10 +6,11 @@ In-process, through typer's runner and the threaded sandbox over real HTTP.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from helpers import KEY, SAMPLES, read_results
+from helpers import KEY, KEY_VARIABLES, SAMPLES, read_results
 from typer.testing import CliRunner, Result
 
 from bulk_tasks.cli import app
@@ -17,6 +18,7 @@ from bulk_tasks.sandbox import SandboxServer
 
 LEMLIST_CREATE = str(SAMPLES / "lemlist_create.csv")
 USER = "usr_7YzNqVRMCfdeHEzMn"
+KEYS = dict.fromkeys(KEY_VARIABLES, KEY)
 
 
 def write_lemlist(path: Path, *, rows: int, key_envs: list[str] | None = None) -> Path:
@@ -32,7 +34,7 @@ def write_lemlist(path: Path, *, rows: int, key_envs: list[str] | None = None) -
 
 def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
     """``bulk-tasks ARGS``, as a user types it, with no API key but those in ``env``."""
-    unset = dict.fromkeys(("LEMLIST_API_KEY", "SALESHANDY_API_KEY", "ATTIO_API_KEY"))
+    unset: dict[str, str | None] = dict.fromkeys(KEY_VARIABLES)
     return CliRunner().invoke(app, [str(arg) for arg in args], env=unset | (env or {}))
 
 
@@ -111,3 +113,43 @@ def test_rows_naming_a_key_that_cannot_be_one_are_not_sent_and_say_why(
         f"{said}; nothing was sent: set it, then run again with --resume"
     )
     assert len(server.sandbox.arrivals) == 2
+
+
+# --- counts that read right for one ---
+
+
+def test_one_row_of_one_prospect_is_counted_in_the_singular(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("Prospect IDs,Task Type\nOMITb2,9\n", encoding="utf-8")  # left out: unknown
+    ran = invoke("run", data, "-t", "saleshandy", "--base-url", server.url, env=KEYS)
+    assert ran.exit_code == 1, ran.stderr
+    assert re.match(r"saleshandy create: 1 row, 1 prospect in [\d.]+ s\n", ran.stdout)
+    assert re.search(
+        r"^\[\d\d:\d\d:\d\d\] 1/1 rows, [\d.]+ rows/s \(1 prospect: unknown 1\)$",
+        ran.stderr,
+        re.MULTILINE,
+    )
+    assert ran.stderr.endswith(
+        "1 prospect is unknown: it was sent but no answer said what became of it, so it may "
+        "exist in saleshandy. Check it before sending it again with --resume --retry-unknown "
+        "(README: When things go wrong).\n"
+    )
+
+
+def test_one_partly_created_row_is_named_in_the_singular(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("Prospect IDs,Task Type\nA1 INVALIDxx,9\n", encoding="utf-8")
+    ran = invoke("run", data, "-t", "saleshandy", "--base-url", server.url, env=KEYS)
+    assert ran.exit_code == 1, ran.stderr
+    assert "\n  partly created: row 2 (see prospect_id in the results)\n" in ran.stdout
+
+
+def test_a_one_row_validation_says_one_row(tmp_path: Path) -> None:
+    data = write_lemlist(tmp_path / "in.csv", rows=1)
+    ran = invoke("validate", data, "-t", "lemlist")
+    assert ran.exit_code == 0, ran.stderr
+    assert re.match(r"lemlist create \(validation only\): 1 row in [\d.]+ s\n", ran.stdout)
