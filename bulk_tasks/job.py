@@ -85,8 +85,10 @@ class Plan:
         )
 
     def summary(self, results: Path) -> Summary:
-        notes = list(self.table.notes)
-        return Summary(results=results, line_noun=self.vendor.line_noun, notes=notes)
+        vendor, notes = self.vendor, list(self.table.notes)
+        return Summary(
+            results=results, line_noun=vendor.line_noun, vendor=vendor.title, notes=notes
+        )
 
     def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
         """Every line of every non-blank row; blank rows are only counted."""
@@ -349,7 +351,8 @@ async def resolve_async(
                 settings.reading,
                 sandbox=settings.sandbox,
             )
-            summary = Summary(results=path, line_noun=settings.vendor.line_noun)
+            vendor = settings.vendor
+            summary = Summary(results=path, line_noun=vendor.line_noun, vendor=vendor.title)
             stop, abort = asyncio.Event(), asyncio.Event()
 
             mark_sending = functools.partial(_mark_sending, journal)
@@ -369,7 +372,8 @@ async def resolve_async(
                         before_send=mark_sending,
                     )
             summary.counts.update(outcome.status for outcome in settled.values())
-            if still := summary.resolved[Resolved.STILL_UNKNOWN]:
+            still = summary.resolved[Resolved.STILL_UNKNOWN] + summary.resolved[Resolved.NOT_ASKED]
+            if still:
                 summary.counts[Status.UNKNOWN] += still
             summary.seconds = time.monotonic() - started
         except BaseException:

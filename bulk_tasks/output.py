@@ -170,10 +170,7 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
                 f"  partly created: {these} {listed}{more} (see prospect_id in the results)"
             )
     if summary.resolved:
-        said = ", ".join(
-            f"{summary.resolved[what]} {what}" for what in Resolved if summary.resolved[what]
-        )
-        lines.append(f"No answer, looked up at the vendor: {said}")
+        lines.extend(_resolved_lines(summary))
         fields["resolved"] = {what.value: summary.resolved[what] for what in Resolved}
     for variable, trouble in summary.keys_unused.items():
         lines.append(f"Key {variable}: {trouble}")
@@ -183,6 +180,26 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
     say.block("summary", lines, **fields)
     if summary.stopped:
         say("stopped", f"Stopped: {summary.stopped}", level="error", to=err)
+
+
+def _resolved_lines(summary: Summary) -> list[str]:
+    """What became of the lines that got no answer: looked up, or not (the vendor cannot be
+    asked)."""
+    lines = []
+    looked_up = [what for what in Resolved if what is not Resolved.NOT_ASKED]
+    said = ", ".join(
+        f"{summary.resolved[what]} {what}" for what in looked_up if summary.resolved[what]
+    )
+    if said:
+        lines.append(f"No answer, looked up at the vendor: {said}")
+    not_asked, vendor = summary.resolved[Resolved.NOT_ASKED], summary.vendor
+    if not_asked:
+        lines.append(
+            f"No answer: {counted(not_asked, summary.line_noun)} unknown; {vendor} cannot be "
+            f"asked: check {'it' if not_asked == 1 else 'them'} in {vendor}'s app (README: When "
+            "things go wrong)"
+        )
+    return lines
 
 
 class ToStderr(logging.Handler):

@@ -100,11 +100,13 @@ class RowTally:
 
 
 class Resolved(StrEnum):
-    """What became of a line left unknown once it was looked up at the vendor."""
+    """What became of a line left unknown once it was looked up at the vendor, or that it
+    could not be (the vendor has no task list to read)."""
 
     FOUND = "found"
     SENT_AGAIN = "sent again"
     STILL_UNKNOWN = "still unknown"
+    NOT_ASKED = "not asked"
 
 
 @dataclass
@@ -114,6 +116,8 @@ class Summary:
     results: Path
     #: what a line is ("rows" when each row is one line, "prospects" for Saleshandy)
     line_noun: str = "rows"
+    #: the vendor, as it writes its name ("Saleshandy"), for the summary's sentences
+    vendor: str = ""
     counts: Counter[Status] = field(default_factory=Counter)
     rows: RowTally = field(default_factory=RowTally)
     notes: list[str] = field(default_factory=list)
@@ -123,7 +127,8 @@ class Summary:
     seconds: float = 0.0
     #: validate: how many helper processes checked rows (0: this process did)
     helpers: int = 0
-    #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines
+    #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines;
+    #: "not asked": those the vendor cannot be asked about
     resolved: Counter[Resolved] = field(default_factory=Counter)
 
     @property

@@ -43,6 +43,14 @@ def run_lemlist(data: Path, server: SandboxServer, *, env: dict[str, str]) -> Re
     return invoke("run", data, "-t", "lemlist", "--base-url", server.url, env=env)
 
 
+def run_saleshandy(tmp_path: Path, server: SandboxServer, row: str) -> Result:
+    """``bulk-tasks run`` of a Saleshandy file of one ``row`` (prospect ids, task type), with
+    its results at in.results.csv."""
+    data = tmp_path / "in.csv"
+    data.write_text(f"Prospect IDs,Task Type\n{row}\n", encoding="utf-8")
+    return invoke("run", data, "-t", "saleshandy", "--base-url", server.url, env=KEYS)
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [
@@ -121,9 +129,7 @@ def test_rows_naming_a_key_that_cannot_be_one_are_not_sent_and_say_why(
 def test_one_row_of_one_prospect_is_counted_in_the_singular(
     server: SandboxServer, tmp_path: Path
 ) -> None:
-    data = tmp_path / "in.csv"
-    data.write_text("Prospect IDs,Task Type\nOMITb2,9\n", encoding="utf-8")  # left out: unknown
-    ran = invoke("run", data, "-t", "saleshandy", "--base-url", server.url, env=KEYS)
+    ran = run_saleshandy(tmp_path, server, "OMITb2,9")  # left out of the answer: unknown
     assert ran.exit_code == 1, ran.stderr
     assert re.match(r"saleshandy create: 1 row, 1 prospect in [\d.]+ s\n", ran.stdout)
     assert re.search(
@@ -141,9 +147,7 @@ def test_one_row_of_one_prospect_is_counted_in_the_singular(
 def test_one_partly_created_row_is_named_in_the_singular(
     server: SandboxServer, tmp_path: Path
 ) -> None:
-    data = tmp_path / "in.csv"
-    data.write_text("Prospect IDs,Task Type\nA1 INVALIDxx,9\n", encoding="utf-8")
-    ran = invoke("run", data, "-t", "saleshandy", "--base-url", server.url, env=KEYS)
+    ran = run_saleshandy(tmp_path, server, "A1 INVALIDxx,9")  # the sandbox refuses INVALIDxx
     assert ran.exit_code == 1, ran.stderr
     assert "\n  partly created: row 2 (see prospect_id in the results)\n" in ran.stdout
 
@@ -153,3 +157,24 @@ def test_a_one_row_validation_says_one_row(tmp_path: Path) -> None:
     ran = invoke("validate", data, "-t", "lemlist")
     assert ran.exit_code == 0, ran.stderr
     assert re.match(r"lemlist create \(validation only\): 1 row in [\d.]+ s\n", ran.stdout)
+
+
+# --- what the summary says of lines that got no answer ---
+
+
+def test_saleshandy_lines_with_no_answer_are_not_said_to_be_looked_up(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    ran = run_saleshandy(tmp_path, server, "OMITb2,9")  # left out of the answer: unknown
+    results = tmp_path / "in.results.csv"
+    resolved = invoke("resolve", results, "-t", "saleshandy", "--base-url", server.url, env=KEYS)
+    said = (
+        "No answer: 1 prospect unknown; Saleshandy cannot be asked: check it in Saleshandy's app "
+        "(README: When things go wrong)\n"
+    )
+    for summary in (ran, resolved):
+        assert summary.exit_code == 1, summary.stderr
+        assert said in summary.stdout
+        assert "looked up" not in summary.stdout
+    assert "  unknown         1\n" in resolved.stdout
+    assert [line["status"] for line in read_results(results)] == ["unknown"]

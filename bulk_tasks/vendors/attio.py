@@ -252,6 +252,7 @@ def _listed(task: Json, name: str) -> list[Json]:
 
 class Attio(Vendor):
     name: ClassVar[str] = "attio"
+    title: ClassVar[str] = "Attio"
     base_url: ClassVar[str] = "https://api.attio.com"
     key_env: ClassVar[str] = "ATTIO_API_KEY"
     key_hint: ClassVar[str] = (

@@ -208,6 +208,8 @@ class Vendor:
     """
 
     name: ClassVar[str]
+    #: the name as the vendor writes it ("Saleshandy"; ``name`` is what --target takes)
+    title: ClassVar[str]
     base_url: ClassVar[str]
     key_env: ClassVar[str]
     #: where a user finds the key, for the message when it is missing

@@ -305,6 +305,7 @@ class LemlistFinder(Finder):
 
 class Lemlist(Vendor):
     name: ClassVar[str] = "lemlist"
+    title: ClassVar[str] = "lemlist"
     base_url: ClassVar[str] = "https://api.lemlist.com"
     key_env: ClassVar[str] = "LEMLIST_API_KEY"
     key_hint: ClassVar[str] = "find it in lemlist's settings, under integrations"

@@ -163,6 +163,7 @@ def _task_body(spec: SaleshandyCreate) -> Json:
 
 class Saleshandy(Vendor):
     name: ClassVar[str] = "saleshandy"
+    title: ClassVar[str] = "Saleshandy"
     base_url: ClassVar[str] = "https://open-api.saleshandy.com"
     key_env: ClassVar[str] = "SALESHANDY_API_KEY"
     key_hint: ClassVar[str] = "create one in Saleshandy under Settings > API Key"
