@@ -38,6 +38,11 @@ class Progress(Protocol):
     def notice(self, message: str) -> None:
         """Something the user should know now (a stop has begun, say)."""
 
+    def wait(self, what: str, *, seconds: float) -> None:
+        """The run waits ``seconds`` before more lines settle, ``what`` for ("for late
+        answers before looking up 2 unknown rows at lemlist"): said in place of a time left,
+        and left out of the pace."""
+
     def finish(self) -> None: ...
 
 
@@ -54,6 +59,9 @@ class Silent:
         pass
 
     def notice(self, message: str) -> None:
+        pass
+
+    def wait(self, what: str, *, seconds: float) -> None:
         pass
 
     def finish(self) -> None:

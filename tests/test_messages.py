@@ -6,15 +6,19 @@ In-process, through typer's runner and the threaded sandbox over real HTTP.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
 from helpers import KEY, KEY_VARIABLES, SAMPLES, read_results
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from bulk_tasks.cli import app
-from bulk_tasks.sandbox import SandboxServer
+from bulk_tasks.progress import watcher
+from bulk_tasks.results import Status
+from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
 LEMLIST_CREATE = str(SAMPLES / "lemlist_create.csv")
 USER = "usr_7YzNqVRMCfdeHEzMn"
@@ -38,9 +42,12 @@ def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(app, [str(arg) for arg in args], env=unset | (env or {}))
 
 
-def run_lemlist(data: Path, server: SandboxServer, *, env: dict[str, str]) -> Result:
-    """``bulk-tasks run DATA --target lemlist`` against the sandbox, with the keys in ``env``."""
-    return invoke("run", data, "-t", "lemlist", "--base-url", server.url, env=env)
+def run_lemlist(
+    data: Path, server: SandboxServer, *, env: dict[str, str], more: tuple[str, ...] = ()
+) -> Result:
+    """``bulk-tasks run DATA --target lemlist`` against the sandbox, with the keys in ``env``
+    and the options ``more``."""
+    return invoke("run", data, "-t", "lemlist", "--base-url", server.url, *more, env=env)
 
 
 def run_saleshandy(tmp_path: Path, server: SandboxServer, row: str) -> Result:
@@ -178,3 +185,45 @@ def test_saleshandy_lines_with_no_answer_are_not_said_to_be_looked_up(
         assert "looked up" not in summary.stdout
     assert "  unknown         1\n" in resolved.stdout
     assert [line["status"] for line in read_results(results)] == ["unknown"]
+
+
+# --- the wait before unknown lines are looked up ---
+
+
+def test_the_wait_before_the_lookups_says_what_it_waits_for(tmp_path: Path) -> None:
+    data = write_lemlist(tmp_path / "in.csv", rows=1)
+    dropped = Faults(p_drop=1.0)  # the task is created, but no answer comes
+    with SandboxServer(Sandbox(keys={KEY}, faults=dropped)) as server:
+        ended = run_lemlist(data, server, env=KEYS, more=("--timeout", "2"))
+    with SandboxServer(Sandbox(keys={KEY}, faults=dropped)) as server:
+        more = ("--timeout", "2", "--force", "--no-resolve")
+        first = run_lemlist(data, server, env=KEYS, more=more)
+        again = run_lemlist(data, server, env=KEYS, more=("--timeout", "2", "--resume"))
+    assert first.exit_code == 1, first.stderr
+    for ran, whose in ((again, "an earlier run's"), (ended, "")):
+        assert ran.exit_code == 0, ran.stderr
+        waited = (
+            rf"^\[\d\d:\d\d:\d\d\] waiting [12] s for late answers before looking up "
+            rf"{whose}{' ' if whose else ''}1 unknown row at lemlist$"
+        )
+        assert re.search(waited, ran.stderr, re.MULTILINE), ran.stderr
+        assert " s left" not in ran.stderr
+
+
+def test_the_time_left_leaves_the_wait_out() -> None:
+    now = [0.0]
+    shown = io.StringIO()
+    progress = watcher(Console(file=shown, width=200), clock=lambda: now[0])
+    progress.start(100, [])
+    now[0] = 1.0
+    for _ in range(10):
+        progress.advance(Status.CREATED)
+    progress.wait("for late answers before looking up 1 unknown row at lemlist", seconds=1000)
+    now[0] = 1001.0  # the wait is over: one more row, 11 in 1 s of sending
+    progress.advance(Status.CREATED)
+    assert re.fullmatch(
+        r"\[\d\d:\d\d:\d\d\] waiting 1000 s for late answers before looking up 1 unknown row "
+        r"at lemlist\n"
+        r"\[\d\d:\d\d:\d\d\] 11/100 rows, 11\.0 rows/s, ~8 s left \(created 11\)\n",
+        shown.getvalue(),
+    ), shown.getvalue()
