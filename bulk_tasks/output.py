@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from .columns import Column, columns_for
 from .progress import json_line
 from .results import Status
 from .summary import Resolved, Summary, counted
 
 if TYPE_CHECKING:
     from .reconcile import Reconciled
+    from .vendors.base import Spec, Vendor
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -200,6 +202,62 @@ def _resolved_lines(summary: Summary) -> list[str]:
             "things go wrong)"
         )
     return lines
+
+
+#: how headers find their fields, said once before the fields of every action
+HEADERS = (
+    "A column feeds a field when its header is the field's name, or one of the names in "
+    "brackets after it, ignoring case, spaces, _ and - (Due Date feeds dueDate); --map FILE "
+    "points a field to any other header, --set FIELD=VALUE gives every row one value. Other "
+    "columns are carried into the results file untouched."
+)
+
+
+def report_fields(actions: list[tuple[Vendor, type[Spec]]]) -> None:
+    """The columns each of ``actions`` reads: required or not, how to write them, an example."""
+    lines, listed = [HEADERS], []
+    for vendor, spec in actions:
+        columns = columns_for(spec, key_env=vendor.key_env)
+        about = f": {spec.about}" if spec.about else ""
+        lines += [
+            "",
+            f"{vendor.name} {spec.action} (--target {vendor.name} --action {spec.action}){about}",
+        ]
+        lines += [line for column in columns for line in _column_lines(column)]
+        listed.append(
+            {
+                "target": vendor.name,
+                "action": spec.action,
+                "about": spec.about,
+                "columns": [_column_fields(column) for column in columns],
+            }
+        )
+    say.block("fields", lines, headers=HEADERS, actions=listed)
+
+
+def _column_lines(column: Column) -> list[str]:
+    names = (
+        f"{column.field} (or {' or '.join(column.other_names)})"
+        if column.other_names
+        else column.field
+    )
+    lines = [f"  {names}: {'required' if column.required else 'optional'}"]
+    lines.append(f"    write: {column.form.says}")
+    if column.form.blank:
+        lines.append(f"    blank: {column.form.blank}")
+    lines.append(f"    example: {column.form.example}")
+    return lines
+
+
+def _column_fields(column: Column) -> dict[str, Any]:
+    return {
+        "field": column.field,
+        "other_names": list(column.other_names),
+        "required": column.required,
+        "write": column.form.says,
+        "blank": column.form.blank,
+        "example": column.form.example,
+    }
 
 
 class ToStderr(logging.Handler):

@@ -96,6 +96,8 @@ class Spec(BaseModel):
     aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: fields that must have a column (or a --set) for the run to start
     required: ClassVar[tuple[str, ...]] = ()
+    #: what a user should know of the action's rows, said by ``bulk-tasks fields``
+    about: ClassVar[str] = ""
 
 
 @dataclass(frozen=True)
