@@ -194,16 +194,16 @@ def test_the_wait_before_the_lookups_says_what_it_waits_for(tmp_path: Path) -> N
     data = write_lemlist(tmp_path / "in.csv", rows=1)
     dropped = Faults(p_drop=1.0)  # the task is created, but no answer comes
     with SandboxServer(Sandbox(keys={KEY}, faults=dropped)) as server:
-        ended = run_lemlist(data, server, env=KEYS, more=("--timeout", "2"))
+        ended = run_lemlist(data, server, env=KEYS, more=("--timeout", "3"))
     with SandboxServer(Sandbox(keys={KEY}, faults=dropped)) as server:
-        more = ("--timeout", "2", "--force", "--no-resolve")
+        more = ("--timeout", "3", "--force", "--no-resolve")
         first = run_lemlist(data, server, env=KEYS, more=more)
-        again = run_lemlist(data, server, env=KEYS, more=("--timeout", "2", "--resume"))
+        again = run_lemlist(data, server, env=KEYS, more=("--timeout", "3", "--resume"))
     assert first.exit_code == 1, first.stderr
     for ran, whose in ((again, "an earlier run's"), (ended, "")):
         assert ran.exit_code == 0, ran.stderr
         waited = (
-            rf"^\[\d\d:\d\d:\d\d\] waiting [12] s for late answers before looking up "
+            rf"^\[\d\d:\d\d:\d\d\] waiting \d s for late answers before looking up "
             rf"{whose}{' ' if whose else ''}1 unknown row at lemlist$"
         )
         assert re.search(waited, ran.stderr, re.MULTILINE), ran.stderr
