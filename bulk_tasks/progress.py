@@ -115,10 +115,13 @@ class _Pace:
         """What is left of the wait under way (0: none is)."""
         return max(self._wait_until - self.clock(), 0.0)
 
-    def per_second(self, done: int) -> float:
+    def busy(self) -> float:
+        """The clock with the waits left out: it stands still while the run waits."""
         now = self.clock()
-        waited = self._waited + min(now, self._wait_until) - self._wait_from
-        return done / max(now - self._started - waited, 1e-6)
+        return now - self._waited - (min(now, self._wait_until) - self._wait_from)
+
+    def per_second(self, done: int) -> float:
+        return done / max(self.busy() - self._started, 1e-6)
 
 
 def _waiting(seconds: float, what: str) -> str:
@@ -153,6 +156,7 @@ class _BarProgress:
             TextColumn("{task.fields[rate]}"),
             _TimeLeft(self._pace),
             console=console,
+            get_time=self._pace.busy,  # its own time left leaves the waits out too
         )
         self._task = self._bar.add_task("rows", total=None, rate="")
         self._done = 0

@@ -227,3 +227,34 @@ def test_the_time_left_leaves_the_wait_out() -> None:
         r"\[\d\d:\d\d:\d\d\] 11/100 rows, 11\.0 rows/s, ~8 s left \(created 11\)\n",
         shown.getvalue(),
     ), shown.getvalue()
+
+
+def bar_after_a_wait(*, seconds_after: float, more_rows: int) -> str:
+    """The last frame of a terminal's bar: 10 rows, a row a second for 3 s, a wait of 30 s,
+    then ``more_rows`` rows ``seconds_after`` the wait began."""
+    now = [0.0]
+    shown = io.StringIO()
+    progress = watcher(Console(file=shown, force_terminal=True, width=200), clock=lambda: now[0])
+    progress.start(10, [])
+    for second in (1.0, 2.0, 3.0):
+        now[0] = second
+        progress.advance(Status.CREATED)
+    progress.wait("for late answers before looking up 1 unknown row at lemlist", seconds=30)
+    now[0] = 3.0 + seconds_after
+    for _ in range(more_rows):
+        progress.advance(Status.CREATED)
+    progress.finish()  # draws the last frame
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.getvalue()).replace("\r", "\n")
+    return [frame for frame in frames.splitlines() if frame.strip()][-1]
+
+
+def test_the_bar_counts_the_wait_down() -> None:
+    assert bar_after_a_wait(seconds_after=10, more_rows=0).endswith(
+        " 3/10  30% 1.0 rows/s waiting 20 s for late answers before looking up 1 unknown row at "
+        "lemlist"
+    )
+
+
+def test_the_bars_time_left_leaves_the_wait_out() -> None:
+    # 6 rows left at a row a second
+    assert bar_after_a_wait(seconds_after=31, more_rows=1).endswith(" 4/10  40% 1.0 rows/s 0:00:06")
