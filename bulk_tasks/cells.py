@@ -2,14 +2,17 @@
 
 Cells arrive as text (or as a datetime from a real Excel date cell). A reader turns one into
 a typed value or raises :class:`CellProblem` with a sentence that says what to write instead;
-the vendors' pydantic specs use them as ``BeforeValidator``s.
+the vendors' pydantic specs use them as ``BeforeValidator``s. Each cell type also carries a
+:class:`Form`, what ``bulk-tasks fields`` says of how to write it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
@@ -17,6 +20,7 @@ from typing import Annotated, TypeVar
 
 import idna
 from pydantic import BeforeValidator, Field, Strict, ValidationInfo
+from pydantic.fields import FieldInfo
 
 from .inputs import Cell, cell_text
 
@@ -38,6 +42,39 @@ class Reading:
     date_order: DateOrder | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Form:
+    """How a user writes a field's cell, as ``bulk-tasks fields`` says it: the accepted forms,
+    an example, and what a blank cell means where that needs saying.
+
+    A cell type carries one in its ``Annotated`` metadata (pydantic leaves it alone); a field
+    may carry one of its own, whose pieces win over its type's (``Annotated[Text,
+    Form(example="Intro call")]``).
+    """
+
+    says: str = ""
+    example: str = ""
+    blank: str = ""
+
+
+def form_of(field: FieldInfo) -> Form:
+    """The form of a spec's field: its type's, with the field's own pieces over it."""
+    form = Form()
+    for found in [*_forms_in(field.annotation), *_forms_in(*field.metadata)]:
+        given = {name: value for name, value in dataclasses.asdict(found).items() if value}
+        form = dataclasses.replace(form, **given)
+    return form
+
+
+def _forms_in(*annotations: object) -> Iterator[Form]:
+    """The forms inside type annotations, the innermost first."""
+    for annotation in annotations:
+        if isinstance(annotation, Form):
+            yield annotation
+        else:
+            yield from _forms_in(*typing.get_args(annotation))
+
+
 class CellProblem(ValueError):
     """A cell's value is wrong; the message says why and what to write instead.
 
@@ -49,8 +86,8 @@ class CellProblem(ValueError):
         self.field = field
 
 
-_TRUE = {"true", "yes", "y", "1", "x"}
-_FALSE = {"false", "no", "n", "0"}
+_TRUE = ("true", "yes", "y", "1", "x")
+_FALSE = ("false", "no", "n", "0")
 #: what separates the items of a list cell; ids may also be separated by spaces
 LIST_SEPARATORS = re.compile(r"[,;\n]+")
 ID_SEPARATORS = re.compile(r"[,;\s]+")
@@ -192,11 +229,36 @@ def _day(value: Cell, info: ValidationInfo) -> date:
     return read_day(value, reading_of(info))
 
 
-When = Annotated[datetime, BeforeValidator(_when)]
-Day = Annotated[date, BeforeValidator(_day)]
-YesNo = Annotated[bool, BeforeValidator(read_yes_no)]
+_SLASHED_DATES = "03/12/2026 with --date-format DMY (day first) or MDY (month first)"
+When = Annotated[
+    datetime,
+    BeforeValidator(_when),
+    Form(
+        says="a date, with or without a time: 2026-12-01, 2026-12-01 09:30, "
+        f"2026-12-01T09:30:00+01:00, 2026/12/01, an Excel date cell, or {_SLASHED_DATES}; "
+        "without a zone, in --timezone (default UTC)",
+        example="2026-12-01 09:30",
+    ),
+]
+Day = Annotated[
+    date,
+    BeforeValidator(_day),
+    Form(
+        says=f"a date: 2026-12-01, 2026/12/01, an Excel date cell, or {_SLASHED_DATES}; with a "
+        "time, the day it is in --timezone (default UTC)",
+        example="2026-12-01",
+    ),
+]
+YesNo = Annotated[
+    bool,
+    BeforeValidator(read_yes_no),
+    Form(says=f"yes ({', '.join(_TRUE)}) or no ({', '.join(_FALSE)}), in any case", example="yes"),
+]
 #: text as it is; a date cell as text (the Python reader runs only for a cell not text)
 Text = Annotated[
     Annotated[str, Strict()] | Annotated[str, BeforeValidator(cell_text)],
     Field(union_mode="left_to_right"),
+    Form(says="any text"),
 ]
+#: what separates the items of a list cell, in words
+LIST_FORM = "separated by , ; or new lines"

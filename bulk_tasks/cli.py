@@ -54,11 +54,21 @@ from .cli_options import (
 )
 from .errors import BulkTasksError, OptionError
 from .keys import Keys
-from .output import LogFormat, ToStderr, err, report_reconciled, report_run, say
+from .output import (
+    LogFormat,
+    ToStderr,
+    err,
+    report_fields,
+    report_reconciled,
+    report_run,
+    say,
+)
 from .progress import Announced, Once, watcher
 from .results import Status
-from .settings import Settings
-from .summary import Progress
+from .settings import Settings, spec_of, vendor_named
+from .summary import Progress, counted
+from .vendors import VENDORS
+from .vendors.base import Spec, Vendor
 
 app = typer.Typer(
     add_completion=False,
@@ -171,11 +181,14 @@ def run(
         report_run(summary, f"{settings.target} {settings.action}")
         unknown = summary.counts[Status.UNKNOWN]
         if unknown:
+            they, them, are, were = (
+                ("it", "it", "is", "was") if unknown == 1 else ("they", "them", "are", "were")
+            )
             say(
                 "unknown",
-                f"{unknown} {summary.line_noun} are unknown: they were "
-                f"sent but no answer said what became of them, so they may exist in "
-                f"{settings.target}. Check them before sending them again with --resume "
+                f"{counted(unknown, summary.line_noun)} {are} unknown: {they} {were} "
+                f"sent but no answer said what became of {them}, so {they} may exist in "
+                f"{settings.target}. Check {them} before sending {them} again with --resume "
                 "--retry-unknown (README: When things go wrong).",
                 level="warning",
                 to=err,
@@ -233,6 +246,45 @@ def validate(
         summary = job.validate(settings, progress=_watcher(settings.input))
         report_run(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
         raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
+
+
+@app.command(cls=Command, short_help="List the columns a vendor's file takes, with an example.")
+def fields(
+    target: TargetOpt = None,
+    action: ActionOpt = None,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """List the columns a file takes for each vendor and action: the field each feeds,
+    whether it is required, what to write in it, and an example.
+
+    Without --target: every vendor; without --action: every action of the vendor. Nothing
+    is read or sent, and no key is needed.
+
+    \b
+    Example: bulk-tasks fields --target lemlist --action update
+    """
+    say.json = log_format is LogFormat.json
+    with _user_errors():
+        report_fields(_actions(target and target.lower(), action and action.lower()))
+
+
+def _actions(target: str | None, action: str | None) -> list[tuple[Vendor, type[Spec]]]:
+    """The actions --target and --action name: without --target, those of every vendor
+    that has the action; without --action, every action of the vendor."""
+    if target is not None:
+        vendor = vendor_named(target)
+        specs = [spec_of(vendor, action)] if action else vendor.specs
+        return [(vendor, spec) for spec in specs]
+    named = [
+        (vendor, spec)
+        for vendor in VENDORS.values()
+        for spec in vendor.specs
+        if action in (None, spec.action)
+    ]
+    if not named:
+        actions = sorted({spec.action for vendor in VENDORS.values() for spec in vendor.specs})
+        raise OptionError(f"--action {action}: no vendor has it; use {' or '.join(actions)}")
+    return named
 
 
 @app.command(cls=Command, short_help="Look up at the vendor the unknown lines of a results file.")

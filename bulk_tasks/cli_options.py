@@ -78,25 +78,15 @@ InputArg = Annotated[
         show_default=False,
     ),
 ]
+# --target, --action and --date-format are read as text (in any case) and checked as the
+# settings are made, so that a wrong value is told like every other option's
 TargetOpt = Annotated[
-    Target | None,
-    typer.Option(
-        "--target",
-        "-t",
-        metavar="VENDOR",
-        case_sensitive=False,
-        help="lemlist, saleshandy or attio.",
-    ),
+    str | None,
+    typer.Option("--target", "-t", metavar="VENDOR", help="lemlist, saleshandy or attio."),
 ]
 ActionOpt = Annotated[
-    Action,
-    typer.Option(
-        "--action",
-        "-a",
-        metavar="ACTION",
-        case_sensitive=False,
-        help="create new tasks, or update them.",
-    ),
+    str | None,
+    typer.Option("--action", "-a", metavar="ACTION", help="create new tasks, or update them."),
 ]
 ResultsOpt = Annotated[
     Path | None,
@@ -132,12 +122,8 @@ TimezoneOpt = Annotated[
     typer.Option(metavar="ZONE", help="The zone of dates written without one, e.g. Europe/Paris."),
 ]
 DateFormatOpt = Annotated[
-    DateOrder | None,
-    typer.Option(
-        metavar="ORDER",
-        case_sensitive=False,
-        help="How to read 03/04/2026: DMY (3 April) or MDY (4 March).",
-    ),
+    str | None,
+    typer.Option(metavar="ORDER", help="How to read 03/04/2026: DMY (3 April) or MDY (4 March)."),
 ]
 BaseUrlOpt = Annotated[
     str | None,
@@ -222,7 +208,9 @@ LogFormatOpt = Annotated[
 
 def settings_from(**given: Any) -> Settings:
     """Settings from the options a command shares; what ``given`` holds beyond them too."""
-    reading = Reading(timezone=zone(given.pop("timezone")), date_order=given.pop("date_format"))
+    reading = Reading(
+        timezone=zone(given.pop("timezone")), date_order=date_order(given.pop("date_format"))
+    )
     map_file = given.pop("map_file")
     mapping = dict(map_file) if isinstance(map_file, dict) else None  # a job file's own table
     rate = given.pop("rate", None)
@@ -230,8 +218,8 @@ def settings_from(**given: Any) -> Settings:
         reading=reading,
         mapping=mapping if mapping is not None else read_map_file(map_file) if map_file else {},
         constants=read_set_options(given.pop("set_values") or []),
-        target=given.pop("target").value,
-        action=given.pop("action").value,
+        target=str(given.pop("target")).lower(),
+        action=str(given.pop("action")).lower(),
         rate=Rate.parse(rate) if rate else None,
         pack=not given.pop("no_pack", False),
         **given,
@@ -245,6 +233,18 @@ def zone(name: str) -> ZoneInfo:
         raise OptionError(
             f'--timezone "{name}": not a time zone name; use one like UTC, Europe/Paris '
             "or America/New_York"
+        ) from None
+
+
+def date_order(text: str | None) -> DateOrder | None:
+    if text is None:
+        return None
+    try:
+        return DateOrder(text.upper())
+    except ValueError:
+        raise OptionError(
+            f'--date-format "{text}": not a date order; use DMY (03/04/2026 is 3 April) '
+            "or MDY (03/04/2026 is 4 March)"
         ) from None
 
 

@@ -6,6 +6,9 @@ field are carried into the results file untouched.
 
 One column is no field of any vendor: ``apiKeyEnv`` names, per row, the environment variable
 that holds the row's API key (a blank cell: the vendor's own variable).
+
+:func:`columns_for` lists the columns an action reads, with how to write each (``bulk-tasks
+fields``): what the specs say, so that the list cannot drift from the checks.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cells import Form, form_of
 from .errors import ColumnError, OptionError
 from .inputs import Cell, Row
 from .vendors.base import Spec
@@ -69,6 +73,35 @@ class ColumnMap:
         if field in self.columns:
             return f'column "{self.headers[self.columns[field]]}"'
         return f'field "{field}"'
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column an action reads, as ``bulk-tasks fields`` lists it."""
+
+    #: the field's name, the vendor API's own: the header to use
+    field: str
+    #: other headers that feed the field
+    other_names: tuple[str, ...]
+    #: whether the file must have the column (or a --set for it)
+    required: bool
+    form: Form
+
+
+def columns_for(spec: type[Spec], *, key_env: str) -> list[Column]:
+    """The columns ``spec``'s action reads, in the spec's order, then the one naming each
+    row's key variable (``key_env``: the vendor's own, for a blank cell)."""
+    columns = [
+        Column(field, tuple(spec.aliases.get(field, ())), field in spec.required, form_of(info))
+        for field, info in spec.model_fields.items()
+    ]
+    key_form = Form(
+        says="the name of the environment variable that holds the row's API key (letters, "
+        "digits and _), never the key itself",
+        example=f"TEAM_B_{key_env}",
+        blank=f"the vendor's own variable, {key_env}",
+    )
+    return [*columns, Column(KEY_ENV, (), False, key_form)]
 
 
 def fields_of(spec: type[Spec]) -> dict[str, str]:

@@ -7,7 +7,7 @@ The CLI prints ``str(error)`` as one line (it already says what to do) and exits
     ├── InputError              the input file cannot be read as a table
     ├── ColumnError             the headers do not give a field the action needs
     ├── OptionError             an option's value is wrong (--rate, --set, --map, ...)
-    ├── MissingKey              the API key is missing from the environment
+    ├── MissingKey              the API key is missing from the environment, or cannot be one
     ├── ResultsError            the results file cannot be written or read back
     │   └── OtherDestination    it holds lines sent elsewhere (the sandbox, another vendor)
     ├── ShareUnavailable        the Redis that --share names cannot be reached
@@ -37,7 +37,8 @@ class OptionError(BulkTasksError):
 
 
 class MissingKey(BulkTasksError):
-    """The vendor's API key is not in the environment."""
+    """The vendor's API key is not in the environment, or what is there cannot be a key (a
+    space inside, say)."""
 
 
 class ResultsError(BulkTasksError):

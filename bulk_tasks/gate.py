@@ -15,7 +15,7 @@ from .keys import Keys
 from .results import DONE, Journal, Outcome, SentBefore, Status
 from .rules import Line, Rules
 from .settings import Settings
-from .summary import Progress, Recorder, Summary
+from .summary import Progress, Recorder, Summary, counted
 from .vendors.base import Ask
 
 
@@ -116,9 +116,8 @@ class LineGate:
         return Outcome(
             status=Status.NOT_SENT,
             error_code="beyond_limit",
-            error_message=f"not sent: it comes after the first {limit} "
-            f"row{'s' * (limit != 1)} (--limit {limit}); to send it, run again without "
-            "--limit, with --resume",
+            error_message=f"not sent: it comes after the first {counted(limit, 'rows')} "
+            f"(--limit {limit}); to send it, run again without --limit, with --resume",
         )
 
     def _key_missing(self, key_env: str) -> Outcome:

@@ -60,7 +60,7 @@ from .results import (
 )
 from .rules import Dedupe, Line, Rules
 from .settings import Settings
-from .summary import Progress, Recorder, Resolved, Silent, Summary
+from .summary import Progress, Recorder, Resolved, Silent, Summary, counted
 
 __all__ = ["Progress", "Settings", "Summary", "resolve", "run", "run_async", "validate"]
 
@@ -111,10 +111,10 @@ class Plan:
         return ";" if self.table.delimiter == ";" else ","
 
     def summary(self, results: Path) -> Summary:
-        notes = list(self.table.notes)
+        vendor, notes = self.vendor, list(self.table.notes)
         limit = self.settings.limit
         if limit is not None:
-            rows = f"{limit} row{'s' * (limit != 1)}"
+            rows = counted(limit, "rows")
             notes.append(
                 f"--limit {limit}: only the first {rows} are sent; the rows after them end "
                 "not_sent (beyond_limit): run again without --limit, with --resume, to send them"
@@ -122,7 +122,9 @@ class Plan:
                 else f"--limit {limit}: only the first {rows} are checked; the rest of the "
                 "file is not read"
             )
-        return Summary(results=results, line_noun=self.vendor.line_noun, notes=notes)
+        return Summary(
+            results=results, line_noun=vendor.line_noun, vendor=vendor.title, notes=notes
+        )
 
     def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
         """Every line of every non-blank row; blank rows are only counted."""
@@ -421,7 +423,8 @@ async def resolve_async(
                 settings.reading,
                 sandbox=settings.sandbox,
             )
-            summary = Summary(results=path, line_noun=settings.vendor.line_noun)
+            vendor = settings.vendor
+            summary = Summary(results=path, line_noun=vendor.line_noun, vendor=vendor.title)
             stop, abort = asyncio.Event(), asyncio.Event()
 
             mark_sending = functools.partial(_mark_sending, journal)
@@ -441,7 +444,8 @@ async def resolve_async(
                         before_send=mark_sending,
                     )
             summary.counts.update(outcome.status for outcome in settled.values())
-            if still := summary.resolved[Resolved.STILL_UNKNOWN]:
+            still = summary.resolved[Resolved.STILL_UNKNOWN] + summary.resolved[Resolved.NOT_ASKED]
+            if still:
                 summary.counts[Status.UNKNOWN] += still
             summary.seconds = time.monotonic() - started
         except BaseException:

@@ -32,20 +32,45 @@ class Keys:
         return named or self.vendor.key_env
 
     def key(self, named: str) -> str | None:
-        """The key in that variable; None when it is not set."""
+        """The key in that variable; None when it is not set, or holds what no key holds."""
         env = self.variable(named)
         if env == self.vendor.key_env and self.given:
             return self.given
         if self.sandbox:
             return f"{self.given or 'sandbox'}-{env}"
-        return self.environ.get(env, "").strip() or None
+        key = self._value(env)
+        return key if key and flaw(key) is None else None
 
     def missing(self, named: str) -> str:
-        """What to do when the variable is not set."""
+        """What to do when the variable gives no key: it is not set, or what it holds cannot
+        be a key (a space inside, from a copy that took more than the key)."""
         env = self.variable(named)
         where = (
             f"({self.vendor.key_hint})"
             if env == self.vendor.key_env
             else f"(the {self.vendor.name} key of the rows that name it)"
         )
+        found = flaw(self._value(env))
+        if found is not None:
+            return f"{env} holds {found}: an API key has none; copy the key again {where}"
         return f"{env} is not set: export {env}=your-key {where}"
+
+    def _value(self, env: str) -> str:
+        """The variable's value, without the spaces and new line a copy often takes along."""
+        return self.environ.get(env, "").strip()
+
+
+#: the characters a copy most often takes along with a key, by name
+_NAMED = {" ": "a space", "\t": "a tab", "\n": "a line break", "\r": "a line break"}
+
+
+def flaw(key: str) -> str | None:
+    """What in ``key`` no API key holds, and no HTTP header could carry as it is: a space, a
+    tab, a line break, a control character or one outside ASCII. None when there is none."""
+    for character in key:
+        if not "!" <= character <= "~":
+            outside = (
+                "a character outside plain ASCII" if character > "~" else "a control character"
+            )
+            return _NAMED.get(character, outside)
+    return None

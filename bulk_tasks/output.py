@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from .columns import Column, columns_for
 from .progress import json_line
 from .results import Status
-from .summary import Resolved, Summary
+from .summary import Resolved, Summary, counted
 
 if TYPE_CHECKING:
     from .reconcile import Reconciled, Rows
+    from .vendors.base import Spec, Vendor
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -200,10 +202,11 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
     rows, noun = summary.rows, summary.line_noun
     lines: list[str] = []
     if noun == "rows":
-        lines.append(f"{what}: {summary.lines} rows in {summary.seconds:.1f} s")
+        lines.append(f"{what}: {counted(summary.lines, noun)} in {summary.seconds:.1f} s")
     else:
         lines.append(
-            f"{what}: {rows.settled} rows, {summary.lines} {noun} in {summary.seconds:.1f} s"
+            f"{what}: {counted(rows.settled, 'rows')}, {counted(summary.lines, noun)} in "
+            f"{summary.seconds:.1f} s"
         )
     counts = {status.value: n for status, n in summary.counts.items() if n}
     for status in Status:
@@ -234,12 +237,12 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
         if rows.partly_rows:
             more = ", …" if rows.partly > len(rows.partly_rows) else ""
             listed = ", ".join(map(str, rows.partly_rows))
-            lines.append(f"  partly created: rows {listed}{more} (see prospect_id in the results)")
+            these = "row" if len(rows.partly_rows) == 1 else "rows"
+            lines.append(
+                f"  partly created: {these} {listed}{more} (see prospect_id in the results)"
+            )
     if summary.resolved:
-        said = ", ".join(
-            f"{summary.resolved[what]} {what}" for what in Resolved if summary.resolved[what]
-        )
-        lines.append(f"No answer, looked up at the vendor: {said}")
+        lines.extend(_resolved_lines(summary))
         fields["resolved"] = {what.value: summary.resolved[what] for what in Resolved}
     for variable, trouble in summary.keys_unused.items():
         lines.append(f"Key {variable}: {trouble}")
@@ -249,6 +252,82 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
     say.block("summary", lines, **fields)
     if summary.stopped:
         say("stopped", f"Stopped: {summary.stopped}", level="error", to=err)
+
+
+def _resolved_lines(summary: Summary) -> list[str]:
+    """What became of the lines that got no answer: looked up, or not (the vendor cannot be
+    asked)."""
+    lines = []
+    looked_up = [what for what in Resolved if what is not Resolved.NOT_ASKED]
+    said = ", ".join(
+        f"{summary.resolved[what]} {what}" for what in looked_up if summary.resolved[what]
+    )
+    if said:
+        lines.append(f"No answer, looked up at the vendor: {said}")
+    not_asked, vendor = summary.resolved[Resolved.NOT_ASKED], summary.vendor
+    if not_asked:
+        lines.append(
+            f"No answer: {counted(not_asked, summary.line_noun)} unknown; {vendor} cannot be "
+            f"asked: check {'it' if not_asked == 1 else 'them'} in {vendor}'s app (README: When "
+            "things go wrong)"
+        )
+    return lines
+
+
+#: how headers find their fields, said once before the fields of every action
+HEADERS = (
+    "A column feeds a field when its header is the field's name, or one of the names in "
+    "brackets after it, ignoring case, spaces, _ and - (Due Date feeds dueDate); --map FILE "
+    "points a field to any other header, --set FIELD=VALUE gives every row one value. Other "
+    "columns are carried into the results file untouched."
+)
+
+
+def report_fields(actions: list[tuple[Vendor, type[Spec]]]) -> None:
+    """The columns each of ``actions`` reads: required or not, how to write them, an example."""
+    lines, listed = [HEADERS], []
+    for vendor, spec in actions:
+        columns = columns_for(spec, key_env=vendor.key_env)
+        about = f": {spec.about}" if spec.about else ""
+        lines += [
+            "",
+            f"{vendor.name} {spec.action} (--target {vendor.name} --action {spec.action}){about}",
+        ]
+        lines += [line for column in columns for line in _column_lines(column)]
+        listed.append(
+            {
+                "target": vendor.name,
+                "action": spec.action,
+                "about": spec.about,
+                "columns": [_column_fields(column) for column in columns],
+            }
+        )
+    say.block("fields", lines, headers=HEADERS, actions=listed)
+
+
+def _column_lines(column: Column) -> list[str]:
+    names = (
+        f"{column.field} (or {' or '.join(column.other_names)})"
+        if column.other_names
+        else column.field
+    )
+    lines = [f"  {names}: {'required' if column.required else 'optional'}"]
+    lines.append(f"    write: {column.form.says}")
+    if column.form.blank:
+        lines.append(f"    blank: {column.form.blank}")
+    lines.append(f"    example: {column.form.example}")
+    return lines
+
+
+def _column_fields(column: Column) -> dict[str, Any]:
+    return {
+        "field": column.field,
+        "other_names": list(column.other_names),
+        "required": column.required,
+        "write": column.form.says,
+        "blank": column.form.blank,
+        "example": column.form.example,
+    }
 
 
 class ToStderr(logging.Handler):

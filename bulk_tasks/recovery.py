@@ -26,7 +26,7 @@ from .results import RESULT_COLUMNS, Journal, Outcome, Status, result_headers
 from .results.formats import read_lines
 from .rules import Line, Rules
 from .settings import Settings
-from .summary import Progress, Resolved, Summary
+from .summary import Progress, Resolved, Summary, counted
 from .vendors.base import Ask
 
 #: called before a line's request goes out again (the journal's "sending" marks)
@@ -120,20 +120,32 @@ class Recovery:
         the last one; a stop ends the wait."""
         loop = asyncio.get_running_loop()
         wait = self._last + self._settings.timeout - loop.time()
-        vendor = self._settings.vendor.name
-        self._progress.notice(
-            f"{len(self._held)} {self._summary.line_noun} got no answer: looking them up at "
-            f"{vendor} in {max(wait, 0):.0f} s, once no request on its way can still land"
+        unknown = counted(len(self._held), f"unknown {self._summary.line_noun}")
+        await quiet_period(
+            f"{unknown} at {self._settings.vendor.name}",
+            seconds=wait,
+            progress=self._progress,
+            stop=stop,
         )
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
 
     def _release(self, line: Line, outcome: Outcome) -> None:
         if self._held.pop(id(line), None) is not None:
             if outcome.remote_id:
                 self._known.add(outcome.remote_id)
             self._settle(line, outcome)
+
+
+async def quiet_period(
+    looked_up: str, *, seconds: float, progress: Progress, stop: asyncio.Event
+) -> None:
+    """Wait ``seconds`` for late answers (a stop ends the wait), saying so, before looking
+    up ``looked_up`` ("2 unknown rows at lemlist")."""
+    if seconds <= 0:
+        progress.notice(f"Looking up {looked_up}")
+        return
+    progress.wait(f"for late answers before looking up {looked_up}", seconds=seconds)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def resend(
@@ -224,14 +236,13 @@ async def look_up_earlier(
     recent = time.time() - changed < RECENT
     resolver = Resolver(settings.vendor, lanes.sender, known_ids=found_ids, recent=recent)
     if any(map(resolver.can_look_up, items)):
-        wait = changed + settings.timeout - time.time()
-        progress.notice(
-            f"{len(items)} {summary.line_noun} of an earlier run got no answer: looking them "
-            f"up at {name}" + (f" in {wait:.0f} s" if wait > 1 else "")
+        unknown = counted(len(items), f"unknown {summary.line_noun}")
+        await quiet_period(
+            f"an earlier run's {unknown} at {name}",
+            seconds=changed + settings.timeout - time.time(),
+            progress=progress,
+            stop=stop,
         )
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
     if stop.is_set():
         return settled
     decided, again = await resolver.resolve(items)

@@ -189,10 +189,12 @@ class Resolver:
             self.tally[Resolved.STILL_UNKNOWN] += 1
             return item.outcome
         said = self._vendor.no_lookup.format(subject=item.line.prospect_id or "?")
-        return self._still(item, said)
+        return self._still(item, said, Resolved.NOT_ASKED)
 
-    def _still(self, item: Unresolved, said: str) -> Outcome:
-        self.tally[Resolved.STILL_UNKNOWN] += 1
+    def _still(
+        self, item: Unresolved, said: str, tally: Resolved = Resolved.STILL_UNKNOWN
+    ) -> Outcome:
+        self.tally[tally] += 1
         before = item.outcome.error_message.split(" [looked up: ")[0]
         return replace(item.outcome, error_message=f"{before} [looked up: {said}]")
 

@@ -17,7 +17,7 @@ from .errors import OptionError
 from .results import destination_of
 from .sharing import LOCAL, OFF, REDIS_SCHEMES
 from .vendors import VENDORS
-from .vendors.base import Vendor
+from .vendors.base import Spec, Vendor
 from .window import Rate, RetryPolicy
 
 
@@ -65,15 +65,7 @@ class Settings:
     limit: int | None = None
 
     def __post_init__(self) -> None:
-        if self.target not in VENDORS:
-            raise OptionError(
-                f'--target "{self.target}": not a vendor; use one of {", ".join(VENDORS)}'
-            )
-        if self.vendor.spec(self.action) is None:
-            raise OptionError(
-                f"--action {self.action}: {self.target} can only "
-                + " or ".join(self.vendor.actions)
-            )
+        spec_of(vendor_named(self.target), self.action)
         if self.resume and self.force:
             raise OptionError(
                 "--resume carries on from the results file, --force starts over: give one"
@@ -121,6 +113,23 @@ class Settings:
     def grace(self) -> float:
         """After a stop, how long requests on their way may take before they are given up."""
         return self.timeout + 5.0
+
+
+def vendor_named(target: str) -> Vendor:
+    """The vendor ``--target`` names."""
+    vendor = VENDORS.get(target)
+    if vendor is None:
+        raise OptionError(f'--target "{target}": not a vendor; use one of {", ".join(VENDORS)}')
+    return vendor
+
+
+def spec_of(vendor: Vendor, action: str) -> type[Spec]:
+    """The spec of the vendor's action ``--action`` names."""
+    spec = vendor.spec(action)
+    if spec is None:
+        actions = " or ".join(vendor.actions)
+        raise OptionError(f"--action {action}: {vendor.name} can only {actions}")
+    return spec
 
 
 def check_share(share: str) -> None:

@@ -15,6 +15,12 @@ from .results import DONE, Journal, Outcome, Status
 from .rules import Line
 
 
+def counted(count: int, noun: str) -> str:
+    """A count and its plural noun as a sentence says them: "1 row", "2 rows", "1 prospect"
+    (every noun a summary counts makes its plural with an s)."""
+    return f"{count} {noun.removesuffix('s') if count == 1 else noun}"
+
+
 class Progress(Protocol):
     """What the job tells whoever is watching."""
 
@@ -32,6 +38,11 @@ class Progress(Protocol):
     def notice(self, message: str) -> None:
         """Something the user should know now (a stop has begun, say)."""
 
+    def wait(self, what: str, *, seconds: float) -> None:
+        """The run waits ``seconds`` before more lines settle, ``what`` for ("for late
+        answers before looking up 2 unknown rows at lemlist"): said in place of a time left,
+        and left out of the pace."""
+
     def finish(self) -> None: ...
 
 
@@ -48,6 +59,9 @@ class Silent:
         pass
 
     def notice(self, message: str) -> None:
+        pass
+
+    def wait(self, what: str, *, seconds: float) -> None:
         pass
 
     def finish(self) -> None:
@@ -94,11 +108,13 @@ class RowTally:
 
 
 class Resolved(StrEnum):
-    """What became of a line left unknown once it was looked up at the vendor."""
+    """What became of a line left unknown once it was looked up at the vendor, or that it
+    could not be (the vendor has no task list to read)."""
 
     FOUND = "found"
     SENT_AGAIN = "sent again"
     STILL_UNKNOWN = "still unknown"
+    NOT_ASKED = "not asked"
 
 
 @dataclass
@@ -108,6 +124,8 @@ class Summary:
     results: Path
     #: what a line is ("rows" when each row is one line, "prospects" for Saleshandy)
     line_noun: str = "rows"
+    #: the vendor, as it writes its name ("Saleshandy"), for the summary's sentences
+    vendor: str = ""
     counts: Counter[Status] = field(default_factory=Counter)
     rows: RowTally = field(default_factory=RowTally)
     notes: list[str] = field(default_factory=list)
@@ -117,7 +135,8 @@ class Summary:
     seconds: float = 0.0
     #: validate: how many helper processes checked rows (0: this process did)
     helpers: int = 0
-    #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines
+    #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines;
+    #: "not asked": those the vendor cannot be asked about
     resolved: Counter[Resolved] = field(default_factory=Counter)
     #: lines not sent because an earlier file sent them (the inbox), by the status they end
     #: with: skipped (the task exists) or unknown (it may)

@@ -468,7 +468,9 @@ def test_progress_is_plain_lines_when_nobody_watches(server: SandboxServer, tmp_
     ), ran.stderr
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "sandbox", "reconcile", "run-folder"])
+@pytest.mark.parametrize(
+    "command", ["run", "validate", "fields", "sandbox", "reconcile", "run-folder"]
+)
 def test_every_command_has_help_with_an_example(command: str) -> None:
     ran = bulk_tasks(command, "--help", key=None)
     assert ran.code == 0
@@ -493,6 +495,7 @@ def test_the_top_level_help_gives_each_command_its_whole_description() -> None:
     assert commands == [
         "  run         Send every valid row to the vendor; a results line for each.",
         "  validate    Check every row without sending anything (no key needed).",
+        "  fields      List the columns a vendor's file takes, with an example.",
         "  resolve     Look up at the vendor the unknown lines of a results file.",
         "  reconcile   Settle several results files; say what is left to do.",
         "  run-folder  Run each spreadsheet dropped in a folder once, unattended.",

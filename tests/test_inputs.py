@@ -379,6 +379,25 @@ def test_not_really_an_xlsx(tmp_path: Path) -> None:
     )
 
 
+#: how a PDF begins: its version, a line of high bytes, then objects and compressed streams
+PDF_START = (
+    b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"4 0 obj\n<< /Length 42 /Filter /FlateDecode >>\nstream\nx\x9c\x81\x8d\xa5\xfe\nendstream\n"
+)
+
+
+@pytest.mark.parametrize("name", ["tasks.csv", "tasks.xlsx"])
+def test_a_pdf_is_called_a_pdf_whatever_its_name(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, PDF_START, name)
+    with pytest.raises(InputError) as caught:
+        open_table(path)
+    suffix = path.suffix
+    assert str(caught.value) == (
+        f"{path}: is a PDF document, though its name ends in {suffix}; a PDF cannot be read as "
+        "a table: export the spreadsheet as .csv or .xlsx instead, then run that file"
+    )
+
+
 def test_csv_options_for_a_spreadsheet(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match=r"^--encoding only applies to CSV files"):
         open_table(xlsx(tmp_path, [["id"]]), encoding="utf-8")

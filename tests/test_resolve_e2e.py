@@ -110,7 +110,10 @@ def test_saleshandy_lines_stay_unknown_and_say_what_to_check(tmp_path: Path) -> 
         "looked up: open prospect A1 in Saleshandy and look for this task; if it is missing, "
         "run again with --resume --retry-unknown]"
     )
-    assert "No answer, looked up at the vendor: 2 still unknown" in ran.stdout
+    assert (
+        "No answer: 2 prospects unknown; Saleshandy cannot be asked: check them in Saleshandy's "
+        "app (README: When things go wrong)"
+    ) in ran.stdout
 
 
 def test_two_matching_tasks_leave_the_line_unknown_naming_them(tmp_path: Path) -> None:

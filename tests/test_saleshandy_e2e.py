@@ -65,7 +65,7 @@ def test_the_sample_gives_a_line_per_prospect_with_a_partial_failure(
     assert "saleshandy create: 9 rows, 15 prospects in" in ran.stdout
     assert "  created        12\n  invalid         2\n  failed          1\n" in ran.stdout
     assert "Rows: 6 fully created, 1 partly created, 2 not created" in ran.stdout
-    assert "partly created: rows 4 (see prospect_id in the results)" in ran.stdout
+    assert "partly created: row 4 (see prospect_id in the results)" in ran.stdout
     lines = read_results(results)
     assert len(lines) == 15
     row4 = {line["prospect_id"]: line for line in lines if line["row"] == "4"}
@@ -206,7 +206,7 @@ def test_a_prospect_left_out_of_the_answer_is_unknown(
         write(tmp_path / "in.csv", "A1 OMITb2 C3,9,,,Custom"), server.url, "--results", results
     )
     assert ran.code == 1
-    assert "1 prospects are unknown" in ran.stderr
+    assert "1 prospect is unknown: it was sent" in ran.stderr
     lines = by_prospect(results)
     assert {p: line["status"] for p, line in lines.items()} == {
         "A1": "created",

@@ -26,6 +26,7 @@ from .table import (
     content_kind,
     first_bytes,
     os_problem,
+    refuse_pdf,
     unique_headers,
 )
 
@@ -74,6 +75,7 @@ def open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Table:
     codec = None if encoding is None else codec_for(encoding)
     start = first_bytes(path)
     kind = content_kind(start)
+    refuse_pdf(path, kind)
     if kind in ("zip", "ole2"):
         real = ".xlsx" if kind == "zip" else ".xls"
         raise InputError(

@@ -17,7 +17,17 @@ from pathlib import Path
 import python_calamine
 
 from ..errors import InputError
-from .table import SPAN, Cell, Part, Row, Table, content_kind, first_bytes, unique_headers
+from .table import (
+    SPAN,
+    Cell,
+    Part,
+    Row,
+    Table,
+    content_kind,
+    first_bytes,
+    refuse_pdf,
+    unique_headers,
+)
 
 # What python-calamine gives for a cell (bool and int are floats, datetime a date, to mypy)
 _SheetValue = str | float | datetime.date | datetime.time | datetime.timedelta
@@ -42,6 +52,7 @@ def _check_content(path: Path, kind: str) -> None:
     """A file named like a spreadsheet that is something else gets a message that says what."""
     if kind in ("zip", "ole2"):
         return  # python-calamine reads it, or says why not
+    refuse_pdf(path, kind)
     named = f"though its name ends in {path.suffix}"
     if kind == "text":
         raise InputError(

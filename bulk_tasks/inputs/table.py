@@ -84,6 +84,7 @@ def is_blank(row: Row) -> bool:
 #: how the files a spreadsheet program saves begin
 ZIP = b"PK\x03\x04"  # XLSX, XLSM, ODS
 OLE2 = b"\xd0\xcf\x11\xe0"  # XLS
+PDF = b"%PDF-"
 _SNIFFED = 4096  # bytes enough to tell text from a binary file
 _CONTROL = frozenset(range(32)) - {9, 10, 12, 13}  # what no text file holds, but tab and kin
 
@@ -103,18 +104,29 @@ def first_bytes(path: Path) -> bytes:
 
 def content_kind(start: bytes) -> str:
     """What a file's first bytes say it is, whatever its name: "zip" (XLSX, XLSM, ODS),
-    "ole2" (XLS), "html" (a web page, as some "export to Excel" buttons save), "text" (CSV
-    and kin), or "binary" (anything else)."""
+    "ole2" (XLS), "pdf", "html" (a web page, as some "export to Excel" buttons save), "text"
+    (CSV and kin), or "binary" (anything else)."""
     if start.startswith(ZIP):
         return "zip"
     if start.startswith(OLE2):
         return "ole2"
+    if start.startswith(PDF):
+        return "pdf"
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "text"  # Excel's "Unicode Text"
     if sum(byte in _CONTROL for byte in start) > len(start) // 100:
         return "binary"
     text = start.removeprefix(codecs.BOM_UTF8).lstrip()
     return "html" if text[:1] == b"<" else "text"
+
+
+def refuse_pdf(path: Path, kind: str) -> None:
+    """A PDF named like a table (a report printed from the sheet, say) is called one."""
+    if kind == "pdf":
+        raise InputError(
+            f"{path}: is a PDF document, though its name ends in {path.suffix}; a PDF cannot be "
+            "read as a table: export the spreadsheet as .csv or .xlsx instead, then run that file"
+        )
 
 
 def os_problem(error: OSError) -> str:

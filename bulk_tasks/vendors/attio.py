@@ -29,7 +29,16 @@ from urllib.parse import urlencode
 
 from pydantic import BeforeValidator
 
-from ..cells import CellProblem, When, YesNo, is_domain, is_email_address, read_items
+from ..cells import (
+    LIST_FORM,
+    CellProblem,
+    Form,
+    When,
+    YesNo,
+    is_domain,
+    is_email_address,
+    read_items,
+)
 from ..inputs import Cell, cell_text
 from .base import (
     Answer,
@@ -108,9 +117,33 @@ def _assignees(value: Cell) -> tuple[str, ...]:
     return read_items(value, _assignee)
 
 
-Content = Annotated[str, BeforeValidator(_content)]
-LinkedRecords = Annotated[tuple[str | tuple[str, str], ...], BeforeValidator(_linked_records)]
-Assignees = Annotated[tuple[str, ...], BeforeValidator(_assignees)]
+Content = Annotated[
+    str,
+    BeforeValidator(_content),
+    Form(
+        says=f"the task's text, at most {MOST_CHARACTERS:,} characters; sent as plain text",
+        example="Send the Q3 proposal",
+    ),
+]
+LinkedRecords = Annotated[
+    tuple[str | tuple[str, str], ...],
+    BeforeValidator(_linked_records),
+    Form(
+        says="email addresses (people), domains such as acme.com (companies) and "
+        "object:record-id pairs such as people:891dcbfc-9141-415d-9b2a-2238a6cc012d, " + LIST_FORM,
+        example="jane@acme.com, acme.com",
+    ),
+]
+Assignees = Annotated[
+    tuple[str, ...],
+    BeforeValidator(_assignees),
+    Form(
+        says=f"workspace members' email addresses or actor ids (uuids), {LIST_FORM}",
+        example="jane@acme.com",
+    ),
+]
+Deadline = Annotated[When, Form(blank="no deadline")]
+Completed = Annotated[YesNo, Form(example="no", blank="not completed")]
 
 
 class AttioCreate(Spec):
@@ -128,8 +161,8 @@ class AttioCreate(Spec):
     required: ClassVar[tuple[str, ...]] = ("content",)
 
     content: Content
-    deadline_at: When | None = None
-    is_completed: YesNo = False
+    deadline_at: Deadline | None = None
+    is_completed: Completed = False
     linked_records: LinkedRecords = ()
     assignees: Assignees = ()
 
@@ -252,6 +285,7 @@ def _listed(task: Json, name: str) -> list[Json]:
 
 class Attio(Vendor):
     name: ClassVar[str] = "attio"
+    title: ClassVar[str] = "Attio"
     base_url: ClassVar[str] = "https://api.attio.com"
     key_env: ClassVar[str] = "ATTIO_API_KEY"
     key_hint: ClassVar[str] = (

@@ -96,6 +96,8 @@ class Spec(BaseModel):
     aliases: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: fields that must have a column (or a --set) for the run to start
     required: ClassVar[tuple[str, ...]] = ()
+    #: what a user should know of the action's rows, said by ``bulk-tasks fields``
+    about: ClassVar[str] = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ class Vendor:
     """
 
     name: ClassVar[str]
+    #: the name as the vendor writes it ("Saleshandy"; ``name`` is what --target takes)
+    title: ClassVar[str]
     base_url: ClassVar[str]
     key_env: ClassVar[str]
     #: where a user finds the key, for the message when it is missing

@@ -12,12 +12,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlencode, urlsplit
 
 from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, model_validator
 
-from ..cells import CellProblem, Text, When, YesNo, read_items
+from ..cells import LIST_FORM, CellProblem, Form, Text, When, YesNo, read_items
 from ..inputs import Cell, cell_text
 from .base import (
     NOTHING_TO_CHANGE,
@@ -42,6 +42,7 @@ from .base import (
 _ID_SHAPE = re.compile(r"[a-z]{3}_[A-Za-z0-9]+")
 _PRIORITIES = {"": "", "none": "", "0": "0", "low": "0", "1": "1", "medium": "1", "2": "2"}
 _PRIORITIES |= {"high": "2"}
+_PRIORITY_FORMS = "low, medium, high or none (or 0, 1, 2)"
 _MEDIA_EXTENSIONS = {"images": {"png", "jpg", "jpeg", "gif"}, "videos": {"mp4", "mov"}}
 MAX_MEDIA = 6
 
@@ -89,7 +90,7 @@ def _task_type(value: Cell) -> str:
 def _priority(value: Cell) -> str:
     text = cell_text(value).strip().lower()
     if text not in _PRIORITIES:
-        raise CellProblem("is not a priority; write low, medium, high or none (or 0, 1, 2)")
+        raise CellProblem(f"is not a priority; write {_PRIORITY_FORMS}")
     return _PRIORITIES[text]
 
 
@@ -110,6 +111,19 @@ def _medium(kind: str, url: str) -> str:
     return url
 
 
+def _one_of(words: tuple[str, ...]) -> str:
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _media_form(kind: str, example: str) -> Form:
+    extensions = ", ".join(sorted(_MEDIA_EXTENSIONS[kind]))
+    return Form(
+        says=f"public https:// addresses of {extensions} files, {LIST_FORM}; linkedin tasks "
+        f"only, at most {MAX_MEDIA} images and videos in all",
+        example=example,
+    )
+
+
 # Each type checks a cell natively (in pydantic-core) first, and calls the Python reader,
 # with its advice, only for a value that check refuses: the reader is the rule, the native
 # check a quicker way to the same verdict for values written exactly as the API wants them.
@@ -121,20 +135,40 @@ LeadOrContactId = Annotated[
     Annotated[str, StringConstraints(strict=True, pattern=rf"^{_ID_SHAPE.pattern}$")]
     | Annotated[str, BeforeValidator(_record_id)],
     _EITHER,
+    Form(
+        says="a lemlist lead id (lea_…) or contact id (ctc_…), copied from lemlist; a lead's "
+        "is sent as leadId too",
+        example="lea_huG8GP38g4o5MNJAY",
+    ),
 ]
 UserId = Annotated[
     Annotated[str, StringConstraints(strict=True, pattern=r"^usr_[A-Za-z0-9]+$")]
     | Annotated[str, BeforeValidator(_user_id)],
     _EITHER,
+    Form(says="a lemlist user id (usr_…)", example="usr_7YzNqVRMCfdeHEzMn"),
 ]
 TaskId = Annotated[
     Annotated[str, StringConstraints(strict=True, pattern=r"^opp_[A-Za-z0-9]+$")]
     | Annotated[str, BeforeValidator(_task_id)],
     _EITHER,
+    Form(says="a lemlist task id (opp_…)", example="opp_LyXDV8KHzctQdLFpG"),
 ]
-TaskType = Annotated[_TYPES | Annotated[_TYPES, BeforeValidator(_task_type)], _EITHER]
-Priority = Annotated[_PRIORITY | Annotated[_PRIORITY, BeforeValidator(_priority)], _EITHER]
+TaskType = Annotated[
+    _TYPES | Annotated[_TYPES, BeforeValidator(_task_type)],
+    _EITHER,
+    Form(says=_one_of(get_args(_TYPES)) + " (any case)", example="linkedin"),
+]
+Priority = Annotated[
+    _PRIORITY | Annotated[_PRIORITY, BeforeValidator(_priority)],
+    _EITHER,
+    Form(says=_PRIORITY_FORMS + ", in any case", example="high"),
+]
 Media = Annotated[tuple[str, ...], BeforeValidator(_media)]
+Images = Annotated[Media, _media_form("images", "https://cdn.example.com/slides.png")]
+Videos = Annotated[Media, _media_form("videos", "https://cdn.example.com/intro.mp4")]
+#: what a title and a message may be, by example
+Title = Annotated[Text, Form(example="Intro call")]
+Message = Annotated[Text, Form(example="Ask about their Q3 hiring plans")]
 
 
 # --- the specs ----------------------------------------------------------------------------
@@ -153,11 +187,11 @@ class LemlistCreate(Spec):
     type: TaskType
     assignedTo: UserId
     dueDate: When
-    title: Text | None = None
-    message: Text | None = None
+    title: Title | None = None
+    message: Message | None = None
     priority: Priority | None = None
-    images: Media = ()
-    videos: Media = ()
+    images: Images = ()
+    videos: Videos = ()
 
     @model_validator(mode="after")
     def _media_fits(self) -> LemlistCreate:
@@ -177,16 +211,20 @@ class LemlistUpdate(Spec):
     target: ClassVar[str] = "lemlist"
     action: ClassVar[str] = "update"
     required: ClassVar[tuple[str, ...]] = ("id",)
+    about: ClassVar[str] = (
+        "a blank cell leaves its field unchanged (it never clears it); a row that changes "
+        "nothing is invalid"
+    )
 
     id: TaskId
     assignedTo: UserId | None = None
     dueDate: When | None = None
-    title: Text | None = None
-    message: Text | None = None
+    title: Title | None = None
+    message: Message | None = None
     priority: Priority | None = None
     done: YesNo | None = None
-    images: Media | None = None
-    videos: Media | None = None
+    images: Images | None = None
+    videos: Videos | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> LemlistUpdate:
@@ -305,6 +343,7 @@ class LemlistFinder(Finder):
 
 class Lemlist(Vendor):
     name: ClassVar[str] = "lemlist"
+    title: ClassVar[str] = "lemlist"
     base_url: ClassVar[str] = "https://api.lemlist.com"
     key_env: ClassVar[str] = "LEMLIST_API_KEY"
     key_hint: ClassVar[str] = "find it in lemlist's settings, under integrations"

@@ -22,7 +22,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator
 
-from ..cells import ID_SEPARATORS, CellProblem, Day, Text, read_items, split_list
+from ..cells import ID_SEPARATORS, CellProblem, Day, Form, Text, read_items, split_list
 from ..inputs import Cell, cell_text
 from ..results import Outcome, Status
 from .base import (
@@ -122,9 +122,30 @@ def _priority(value: Cell) -> str:
     return code
 
 
-ProspectIds = Annotated[tuple[str, ...], BeforeValidator(_prospect_ids)]
-TaskType = Annotated[str, BeforeValidator(_task_type)]
-Priority = Annotated[str, BeforeValidator(_priority)]
+ProspectIds = Annotated[
+    tuple[str, ...],
+    BeforeValidator(_prospect_ids),
+    Form(
+        says="one or more Saleshandy prospect ids, separated by commas, semicolons, spaces or "
+        "new lines; an id written twice in a row is sent once",
+        example="8PvBmrB7P7, Xy7Rt2Vb",
+    ),
+]
+TaskType = Annotated[
+    str,
+    BeforeValidator(_task_type),
+    Form(
+        says="a code or its label, in any case and spacing: " + _choices(TASK_TYPES),
+        example="Call demo",
+    ),
+]
+Priority = Annotated[
+    str,
+    BeforeValidator(_priority),
+    Form(says=f"{_choices(PRIORITIES)}: a code or its label", example="High", blank="no priority"),
+]
+DueDay = Annotated[Day, Form(blank=f"{DUE_TODAY}; the created lines say so")]
+Note = Annotated[Text, Form(example="Mention the webinar")]
 
 
 class SaleshandyCreate(Spec):
@@ -136,13 +157,14 @@ class SaleshandyCreate(Spec):
         "prospectIds": ("prospectId", "Prospect ID(s)")
     }
     required: ClassVar[tuple[str, ...]] = ("prospectIds", "taskType")
+    about: ClassVar[str] = "one task for each prospect of the row, a results line for each"
 
     #: as written, repeats included: :meth:`Saleshandy.asks` sends each once and says so
     prospectIds: ProspectIds
     taskType: TaskType
     priority: Priority | None = None
-    dueDate: Day | None = None
-    taskNote: Text | None = None
+    dueDate: DueDay | None = None
+    taskNote: Note | None = None
 
 
 # --- requests and answers -------------------------------------------------------------------
@@ -163,6 +185,7 @@ def _task_body(spec: SaleshandyCreate) -> Json:
 
 class Saleshandy(Vendor):
     name: ClassVar[str] = "saleshandy"
+    title: ClassVar[str] = "Saleshandy"
     base_url: ClassVar[str] = "https://open-api.saleshandy.com"
     key_env: ClassVar[str] = "SALESHANDY_API_KEY"
     key_hint: ClassVar[str] = "create one in Saleshandy under Settings > API Key"
