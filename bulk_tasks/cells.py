@@ -42,13 +42,23 @@ class CellProblem(ValueError):
     """A cell's value is wrong; the message says why and what to write instead.
 
     ``field`` names the culprit when the check spans fields (a model-level check).
+    ``reason`` says it in words that name no cell's own value, the same for every cell
+    refused for this cause (None: the message already does).
     """
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.reason = reason
 
 
+#: why slashed dates whose order nothing tells are refused, in words that fit any of them
+AMBIGUOUS_REASON = (
+    "has dates that read both ways (day/month or month/day?); pass --date-format DMY or MDY, "
+    "or write them as 2026-04-03"
+)
 _TRUE = {"true", "yes", "y", "1", "x"}
 _FALSE = {"false", "no", "n", "0"}
 #: what separates the items of a list cell; ids may also be separated by spaces
@@ -86,7 +96,11 @@ def read_items(
         except CellProblem as problem:
             if len(items) == 1:
                 raise
-            raise CellProblem(f'holds "{item}", which {problem}', field=problem.field) from None
+            raise CellProblem(
+                f'holds "{item}", which {problem}',
+                field=problem.field,
+                reason=f"holds an item that {problem.reason or problem}",
+            ) from None
     return tuple(read_items)
 
 
@@ -139,7 +153,10 @@ def _read_when(value: Cell, timezone: tzinfo, order: DateOrder | None) -> dateti
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone)
     if not 2000 <= when.year <= 2100:
-        raise CellProblem(f"is in the year {when.year}, which looks like a typo")
+        raise CellProblem(
+            f"is in the year {when.year}, which looks like a typo",
+            reason="is in a year before 2000 or after 2100, which looks like a typo",
+        )
     return when.astimezone(UTC)
 
 
@@ -165,7 +182,8 @@ def _parse_date_text(text: str, order: DateOrder | None) -> datetime:
     if order is None:
         raise CellProblem(
             "is ambiguous (day/month or month/day?); write 2026-04-03, "
-            "or pass --date-format DMY (day first) or --date-format MDY (month first)"
+            "or pass --date-format DMY (day first) or --date-format MDY (month first)",
+            reason=AMBIGUOUS_REASON,
         )
     return _slashed_datetime(slashed, order)
 

@@ -44,6 +44,7 @@ class LineGate:
     def ask(self, line: Line) -> Ask | None:
         """What ``line`` asks of the vendor, or None when it is not to be sent."""
         if line.ask is None:
+            self._summary.invalid_reasons.add(self._rules.reasons(line), line.row.number)
             self._recorder.record_line(line, self._rules.invalid_outcome(line))
             return None
         if self.settled_now:

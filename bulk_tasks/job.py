@@ -155,6 +155,7 @@ def _check_in_helpers(
         summary.rows.blank += part.blank
         summary.rows.not_done += part.rows - part.blank
         summary.counts.update(part.counts)
+        summary.invalid_reasons.update(part.invalid_reasons)
         watcher.advance_many(part.counts, rows=part.rows)
 
 
@@ -168,7 +169,9 @@ def _record_verdicts(
             watcher.advance(None)
             continue
         summary.rows.expect(row.number, len(lines))
-        for fingerprint, outcome in lines:
+        for fingerprint, outcome, reasons in lines:
+            if reasons:
+                summary.invalid_reasons.add(reasons, row.number)
             recorder.record(row, dedupe(fingerprint), outcome)
 
 
