@@ -41,6 +41,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .columns import ColumnMap, map_columns
+from .date_orders import read_date_orders
 from .errors import MissingKey, OptionError, ResultsError
 from .gate import LineGate
 from .helper_pool import HelperPool, Verdicts, checked_here, helpers_for, warm_helpers
@@ -75,17 +76,20 @@ class Plan:
             mapping=settings.mapping,
             constants=settings.constants,
         )
+        reading, self.date_notes = read_date_orders(
+            settings.reading, self.columns, model, self.table.rows
+        )
         self.rules = Rules(
             settings.target,
             settings.action,
             model,
             self.columns,
-            settings.reading,
+            reading,
             sandbox=settings.sandbox,
         )
 
     def summary(self, results: Path) -> Summary:
-        notes = list(self.table.notes)
+        notes = [*self.table.notes, *self.date_notes]
         return Summary(results=results, line_noun=self.vendor.line_noun, notes=notes)
 
     def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
@@ -324,7 +328,7 @@ async def resolve_async(
 ) -> Summary:
     from .columns import map_columns as columns_of
     from .lanes import LaneFactory
-    from .recovery import input_headers, look_up_earlier
+    from .recovery import input_headers, look_up_earlier, results_rows
     from .sharing import ensure_reachable
 
     path = settings.results or settings.input
@@ -344,12 +348,19 @@ async def resolve_async(
             )
             if not columns.names_keys and keys.key("") is None:
                 raise MissingKey(keys.missing(""))
+            # the dates are read as the run read them: the file holds every row it read
+            reading, _ = read_date_orders(
+                settings.reading,
+                columns,
+                model,
+                functools.partial(results_rows, journal.file, headers),
+            )
             rules = Rules(
                 settings.target,
                 settings.action,
                 model,
                 columns,
-                settings.reading,
+                reading,
                 sandbox=settings.sandbox,
             )
             summary = Summary(results=path, line_noun=settings.vendor.line_noun)

@@ -92,12 +92,6 @@ def test_helpers_count_the_reasons_lines_are_invalid_as_checking_here_does(
             first_rows,
         ),
         (
-            'column "dueDate" has dates that read both ways (day/month or month/day?); pass '
-            "--date-format DMY or MDY, or write them as 2026-04-03",
-            657,
-            first_rows,
-        ),
-        (
             "more cells than the header has columns: a value probably contains the delimiter "
             "without quotes; quote it or fix the row",
             657,
