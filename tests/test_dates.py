@@ -5,6 +5,7 @@ CliRunner, and the threaded sandbox."""
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -58,6 +59,14 @@ def test_a_french_file_is_read_day_first_without_date_format(tmp_path: Path) -> 
     assert "  not_sent        3" in ran.stdout
     lines = read_results(tmp_path / "taches.validation.csv")
     assert [line["error_code"] for line in lines] == ["valid"] * 3
+
+
+def test_json_logs_say_it_in_a_note(tmp_path: Path) -> None:
+    data = french_file(tmp_path / "taches.csv", ["03/04/2026 09:30", "14/12/2026"])
+    ran = bulk_tasks_here("validate", data, "-t", "lemlist", "--log-format", "json")
+    assert ran.exit_code == 0, ran.output
+    notes = [json.loads(line) for line in ran.stderr.splitlines() if '"event": "note"' in line]
+    assert [note["message"] for note in notes][1:] == [DMY_NOTE.removeprefix("Note: ")]
 
 
 def test_the_run_sends_the_dates_read_day_first(server: SandboxServer, tmp_path: Path) -> None:
