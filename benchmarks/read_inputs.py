@@ -32,8 +32,9 @@ MESSAGES = [
 ]
 
 
-def task_rows(count: int, *, text_dates: bool) -> Iterator[list[object]]:
-    """Realistic lemlist tasks; dueDate is a datetime (a real date cell) unless text_dates."""
+def task_rows(count: int, *, text_dates: bool, day_first: bool = False) -> Iterator[list[object]]:
+    """Realistic lemlist tasks; dueDate is a datetime (a real date cell) unless text_dates,
+    then ISO text, or 13/03/2025 09:00 with day_first."""
     rng = random.Random(1)
     start = datetime.datetime(2025, 3, 3, 9, 0)
     alphabet = string.ascii_letters + string.digits
@@ -44,18 +45,24 @@ def task_rows(count: int, *, text_dates: bool) -> Iterator[list[object]]:
             "lea_" + "".join(rng.choices(alphabet, k=17)),
             rng.choice(["email", "manual", "phone", "linkedin"]),
             rng.choice(users),
-            due.isoformat(sep=" ", timespec="minutes") if text_dates else due,
+            _date_text(due, day_first=day_first) if text_dates else due,
             f"Task {n} for account {rng.randrange(10_000):05d}",
             rng.choice(MESSAGES),
             rng.choice(["", "0", "1", "2"]),
         ]
 
 
-def write_csv(path: Path, count: int) -> None:
+def _date_text(due: datetime.datetime, *, day_first: bool) -> str:
+    return (
+        due.strftime("%d/%m/%Y %H:%M") if day_first else due.isoformat(sep=" ", timespec="minutes")
+    )
+
+
+def write_csv(path: Path, count: int, *, day_first: bool = False) -> None:
     with path.open("w", encoding="utf-8", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(HEADERS)
-        writer.writerows(task_rows(count, text_dates=True))
+        writer.writerows(task_rows(count, text_dates=True, day_first=day_first))
 
 
 def write_xlsx(path: Path, count: int) -> None:
@@ -74,6 +81,22 @@ def read_with_bulk_tasks(path: Path) -> int:
     from bulk_tasks.inputs import open_table
 
     return sum(1 for _ in open_table(path).rows())
+
+
+def scan_dates_with_bulk_tasks(path: Path) -> int:
+    """The rows read again for the date column's order, as a run without --date-format does
+    before it makes any line."""
+    sys.path.insert(0, str(ROOT))
+    from bulk_tasks.cells import Reading
+    from bulk_tasks.columns import map_columns
+    from bulk_tasks.date_orders import read_date_orders
+    from bulk_tasks.inputs import open_table
+    from bulk_tasks.vendors.lemlist import LemlistCreate
+
+    table = open_table(path)
+    columns = map_columns(table.headers, LemlistCreate)
+    read_date_orders(Reading(), columns, LemlistCreate, table.rows)
+    return table.total or 0
 
 
 def read_with_openpyxl(path: Path) -> int:
@@ -95,6 +118,7 @@ def read_nothing(path: Path) -> int:
 READERS: dict[str, Callable[[Path], int]] = {
     "baseline": read_nothing,
     "bulk_tasks": read_with_bulk_tasks,
+    "date_scan": scan_dates_with_bulk_tasks,
     "openpyxl": read_with_openpyxl,
 }
 
@@ -137,11 +161,24 @@ def main() -> None:
             "|---|---:|---:|---:|",
             run("python + bulk_tasks.inputs import, no reading", "baseline", csv_path),
             run("bulk_tasks CSV (open_table + rows)", "bulk_tasks", csv_path),
+            run("bulk_tasks CSV, pass for the date order (ISO)", "date_scan", csv_path),
         ]
+        day_first = Path(folder, "tasks-dmy.csv")
+        write_csv(day_first, args.rows, day_first=True)
+        lines.append(
+            run("bulk_tasks CSV, pass for the date order (13/03/2025)", "date_scan", day_first)
+        )
         if not args.csv_only:
             write_xlsx(xlsx_path, args.rows)
             lines[0] += f", XLSX {xlsx_path.stat().st_size / 1e6:.1f} MB"
             lines.append(run("bulk_tasks XLSX (python-calamine)", "bulk_tasks", xlsx_path))
+            lines.append(
+                run(
+                    "bulk_tasks XLSX, pass for the date order (date cells)",
+                    "date_scan",
+                    xlsx_path,
+                )
+            )
             lines.append(run("openpyxl read_only XLSX", "openpyxl", xlsx_path))
         print("\n".join(lines))
 

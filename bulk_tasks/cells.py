@@ -12,14 +12,14 @@ import dataclasses
 import functools
 import re
 import typing
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import idna
-from pydantic import BeforeValidator, Field, Strict, ValidationInfo
+from pydantic import BaseModel, BeforeValidator, Field, Strict, ValidationInfo
 from pydantic.fields import FieldInfo
 
 from .inputs import Cell, cell_text
@@ -34,12 +34,63 @@ class DateOrder(StrEnum):
     MDY = "MDY"
 
 
+@dataclass(frozen=True)
+class DateCell:
+    """A slashed date as a cell holds it, and where: its row (None: a --set value)."""
+
+    row: int | None
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MixedOrders:
+    """A column whose slashed dates are written both ways: none of them can be read."""
+
+    day_first: DateCell
+    month_first: DateCell
+
+    @property
+    def both_orders(self) -> str:
+        """The two cells, as said after the column's name."""
+        return (
+            f"has dates day first (row {self.day_first.row}: {self.day_first.text}) and month "
+            f"first (row {self.month_first.row}: {self.month_first.text})"
+        )
+
+    @property
+    def reason(self) -> str:
+        """What is wrong with the column, and what to do, in words that fit any of its cells."""
+        return f"{self.both_orders}; {MIXED_FIX}"
+
+
+MIXED_FIX = "write them all one way (or as 2026-04-03), or pass --date-format DMY or MDY"
+#: why slashed dates whose order nothing tells are refused, in words that fit any of them
+AMBIGUOUS_REASON = (
+    "has dates that read both ways (day/month or month/day?); pass --date-format DMY or MDY, "
+    "or write them as 2026-04-03"
+)
+
+
+#: how a slashed date is read: an order, both orders in one column, or not known
+SlashedReading = DateOrder | MixedOrders | None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Reading:
     """How to read cells whose meaning depends on the user's locale."""
 
     timezone: tzinfo = UTC
+    #: ``--date-format``: the order of every slashed date
     date_order: DateOrder | None = None
+    #: without ``date_order``: the order each date field's cells show (by field); a field not
+    #: here has no cell that tells, and its slashed dates are ambiguous
+    field_orders: Mapping[str, DateOrder | MixedOrders] = field(default_factory=dict)
+
+    def order_of(self, field: str | None) -> SlashedReading:
+        """How the slashed dates of ``field`` are read."""
+        if self.date_order is not None or field is None:
+            return self.date_order
+        return self.field_orders.get(field)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,11 +130,16 @@ class CellProblem(ValueError):
     """A cell's value is wrong; the message says why and what to write instead.
 
     ``field`` names the culprit when the check spans fields (a model-level check).
+    ``reason`` says it in words that name no cell's own value, the same for every cell
+    refused for this cause (None: the message already does).
     """
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.reason = reason
 
 
 _TRUE = ("true", "yes", "y", "1", "x")
@@ -123,7 +179,11 @@ def read_items(
         except CellProblem as problem:
             if len(items) == 1:
                 raise
-            raise CellProblem(f'holds "{item}", which {problem}', field=problem.field) from None
+            raise CellProblem(
+                f'holds "{item}", which {problem}',
+                field=problem.field,
+                reason=f"holds an item that {problem.reason or problem}",
+            ) from None
     return tuple(read_items)
 
 
@@ -165,27 +225,51 @@ def reading_of(info: ValidationInfo) -> Reading:
     return found if found is not None else _DEFAULT_READING
 
 
-def read_when(value: Cell, reading: Reading) -> datetime:
-    """A cell as an aware UTC datetime; a value without a zone is in ``reading.timezone``."""
-    return _read_when(value, reading.timezone, reading.date_order)
+def read_when(value: Cell, reading: Reading, *, field: str | None = None) -> datetime:
+    """A cell of ``field`` as an aware UTC datetime; a value without a zone is in
+    ``reading.timezone``."""
+    return _read_when(value, reading.timezone, reading.order_of(field))
 
 
 @functools.lru_cache(maxsize=4096)  # a file repeats its dates: each is read once
-def _read_when(value: Cell, timezone: tzinfo, order: DateOrder | None) -> datetime:
+def _read_when(value: Cell, timezone: tzinfo, order: SlashedReading) -> datetime:
     when = value if isinstance(value, datetime) else _parse_date_text(value.strip(), order)
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone)
     if not 2000 <= when.year <= 2100:
-        raise CellProblem(f"is in the year {when.year}, which looks like a typo")
+        raise CellProblem(
+            f"is in the year {when.year}, which looks like a typo",
+            reason="is in a year before 2000 or after 2100, which looks like a typo",
+        )
     return when.astimezone(UTC)
 
 
-def read_day(value: Cell, reading: Reading) -> date:
-    """A cell as a calendar day: the date it is in ``reading.timezone``."""
-    return read_when(value, reading).astimezone(reading.timezone).date()
+def read_day(value: Cell, reading: Reading, *, field: str | None = None) -> date:
+    """A cell of ``field`` as a calendar day: the date it is in ``reading.timezone``."""
+    return read_when(value, reading, field=field).astimezone(reading.timezone).date()
 
 
-def _parse_date_text(text: str, order: DateOrder | None) -> datetime:
+@functools.lru_cache(maxsize=4096)  # a file repeats its dates: each is looked at once
+def order_shown(text: str) -> DateOrder | None:
+    """The order a slashed date shows by itself: DMY for 14/12/2026 (no month 14), MDY for
+    12/14/2026; None for 03/04/2026, for 2026-12-14 and for text that is no slashed date."""
+    slashed = _SLASHED.fullmatch(text.strip())
+    if slashed is None:
+        return None
+    first, second = int(slashed["a"]), int(slashed["b"])
+    if first > 12 >= second:
+        return DateOrder.DMY
+    if second > 12 >= first:
+        return DateOrder.MDY
+    return None
+
+
+def is_slashed(text: str) -> bool:
+    """Whether ``text`` is a date written like 03/04/2026, whose order must be known."""
+    return _SLASHED.fullmatch(text.strip()) is not None
+
+
+def _parse_date_text(text: str, order: SlashedReading) -> datetime:
     year_first = _YEAR_FIRST_SLASHED.fullmatch(text)
     if year_first:  # 2026/04/03 is never ambiguous: read it as ISO
         y, m, d, rest = year_first.groups()
@@ -202,8 +286,11 @@ def _parse_date_text(text: str, order: DateOrder | None) -> datetime:
     if order is None:
         raise CellProblem(
             "is ambiguous (day/month or month/day?); write 2026-04-03, "
-            "or pass --date-format DMY (day first) or --date-format MDY (month first)"
+            "or pass --date-format DMY (day first) or --date-format MDY (month first)",
+            reason=AMBIGUOUS_REASON,
         )
+    if isinstance(order, MixedOrders):
+        raise CellProblem(f"cannot be read: this column {order.reason}", reason=order.reason)
     return _slashed_datetime(slashed, order)
 
 
@@ -222,11 +309,34 @@ def _slashed_datetime(match: re.Match[str], order: DateOrder) -> datetime:
 
 
 def _when(value: Cell, info: ValidationInfo) -> datetime:
-    return read_when(value, reading_of(info))
+    return read_when(value, reading_of(info), field=info.field_name)
 
 
 def _day(value: Cell, info: ValidationInfo) -> date:
-    return read_day(value, reading_of(info))
+    return read_day(value, reading_of(info), field=info.field_name)
+
+
+def date_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model`` read as dates (:data:`When`, :data:`Day`), optional or not."""
+    return tuple(
+        name
+        for name, info in model.model_fields.items()
+        if any(_reads_dates(part) for part in (*info.metadata, info.annotation))
+    )
+
+
+def _reads_dates(annotation: Any) -> bool:
+    return any(
+        isinstance(part, BeforeValidator) and part.func in (_when, _day)
+        for part in _parts(annotation)
+    )
+
+
+def _parts(annotation: Any) -> Iterator[Any]:
+    """An annotation and every type or marker nested in it."""
+    yield annotation
+    for inner in get_args(annotation):
+        yield from _parts(inner)
 
 
 _SLASHED_DATES = "03/12/2026 with --date-format DMY (day first) or MDY (month first)"

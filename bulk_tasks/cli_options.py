@@ -186,7 +186,7 @@ LimitOpt = Annotated[
         metavar="N",
         help="Only the first N data rows (blank rows aside), to try a big file on a few rows: "
         "run sends them and ends the rest not_sent (send them later with --resume and no "
-        "--limit); validate checks them and reads no further.",
+        "--limit); validate checks them only.",
     ),
 ]
 ConfigOpt = Annotated[

@@ -63,6 +63,7 @@ class LineGate:
         """What ``line`` asks of the vendor, or None when it is not to be sent."""
         beyond_limit = self._beyond_limit(line)
         if line.ask is None:
+            self._summary.invalid_reasons.add(self._rules.reasons(line), line.row.number)
             self._recorder.record_line(line, self._rules.invalid_outcome(line))
             return None
         if self.settled_now:

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 from .inputs import Cell, Row, Table, is_blank
 from .results import CsvLines, Outcome, Status
 from .rules import Rules
+from .summary import InvalidReasons
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -67,14 +68,16 @@ class RenderedPart(NamedTuple):
     rows: int  # blank ones included
     blank: int
     counts: dict[Status, int]  # the lines' statuses
+    invalid_reasons: InvalidReasons
     #: each line's fingerprint as this part alone sees it, and where it starts in ``text``
     fingerprints: list[str]
     offsets: list[int]
     text: str
 
 
-#: a row's lines as ``validate`` reports them, each its fingerprint and outcome (None: blank)
-Verdicts = list[tuple[str, Outcome]] | None
+#: a row's lines as ``validate`` reports them (None: blank), each its fingerprint, outcome
+#: and reasons (:meth:`~bulk_tasks.rules.Rules.verdicts`)
+Verdicts = list[tuple[str, Outcome, tuple[str, ...]]] | None
 
 
 class HelperPool:
@@ -176,6 +179,7 @@ def _render_part(read: Callable[..., list[Row]], arguments: tuple[Any, ...]) -> 
     rows = read(*arguments)
     blank = 0
     counts: dict[Status, int] = {}
+    reasons = InvalidReasons()
     fingerprints: list[str] = []
     offsets: list[int] = []
     pieces: list[str] = []
@@ -184,15 +188,17 @@ def _render_part(read: Callable[..., list[Row]], arguments: tuple[Any, ...]) -> 
         if is_blank(row):
             blank += 1
             continue
-        for fingerprint, outcome in _RULES.verdicts(row):
+        for fingerprint, outcome, why in _RULES.verdicts(row):
             head, tail = _RENDER(row, outcome)
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            if why:
+                reasons.add(why, row.number)
             fingerprints.append(fingerprint)
             offsets.append(at + len(head))
             pieces += (head, fingerprint, tail)
             at += len(head) + len(fingerprint) + len(tail)
     text = "".join(pieces)
-    return RenderedPart(os.getpid(), len(rows), blank, counts, fingerprints, offsets, text)
+    return RenderedPart(os.getpid(), len(rows), blank, counts, reasons, fingerprints, offsets, text)
 
 
 def _check_chunk(

@@ -41,6 +41,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .columns import ColumnMap, map_columns
+from .date_orders import read_date_orders
 from .errors import MissingKey, OptionError, OtherDestination, ResultsError
 from .gate import LineGate
 from .helper_pool import HelperPool, Verdicts, checked_here, helpers_for, warm_helpers
@@ -84,22 +85,26 @@ class Plan:
             encoding=settings.encoding,
             delimiter=settings.delimiter,
         )
-        self._read_past_limit = read_past_limit
-        if settings.limit is not None and not read_past_limit:
-            table = table.first(settings.limit)
-        self.table: Table = table
         self.columns: ColumnMap = map_columns(
-            self.table.headers,
+            table.headers,
             model,
             mapping=settings.mapping,
             constants=settings.constants,
         )
+        # a date column's order is the whole column's, --limit or not
+        reading, self.date_notes = read_date_orders(
+            settings.reading, self.columns, model, table.rows
+        )
+        self._read_past_limit = read_past_limit
+        if settings.limit is not None and not read_past_limit:
+            table = table.first(settings.limit)
+        self.table: Table = table
         self.rules = Rules(
             settings.target,
             settings.action,
             model,
             self.columns,
-            settings.reading,
+            reading,
             sandbox=settings.sandbox,
         )
 
@@ -111,7 +116,7 @@ class Plan:
         return ";" if self.table.delimiter == ";" else ","
 
     def summary(self, results: Path) -> Summary:
-        vendor, notes = self.vendor, list(self.table.notes)
+        vendor, notes = self.vendor, [*self.table.notes, *self.date_notes]
         limit = self.settings.limit
         if limit is not None:
             rows = counted(limit, "rows")
@@ -119,8 +124,7 @@ class Plan:
                 f"--limit {limit}: only the first {rows} are sent; the rows after them end "
                 "not_sent (beyond_limit): run again without --limit, with --resume, to send them"
                 if self._read_past_limit
-                else f"--limit {limit}: only the first {rows} are checked; the rest of the "
-                "file is not read"
+                else f"--limit {limit}: only the first {rows} are checked"
             )
         return Summary(
             results=results, line_noun=vendor.line_noun, vendor=vendor.title, notes=notes
@@ -200,6 +204,7 @@ def _check_in_helpers(
         summary.rows.blank += part.blank
         summary.rows.not_done += part.rows - part.blank
         summary.counts.update(part.counts)
+        summary.invalid_reasons.update(part.invalid_reasons)
         watcher.advance_many(part.counts, rows=part.rows)
 
 
@@ -213,7 +218,9 @@ def _record_verdicts(
             watcher.advance(None)
             continue
         summary.rows.expect(row.number, len(lines))
-        for fingerprint, outcome in lines:
+        for fingerprint, outcome, reasons in lines:
+            if reasons:
+                summary.invalid_reasons.add(reasons, row.number)
             recorder.record(row, dedupe(fingerprint), outcome)
 
 
@@ -395,7 +402,7 @@ async def resolve_async(
 ) -> Summary:
     from .columns import map_columns as columns_of
     from .lanes import LaneFactory
-    from .recovery import input_headers, look_up_earlier
+    from .recovery import input_headers, look_up_earlier, results_rows
     from .sharing import ensure_reachable
 
     path = settings.results or settings.input
@@ -415,12 +422,19 @@ async def resolve_async(
             )
             if not columns.names_keys and keys.key("") is None:
                 raise MissingKey(keys.missing(""))
+            # the dates are read as the run read them: the file holds every row it read
+            reading, _ = read_date_orders(
+                settings.reading,
+                columns,
+                model,
+                functools.partial(results_rows, journal.file, headers),
+            )
             rules = Rules(
                 settings.target,
                 settings.action,
                 model,
                 columns,
-                settings.reading,
+                reading,
                 sandbox=settings.sandbox,
             )
             vendor = settings.vendor

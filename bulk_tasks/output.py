@@ -214,6 +214,10 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
             lines.append(f"  {status.value:<9} {summary.counts[status]:>7}")
     if rows.blank:
         lines.append(f"  (blank rows ignored: {rows.blank})")
+    reasons = summary.invalid_reasons.most_common()
+    if reasons:
+        lines.append("Invalid, by reason:")
+        lines += [f"  {count:,} {noun}: {reason}" for reason, count, _ in reasons]
     fields: dict[str, Any] = {
         "what": what,
         "rows": rows.settled,
@@ -225,6 +229,11 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
         "results": str(summary.results),
         "exit_code": summary.exit_code,
     }
+    if reasons:
+        fields["invalid_reasons"] = [
+            {"reason": reason, "lines": count, "first_rows": first}
+            for reason, count, first in reasons
+        ]
     if not sent:
         fields["helpers"] = summary.helpers
     if noun != "rows" and sent:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from .inputs import Row
 from .lanes import LaneFactory
 from .resolving import Resolver, Unresolved, sent_again
 from .results import RESULT_COLUMNS, Journal, Outcome, Status, result_headers
+from .results.formats import Line as ResultsLine
 from .results.formats import read_lines
 from .rules import Line, Rules
 from .settings import Settings
@@ -282,13 +283,25 @@ def _rebuilt(
             if outcome is None or fingerprint in seen:
                 continue
             seen.add(fingerprint)
-            row = Row(int(cells.get("row") or 0), tuple(cells.get(name, "") for name in columns))
+            row = _row_of(cells, columns)
             line = _line_of(rules, row, fingerprint, cells.get("prospect_id", ""))
             if line is None:
                 lost[fingerprint] = (row, outcome)
             else:
                 items.append(Unresolved(line, outcome))
     return items, lost
+
+
+def results_rows(path: Path, headers: Sequence[str]) -> Iterator[Row]:
+    """The input's rows as the results file at ``path`` holds them, a row once per line."""
+    columns = result_headers(headers)[len(RESULT_COLUMNS) :]
+    with read_lines(path) as (_, lines):
+        for cells in lines:
+            yield _row_of(cells, columns)
+
+
+def _row_of(cells: ResultsLine, columns: Sequence[str]) -> Row:
+    return Row(int(cells.get("row") or 0), tuple(cells.get(name, "") for name in columns))
 
 
 def _line_of(rules: Rules, row: Row, fingerprint: str, prospect_id: str) -> Line | None:

@@ -147,11 +147,13 @@ class Rules:
             for ask in self.vendor.asks(verdict)
         ]
 
-    def verdicts(self, row: Row) -> list[tuple[str, Outcome]]:
-        """The lines of one non-blank row as ``validate`` reports them: each fingerprint and
-        outcome (valid, or why not)."""
+    def verdicts(self, row: Row) -> list[tuple[str, Outcome, tuple[str, ...]]]:
+        """The lines of one non-blank row as ``validate`` reports them: each fingerprint,
+        outcome (valid, or why not) and, for an invalid line, its :meth:`reasons`."""
         return [
-            (line.fingerprint, line.complete(VALID if line.ask else self.invalid_outcome(line)))
+            (line.fingerprint, line.complete(VALID), ())
+            if line.ask
+            else (line.fingerprint, line.complete(self.invalid_outcome(line)), self.reasons(line))
             for line in self.lines(row)
         ]
 
@@ -162,6 +164,16 @@ class Rules:
             prospect_id=line.prospect_id,
             error_code=";".join(dict.fromkeys(problem.field for problem in line.problems)),
             error_message="; ".join(self._sentence(problem) for problem in line.problems),
+        )
+
+    def reasons(self, line: Line) -> tuple[str, ...]:
+        """Why an invalid line is refused, a sentence per problem that names no cell's value:
+        lines refused for the same cause of the same column say the same words."""
+        return tuple(
+            dict.fromkeys(
+                self._said(problem.field, problem.reason or problem.message, None)
+                for problem in line.problems
+            )
         )
 
     def worded(self, outcome: Outcome) -> Outcome:
@@ -204,12 +216,15 @@ class Rules:
         return fingerprint(self.destination, self.action, content)
 
     def _sentence(self, problem: Problem) -> str:
-        if problem.field not in self.model.model_fields:
-            return problem.message
-        where = self.columns.source(problem.field)
-        if problem.value is None:
-            return f"{where} {problem.message}"
-        return f'{where} = "{problem.value}" {problem.message}'
+        return self._said(problem.field, problem.message, problem.value)
+
+    def _said(self, field: str, message: str, value: str | None) -> str:
+        if field not in self.model.model_fields:
+            return message
+        where = self.columns.source(field)
+        if value is None:
+            return f"{where} {message}"
+        return f'{where} = "{value}" {message}'
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -241,4 +256,6 @@ def _extra_cells(row: Row, width: int) -> Problem:
         f"this row has {width + len(row.extra)} cells but the header has {width} columns "
         f"(the surplus: {surplus}): a value probably contains the delimiter without quotes; "
         "quote it or fix the row",
+        reason="more cells than the header has columns: a value probably contains the "
+        "delimiter without quotes; quote it or fix the row",
     )

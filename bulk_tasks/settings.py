@@ -61,7 +61,7 @@ class Settings:
     #: redis:// URL (every machine using that Redis), or "off" (this process alone)
     share: str = "local"
     #: only the first this many data rows (blank rows aside): ``run`` sends them and ends the
-    #: others ``not_sent``; ``validate`` checks them and reads no further (None: every row)
+    #: others ``not_sent``; ``validate`` checks them only (None: every row)
     limit: int | None = None
 
     def __post_init__(self) -> None:

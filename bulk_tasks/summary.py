@@ -4,7 +4,7 @@ its tick of :class:`Progress`, all three through one :class:`Recorder`."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -107,6 +107,44 @@ class RowTally:
         return True
 
 
+#: how many of a reason's rows a summary names
+FIRST_ROWS = 5
+
+
+@dataclass
+class InvalidReasons:
+    """Why lines were invalid: for each reason (:meth:`~bulk_tasks.rules.Rules.reasons`), the
+    lines it made invalid and the first few of their rows."""
+
+    lines: Counter[str] = field(default_factory=Counter)
+    first_rows: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, reasons: Iterable[str], row: int, *, lines: int = 1) -> None:
+        """``lines`` more lines of ``row`` made invalid by each of ``reasons``."""
+        for reason in reasons:
+            self.lines[reason] += lines
+            rows = self.first_rows.setdefault(reason, [])
+            if len(rows) < FIRST_ROWS and row not in rows:
+                rows.append(row)
+
+    def update(self, later: InvalidReasons) -> None:
+        """Add the reasons counted over later rows."""
+        for reason, lines in later.lines.items():
+            self.lines[reason] += lines
+            rows = self.first_rows.setdefault(reason, [])
+            rows += [row for row in later.first_rows[reason] if row not in rows]
+            del rows[FIRST_ROWS:]
+
+    def most_common(self, count: int = 5) -> list[tuple[str, int, list[int]]]:
+        """The ``count`` reasons that made the most lines invalid, two lines or more each:
+        each reason, its lines and its first rows."""
+        return [
+            (reason, lines, self.first_rows[reason])
+            for reason, lines in self.lines.most_common(count)
+            if lines >= 2
+        ]
+
+
 class Resolved(StrEnum):
     """What became of a line left unknown once it was looked up at the vendor, or that it
     could not be (the vendor has no task list to read)."""
@@ -141,6 +179,8 @@ class Summary:
     #: lines not sent because an earlier file sent them (the inbox), by the status they end
     #: with: skipped (the task exists) or unknown (it may)
     by_earlier_files: Counter[Status] = field(default_factory=Counter)
+    #: why lines were invalid
+    invalid_reasons: InvalidReasons = field(default_factory=InvalidReasons)
 
     @property
     def lines(self) -> int:

@@ -57,9 +57,7 @@ def test_validate_checks_the_first_rows_and_reads_no_further(tmp_path: Path) -> 
     data.write_text(text + "not-a-lead,phone,nobody,someday,X\n", encoding="utf-8")
     checked = invoke("validate", data, "-t", "lemlist", "--limit", "3")
     assert checked.code == 0, checked.stdout + checked.stderr
-    assert (
-        "--limit 3: only the first 3 rows are checked; the rest of the file is not read"
-    ) in checked.stderr
+    assert ("--limit 3: only the first 3 rows are checked") in checked.stderr
     lines = read_results(tmp_path / "in.validation.csv")
     assert [(line["row"], line["error_code"]) for line in lines] == [
         ("2", "valid"),
@@ -91,3 +89,15 @@ def test_a_job_file_may_set_the_limit(server: SandboxServer, tmp_path: Path) -> 
     ran = invoke("run", "--config", job)
     assert ran.code == 1, ran.stderr
     assert [task.body["title"] for task in server.sandbox.applied] == ["A"]
+
+
+def test_the_first_rows_read_their_dates_as_the_whole_column_does(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    rows = [
+        f"lea_{n:017d},phone,{USER},{day},Call {n}"
+        for n, day in enumerate(["03/04/2026", "05/06/2026", "14/12/2026"])
+    ]
+    data.write_text("leadId,type,assignedTo,dueDate,title\n" + "\n".join(rows) + "\n")
+    checked = invoke("validate", data, "-t", "lemlist", "--limit", "2")
+    assert checked.code == 0, checked.stdout + checked.stderr
+    assert 'column "dueDate" read as day/month/year (DMY): row 4 has 14/12/2026' in checked.stderr

@@ -72,6 +72,38 @@ def test_helpers_write_the_same_file_as_checking_here(
         assert repeated[1] == f"{repeated[0]}#2"
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_helpers_count_the_reasons_lines_are_invalid_as_checking_here_does(
+    tmp_path: Path, suffix: str
+) -> None:
+    data = lemlist_rows(tmp_path / "in.csv", 4_600)
+    here = validate(data, tmp_path / f"here{suffix}", target="lemlist", helpers=0)
+    apart = validate(data, tmp_path / f"apart{suffix}", target="lemlist", helpers=2)
+    assert 1 <= apart.helpers <= 2
+    assert apart.invalid_reasons == here.invalid_reasons
+    first_rows = [n + 2 for n in range(4_600) if n % 7 == 2][:5]
+    assert here.invalid_reasons.most_common() == [
+        (
+            'column "leadId" is not a lemlist lead or contact id; lemlist ids look like '
+            "lea_zUwSUPSxozD9fLVGw (lead) or ctc_xW8Ou6C03Csv8vatp (contact): copy the id from "
+            "lemlist",
+            657,
+            first_rows,
+        ),
+        (
+            'column "type" is not a task type; write one of email, manual, phone, linkedin',
+            657,
+            first_rows,
+        ),
+        (
+            "more cells than the header has columns: a value probably contains the delimiter "
+            "without quotes; quote it or fix the row",
+            657,
+            [n + 2 for n in range(4_600) if n % 7 == 4][:5],
+        ),
+    ]
+
+
 def test_helpers_read_a_sheet_as_checking_here_does(tmp_path: Path) -> None:
     """Blank rows above the header and inside, number and date cells, a short row."""
     workbook = openpyxl.Workbook()

@@ -79,7 +79,8 @@ def _content(value: Cell) -> str:
     text = cell_text(value)
     if len(text) > MOST_CHARACTERS:
         raise CellProblem(
-            f"is {len(text):,} characters; Attio takes at most {MOST_CHARACTERS:,}: shorten it"
+            f"is {len(text):,} characters; Attio takes at most {MOST_CHARACTERS:,}: shorten it",
+            reason=f"is over {MOST_CHARACTERS:,} characters, the most Attio takes: shorten it",
         )
     return text
 

@@ -102,11 +102,15 @@ class Spec(BaseModel):
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a row cannot be sent. ``field`` is the vendor's field name, or a row-level code."""
+    """Why a row cannot be sent. ``field`` is the vendor's field name, or a row-level code.
+
+    ``reason`` says it in words that name no cell's own value, the same for every row
+    refused for this cause (None: ``message`` already does)."""
 
     field: str
     message: str
     value: str | None = None
+    reason: str | None = None
 
 
 def check(
@@ -140,7 +144,7 @@ def _problem(detail: Any, values: Mapping[str, Cell]) -> Problem:
         field = cause.field
     value = cell_text(values[field]) if field in values else None
     if isinstance(cause, CellProblem):
-        return Problem(field, str(cause), value)
+        return Problem(field, str(cause), value, cause.reason)
     if detail["type"] == "missing":
         return Problem(field, "is empty; every task needs one", None)
     if detail["type"] == "extra_forbidden":
