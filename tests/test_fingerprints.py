@@ -3,14 +3,13 @@ version must be recognised by this one, byte for byte."""
 
 from __future__ import annotations
 
-import csv
 import datetime
 import json
 import math
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, SAMPLES
+from helpers import ROOT, SAMPLES, read_results
 
 from bulk_tasks import job
 from bulk_tasks.rules import fingerprint
@@ -125,6 +124,5 @@ def test_the_samples_lines_keep_the_fingerprints_of_version_0_1_0(
         input=SAMPLES / sample, target=target, action=action, results=results, helpers=0
     )
     job.validate(settings)
-    with results.open(encoding="utf-8-sig", newline="") as file:
-        lines = [[r["row"], r["prospect_id"], r["fingerprint"]] for r in csv.DictReader(file)]
+    lines = [[r["row"], r["prospect_id"], r["fingerprint"]] for r in read_results(results)]
     assert lines == written[sample]
