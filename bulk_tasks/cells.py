@@ -339,7 +339,10 @@ def _parts(annotation: Any) -> Iterator[Any]:
         yield from _parts(inner)
 
 
-_SLASHED_DATES = "03/12/2026 with --date-format DMY (day first) or MDY (month first)"
+_SLASHED_DATES = (
+    "03/12/2026, day or month first as a date of the column above 12 tells (14/12/2026 is day "
+    "first), else as --date-format DMY or MDY says"
+)
 When = Annotated[
     datetime,
     BeforeValidator(_when),
