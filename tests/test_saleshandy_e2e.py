@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -301,7 +302,9 @@ def test_kill_9_then_resume_never_gives_a_prospect_two_tasks(
     tmp_path: Path, background: Background
 ) -> None:
     tasks = [f"{t},,2026-12-0{1 + n % 4},Task {n}" for n, t in enumerate([9, 3, 13, 16, 17])]
-    rows = [f"R{r}a R{r}b R{r}c,{tasks[r % 5]}" for r in range(300)]
+    # 300 requests of 10 prospects: a run sends about 50 before its kill (the window allows
+    # 100 a second), so the three kills all land on runs with much left to send
+    rows = [f"R{r}a R{r}b R{r}c,{tasks[r % 5]}" for r in range(1000)]
     data = write(tmp_path / "in.csv", *rows)
     sandbox = fast_sandbox(Faults(latency=(0.0, 0.03), seed=6))
     chance = random.Random(2027)
@@ -314,10 +317,11 @@ def test_kill_9_then_resume_never_gives_a_prospect_two_tasks(
             time.sleep(chance.uniform(0.05, 0.4))
             process.kill()
             process.communicate(timeout=10)
+            assert process.returncode == -signal.SIGKILL  # killed on its way, not ended
         finished = bulk_tasks(*command)
         assert finished.code in (0, 1), finished.stderr
     lines = read_results(tmp_path / "in.results.csv")
-    assert len(lines) == 900
+    assert len(lines) == 3000
     made = {applied.subject: applied.task_id for applied in sandbox.applied}
     assert max(tasks_per_prospect(sandbox).values()) == 1
     statuses = Counter(line["status"] for line in lines)
