@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import KEY
+from helpers import KEY, Background
 
 from bulk_tasks.sandbox import Sandbox, SandboxServer
 from bulk_tasks.sharing import CACHE_ENV
@@ -21,6 +21,17 @@ def server() -> Iterator[SandboxServer]:
     """A sandbox over real HTTP on 127.0.0.1 that accepts only the tests' key."""
     with SandboxServer(Sandbox(keys={KEY})) as running:
         yield running
+
+
+@pytest.fixture
+def background() -> Iterator[Background]:
+    """Start runs of the command in the background: when the test ends, passed or failed,
+    those still running are killed and every one's pipes are closed."""
+    started = Background()
+    try:
+        yield started
+    finally:
+        started.close()
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,15 @@ class Ran:
     stderr: str
 
 
+def environment(*, key: str | None, env: dict[str, str] | None) -> dict[str, str]:
+    """This process's variables with ``key`` in every vendor's (None: none is set), and
+    ``env`` added."""
+    environ = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")} | (env or {})
+    if key is not None:
+        environ |= dict.fromkeys(KEY_VARIABLES, key)
+    return environ
+
+
 def bulk_tasks(
     *args: str | Path,
     key: str | None = KEY,
@@ -38,14 +47,11 @@ def bulk_tasks(
 
     ``key`` goes into every vendor's variable (None: none is set); ``env`` adds variables.
     """
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")} | (env or {})
-    if key is not None:
-        env |= dict.fromkeys(KEY_VARIABLES, key)
     done = subprocess.run(
         [sys.executable, "-m", "bulk_tasks", *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
+        env=environment(key=key, env=env),
         cwd=cwd,
         timeout=timeout,
         check=False,
@@ -53,25 +59,62 @@ def bulk_tasks(
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
-def popen(*args: str | Path) -> subprocess.Popen[str]:
-    """Start the real command in the background, with every vendor's key set."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env |= dict.fromkeys(KEY_VARIABLES, KEY)
+def popen(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start the real command in the background, with every vendor's key set; ``env`` adds
+    variables. Tests start it through the ``background`` fixture, which ends it."""
     return subprocess.Popen(
         [sys.executable, "-m", "bulk_tasks", *map(str, args)],
         cwd=ROOT,
-        env=env,
+        env=environment(key=KEY, env=env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def wait_for_sent(sandbox: Sandbox, count: int, *, seconds: float = 20) -> None:
-    """Until the sandbox has seen ``count`` requests (the run under test got going)."""
+class Background:
+    """The runs of the command a test starts in the background (:meth:`start`).
+
+    :meth:`close` kills those still running and closes the pipes of every one, whatever the
+    test did with them: the ``background`` fixture calls it when the test ends, passed or
+    failed. A pipe left open would be closed by the garbage collector some tests later,
+    whose ResourceWarning fails whichever test is running then.
+    """
+
+    def __init__(self) -> None:
+        self._started: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        process = popen(*args, env=env)
+        self._started.append(process)
+        return process
+
+    def close(self) -> None:
+        for process in self._started:
+            if process.poll() is None:
+                process.kill()
+            with process:  # closes its pipes and waits for it
+                pass
+        self._started.clear()
+
+
+def wait_for_sent(
+    sandbox: Sandbox, count: int, run: subprocess.Popen[str], *, seconds: float = 120
+) -> None:
+    """Until the sandbox has seen ``count`` requests (the run under test got going).
+
+    A run that ends before fails the wait at once, with what it said. ``seconds`` only
+    bounds a run that neither sends nor ends: it is far from the second a run takes.
+    """
     deadline = time.monotonic() + seconds
     while len(sandbox.arrivals) < count:
-        assert time.monotonic() < deadline, "the run never got going"
+        if run.poll() is not None:
+            stdout, stderr = run.communicate()
+            raise AssertionError(
+                f"the run ended (exit code {run.returncode}) after {len(sandbox.arrivals)} of "
+                f"{count} requests:\n{stdout}{stderr}"
+            )
+        assert time.monotonic() < deadline, f"{len(sandbox.arrivals)} of {count} in {seconds} s"
         time.sleep(0.02)
 
 

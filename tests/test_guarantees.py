@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from helpers import KEY, ROOT, bulk_tasks, invoke, popen, read_results, wait_for_sent
+from helpers import KEY, ROOT, Background, bulk_tasks, invoke, read_results, wait_for_sent
 
 from bulk_tasks.lockfile import LockFile
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
@@ -101,14 +101,16 @@ def test_a_second_run_on_the_same_results_file_is_refused(tmp_path: Path) -> Non
     assert not results.exists()
 
 
-def test_two_runs_at_once_exclude_each_other_and_leave_no_lock_file(tmp_path: Path) -> None:
+def test_two_runs_at_once_exclude_each_other_and_leave_no_lock_file(
+    tmp_path: Path, background: Background
+) -> None:
     data = write_creates(tmp_path / "in.csv", range(8))
     results = tmp_path / "in.results.csv"
     sandbox = Sandbox(keys={KEY}, faults=Faults(latency=(0.2, 0.2)))
     with SandboxServer(sandbox) as server:
         command = ("run", data, "-t", "lemlist", "--base-url", server.url, "--rate", "1/0.1")
-        first = popen(*command)
-        wait_for_sent(sandbox, 1)
+        first = background.start(*command)
+        wait_for_sent(sandbox, 1, first)
         assert (tmp_path / "in.results.csv.lock").exists()
         second = bulk_tasks(*command, "--resume")
         assert (second.code, second.stderr) == (
@@ -270,13 +272,15 @@ def test_under_faults_every_row_is_applied_once_or_reported_unknown(tmp_path: Pa
 # --- signals -------------------------------------------------------------------------------
 
 
-def test_ctrl_c_lets_requests_finish_and_resume_completes(tmp_path: Path) -> None:
+def test_ctrl_c_lets_requests_finish_and_resume_completes(
+    tmp_path: Path, background: Background
+) -> None:
     data = write_creates(tmp_path / "in.csv", range(120))
     results = tmp_path / "in.results.csv"
     sandbox = fast_sandbox(Faults(latency=(0.05, 0.15)))
     with SandboxServer(sandbox) as server:
-        process = popen("run", data, "-t", "lemlist", "--base-url", server.url, *FAST)
-        wait_for_sent(sandbox, 15)
+        process = background.start("run", data, "-t", "lemlist", "--base-url", server.url, *FAST)
+        wait_for_sent(sandbox, 15, process)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
         assert process.returncode == 2
@@ -299,14 +303,14 @@ def test_ctrl_c_lets_requests_finish_and_resume_completes(tmp_path: Path) -> Non
 
 
 def test_a_second_ctrl_c_stops_at_once_and_marks_rows_on_their_way_unknown(
-    tmp_path: Path,
+    tmp_path: Path, background: Background
 ) -> None:
     data = write_creates(tmp_path / "in.csv", range(40))
     results = tmp_path / "in.results.csv"
     sandbox = fast_sandbox(Faults(p_hang=1.0))
     with SandboxServer(sandbox) as server:
-        process = popen("run", data, "-t", "lemlist", "--base-url", server.url, *FAST)
-        wait_for_sent(sandbox, 5)
+        process = background.start("run", data, "-t", "lemlist", "--base-url", server.url, *FAST)
+        wait_for_sent(sandbox, 5, process)
         process.send_signal(signal.SIGINT)
         time.sleep(0.3)
         started = time.monotonic()
@@ -321,14 +325,16 @@ def test_a_second_ctrl_c_stops_at_once_and_marks_rows_on_their_way_unknown(
     assert {line["error_code"] for line in unknown} == {"interrupted"}
 
 
-def test_sigterm_waits_a_bounded_time_for_requests_on_their_way(tmp_path: Path) -> None:
+def test_sigterm_waits_a_bounded_time_for_requests_on_their_way(
+    tmp_path: Path, background: Background
+) -> None:
     data = write_creates(tmp_path / "in.csv", range(20))
     sandbox = fast_sandbox(Faults(p_hang=1.0))
     with SandboxServer(sandbox) as server:
-        process = popen(
+        process = background.start(
             "run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--timeout", "2"
         )
-        wait_for_sent(sandbox, 3)
+        wait_for_sent(sandbox, 3, process)
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
@@ -342,7 +348,7 @@ def test_sigterm_waits_a_bounded_time_for_requests_on_their_way(tmp_path: Path) 
 # --- kill -9 -------------------------------------------------------------------------------
 
 
-def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
+def test_kill_9_at_random_moments_then_resume(tmp_path: Path, background: Background) -> None:
     data = write_creates(tmp_path / "in.csv", range(300))
     results = tmp_path / "in.results.csv"
     sandbox = fast_sandbox(Faults(latency=(0.0, 0.03), seed=4))
@@ -354,8 +360,8 @@ def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
         run += ("--no-resolve",)
         for _ in range(4):
             before = len(sandbox.arrivals)
-            process = popen(*run)
-            wait_for_sent(sandbox, before + 1)
+            process = background.start(*run)
+            wait_for_sent(sandbox, before + 1, process)
             time.sleep(chance.uniform(0.05, 0.6))
             process.kill()
             process.communicate(timeout=10)
@@ -377,14 +383,16 @@ def test_kill_9_at_random_moments_then_resume(tmp_path: Path) -> None:
 UNTHROTTLED = ("--rate", "100000/1")
 
 
-def test_kill_9_of_a_fast_run_leaves_few_marks_of_lines_never_sent(tmp_path: Path) -> None:
+def test_kill_9_of_a_fast_run_leaves_few_marks_of_lines_never_sent(
+    tmp_path: Path, background: Background
+) -> None:
     data = write_creates(tmp_path / "in.csv", range(2000))
     results = tmp_path / "in.results.csv"
     sandbox = Sandbox(keys={KEY}, limit=10**6, period=1.0)
     with SandboxServer(sandbox) as server:
         run = ("run", data, "-t", "lemlist", "--base-url", server.url, *UNTHROTTLED)
-        process = popen(*run)
-        wait_for_sent(sandbox, 700)  # well past the first second's hundred requests
+        process = background.start(*run)
+        wait_for_sent(sandbox, 700, process)  # well past the first second's hundred requests
         process.kill()
         process.communicate(timeout=10)
         time.sleep(0.3)  # requests already written reach the sandbox
@@ -404,12 +412,14 @@ def test_kill_9_of_a_fast_run_leaves_few_marks_of_lines_never_sent(tmp_path: Pat
     assert sum(statuses.values()) == 2000
 
 
-def test_lines_marked_ahead_of_a_stop_say_not_sent(tmp_path: Path) -> None:
+def test_lines_marked_ahead_of_a_stop_say_not_sent(tmp_path: Path, background: Background) -> None:
     data = write_creates(tmp_path / "in.csv", range(2000))
     sandbox = Sandbox(keys={KEY}, limit=10**6, period=1.0)
     with SandboxServer(sandbox) as server:
-        process = popen("run", data, "-t", "lemlist", "--base-url", server.url, *UNTHROTTLED)
-        wait_for_sent(sandbox, 700)
+        process = background.start(
+            "run", data, "-t", "lemlist", "--base-url", server.url, *UNTHROTTLED
+        )
+        wait_for_sent(sandbox, 700, process)
         process.send_signal(signal.SIGINT)  # the requests on their way get their answers
         process.communicate(timeout=30)
         assert process.returncode == 2

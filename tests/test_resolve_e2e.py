@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from helpers import KEY, bulk_tasks, popen, read_results
+from helpers import KEY, Background, bulk_tasks, read_results
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
@@ -168,13 +168,15 @@ def test_resolve_settles_an_earlier_runs_unknown_lines(tmp_path: Path) -> None:
     assert (again.code, again.stdout.strip()) == (0, f"{results}: no unknown line to look up")
 
 
-def test_kill_9_while_looking_up_then_resume_creates_nothing_twice(tmp_path: Path) -> None:
+def test_kill_9_while_looking_up_then_resume_creates_nothing_twice(
+    tmp_path: Path, background: Background
+) -> None:
     data = write_lemlist(tmp_path / "in.csv", 100)
     results = tmp_path / "in.results.csv"
     sandbox = fast_sandbox(Faults(p_drop=0.1, p_lose=0.1, seed=7))
     run = ("run", data, "-t", "lemlist", "--rate", "50/0.5", "--timeout", "1")
     with SandboxServer(sandbox) as server:
-        process = popen(*run, "--base-url", server.url)
+        process = background.start(*run, "--base-url", server.url)
         deadline = time.monotonic() + 60
         while not any(arrival.method == "GET" for arrival in sandbox.arrivals):
             assert time.monotonic() < deadline, "the run never looked anything up"

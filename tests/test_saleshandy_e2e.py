@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import KEY, SAMPLES, Ran, bulk_tasks, popen, read_results, wait_for_sent
+from helpers import KEY, SAMPLES, Background, Ran, bulk_tasks, read_results, wait_for_sent
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
 
@@ -297,9 +298,13 @@ def test_a_failed_prospect_is_left_alone_unless_retry_failed(tmp_path: Path) -> 
     assert (lines["A1"]["status"], lines["INVALIDb2"]["status"]) == ("skipped", "failed")
 
 
-def test_kill_9_then_resume_never_gives_a_prospect_two_tasks(tmp_path: Path) -> None:
+def test_kill_9_then_resume_never_gives_a_prospect_two_tasks(
+    tmp_path: Path, background: Background
+) -> None:
     tasks = [f"{t},,2026-12-0{1 + n % 4},Task {n}" for n, t in enumerate([9, 3, 13, 16, 17])]
-    rows = [f"R{r}a R{r}b R{r}c,{tasks[r % 5]}" for r in range(300)]
+    # 300 requests of 10 prospects: a run sends about 50 before its kill (the window allows
+    # 100 a second), so the three kills all land on runs with much left to send
+    rows = [f"R{r}a R{r}b R{r}c,{tasks[r % 5]}" for r in range(1000)]
     data = write(tmp_path / "in.csv", *rows)
     sandbox = fast_sandbox(Faults(latency=(0.0, 0.03), seed=6))
     chance = random.Random(2027)
@@ -307,15 +312,16 @@ def test_kill_9_then_resume_never_gives_a_prospect_two_tasks(tmp_path: Path) -> 
         command = ("run", data, "-t", "saleshandy", "--base-url", server.url, *FAST, "--resume")
         for _ in range(3):
             before = len(sandbox.arrivals)
-            process = popen(*command, "--batch-size", "10")
-            wait_for_sent(sandbox, before + 1)
+            process = background.start(*command, "--batch-size", "10")
+            wait_for_sent(sandbox, before + 1, process)
             time.sleep(chance.uniform(0.05, 0.4))
             process.kill()
             process.communicate(timeout=10)
+            assert process.returncode == -signal.SIGKILL  # killed on its way, not ended
         finished = bulk_tasks(*command)
         assert finished.code in (0, 1), finished.stderr
     lines = read_results(tmp_path / "in.results.csv")
-    assert len(lines) == 900
+    assert len(lines) == 3000
     made = {applied.subject: applied.task_id for applied in sandbox.applied}
     assert max(tasks_per_prospect(sandbox).values()) == 1
     statuses = Counter(line["status"] for line in lines)

@@ -13,11 +13,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message
 
 from bulk_tasks.sandbox import DEMO_TASKS, Applied, Faults, Sandbox, SandboxServer, max_in_window
 
@@ -607,3 +608,40 @@ def test_a_lost_request_is_cut_off_and_never_applied(launch: Launch) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         served.client.post("/api/tasks", json=task_body())
     assert served.applied() == []
+
+
+@dataclass
+class BodyInParts:
+    """One request's ASGI channel: its body comes in ``parts``; ``events`` is what the app
+    took (each part) and sent (each message), in order."""
+
+    parts: list[bytes]
+    events: list[str] = field(default_factory=list)
+
+    async def receive(self) -> Message:
+        self.events.append("body part")
+        part = self.parts.pop(0)
+        return {"type": "http.request", "body": part, "more_body": bool(self.parts)}
+
+    async def send(self, message: Message) -> None:
+        self.events.append(message["type"])
+
+
+async def test_a_lost_request_is_read_whole_before_its_reply_is_cut_off() -> None:
+    # A server that closes a connection with bytes of the request still unread resets it:
+    # the client would see ReadError (a reset), not RemoteProtocolError (a reply cut off).
+    sandbox = Sandbox(faults=Faults(p_lose=1.0))
+    body = json.dumps(task_body()).encode()
+    channel = BodyInParts([body[:20], body[20:]])
+    headers = [(b"authorization", basic(":k")["Authorization"].encode())]
+    scope = {"type": "http", "method": "POST", "path": "/api/tasks", "headers": headers}
+
+    await sandbox(scope, channel.receive, channel.send)
+
+    assert channel.events == [
+        "body part",
+        "body part",
+        "http.response.start",
+        "http.response.body",
+    ]
+    assert sandbox.applied == []

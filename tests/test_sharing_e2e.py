@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import RedisServer, free_port
-from helpers import KEY, KEY_VARIABLES, ROOT, bulk_tasks, read_results, wait_for_sent
+from helpers import KEY, Background, bulk_tasks, read_results, wait_for_sent
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
 
@@ -39,21 +38,16 @@ def creates(path: Path, rows: int, *, first: int = 0) -> Path:
 
 
 def start(
-    data: Path, url: str, *more: str | Path, env: dict[str, str] | None = None
+    background: Background,
+    data: Path,
+    url: str,
+    *more: str | Path,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """``bulk-tasks run`` in the background, with the tests' key."""
-    environ = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    environ |= dict.fromkeys(KEY_VARIABLES, KEY) | (env or {})
-    command = [sys.executable, "-m", "bulk_tasks", "run", str(data), "-t", "lemlist"]
-    command += ["--base-url", url, "--results", str(data.with_suffix(".results.csv"))]
-    return subprocess.Popen(
-        [*command, *map(str, more)],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    results = data.with_suffix(".results.csv")
+    command = ("run", data, "-t", "lemlist", "--base-url", url, "--results", results)
+    return background.start(*command, *more, env=env)
 
 
 def finish(runs: list[subprocess.Popen[str]], *, timeout: float = 120) -> None:
@@ -66,11 +60,15 @@ def window_refusals(sandbox: Sandbox) -> int:
     return [arrival.status for arrival in sandbox.arrivals].count(429)
 
 
-def test_two_runs_on_one_key_share_its_window(tmp_path: Path, own_cache_folder: Path) -> None:
+def test_two_runs_on_one_key_share_its_window(
+    tmp_path: Path, own_cache_folder: Path, background: Background
+) -> None:
     sandbox = quick_sandbox()
     with SandboxServer(sandbox) as server:
         runs = [
-            start(creates(tmp_path / f"{name}.csv", 100, first=first), server.url, *QUICK)
+            start(
+                background, creates(tmp_path / f"{name}.csv", 100, first=first), server.url, *QUICK
+            )
             for name, first in (("one", 0), ("two", 100))
         ]
         finish(runs)
@@ -102,14 +100,16 @@ def _titles(data: Path) -> set[str]:
     return {line.split(",")[-1] for line in data.read_text(encoding="utf-8").splitlines()[1:]}
 
 
-def test_three_machines_share_a_window_through_redis(tmp_path: Path, redis_url: str) -> None:
+def test_three_machines_share_a_window_through_redis(
+    tmp_path: Path, redis_url: str, background: Background
+) -> None:
     sandbox = quick_sandbox()
     with SandboxServer(sandbox) as server:
         runs = []
         for n in range(3):  # each with a cache folder of its own, as on another machine
             env = {"BULK_TASKS_CACHE_DIR": str(tmp_path / f"machine-{n}")}
             data = creates(tmp_path / f"m{n}.csv", 50, first=50 * n)
-            runs.append(start(data, server.url, *QUICK, "--share", redis_url, env=env))
+            runs.append(start(background, data, server.url, *QUICK, "--share", redis_url, env=env))
         finish(runs)
     times = sorted(arrival.time for arrival in sandbox.arrivals)
     assert len(sandbox.applied) == 150
@@ -118,18 +118,20 @@ def test_three_machines_share_a_window_through_redis(tmp_path: Path, redis_url: 
 
 
 def test_a_run_killed_while_holding_slots_stalls_the_others_at_most_a_period_and_a_timeout(
-    tmp_path: Path,
+    tmp_path: Path, background: Background
 ) -> None:
     # answers take 1.5 s: the killed run holds its 8 slots in flight (8/2 s, 2 s timeout)
     options = ("--rate", "8/2", "--timeout", "2")
     sandbox = Sandbox(keys={KEY}, faults=Faults(latency=(1.5, 1.5)))
     with SandboxServer(sandbox) as server:
-        killed = start(creates(tmp_path / "killed.csv", 50), server.url, *options)
-        wait_for_sent(sandbox, 8)
+        killed = start(background, creates(tmp_path / "killed.csv", 50), server.url, *options)
+        wait_for_sent(sandbox, 8, killed)
         killed.send_signal(signal.SIGKILL)
         killed.communicate(timeout=10)
         gone = time.monotonic()
-        other = start(creates(tmp_path / "other.csv", 8, first=100), server.url, *options)
+        other = start(
+            background, creates(tmp_path / "other.csv", 8, first=100), server.url, *options
+        )
         finish([other])
     first_arrivals = [a.time for a in sandbox.arrivals[:8]]
     later = [a.time for a in sandbox.arrivals[8:]]
@@ -165,13 +167,13 @@ def test_another_tools_traffic_on_the_key_is_counted_before_it_draws_429s(
 
 
 def test_a_run_whose_redis_goes_away_stops_and_resumes_later(
-    tmp_path: Path, redis_server: RedisServer
+    tmp_path: Path, redis_server: RedisServer, background: Background
 ) -> None:
     sandbox = Sandbox(keys={KEY})
     data = creates(tmp_path / "in.csv", 40)
     with SandboxServer(sandbox) as server:
-        run = start(data, server.url, "--share", redis_server.url)
-        wait_for_sent(sandbox, 5)
+        run = start(background, data, server.url, "--share", redis_server.url)
+        wait_for_sent(sandbox, 5, run)
         redis_server.stop()
         _, stderr = run.communicate(timeout=60)
     assert run.returncode == 2
@@ -243,14 +245,14 @@ def test_resolve_with_an_unreachable_redis_looks_nothing_up_and_leaves_the_file(
 
 
 def test_a_shorter_rate_period_than_the_servers_is_not_taken_for_another_tool(
-    tmp_path: Path,
+    tmp_path: Path, background: Background
 ) -> None:
     # lemlist's window is 20 per 2 s; --rate 5/0.5 asks for the same pace with a shorter
     # window, whose slots cannot hold every request the server still counts: what the
     # server says of its window must not be read as another tool's requests then
     sandbox = Sandbox(keys={KEY})
     with SandboxServer(sandbox) as server:
-        finish([start(creates(tmp_path / "in.csv", 60), server.url, "--rate", "5/0.5")])
+        finish([start(background, creates(tmp_path / "in.csv", 60), server.url, "--rate", "5/0.5")])
     times = sorted(arrival.time for arrival in sandbox.arrivals)
     assert window_refusals(sandbox) == 0
     assert max_in_window(times, 0.5) <= 5

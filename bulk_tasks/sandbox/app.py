@@ -286,14 +286,16 @@ class App:
             return PlainTextResponse("Internal Server Error", 500)
         if fault == "429":
             return request.state.vendor.too_many(request.state.rate)  # type: ignore[no-any-return]
-        if fault == "lose":  # cut off before anything is applied: the client cannot know
-            return CutShort(PlainTextResponse("lost", 502), 0.0, self)
         try:
             body = json.loads(await request.body())
         except ClientDisconnect:  # the client went away before its whole body came
             return Response(status_code=400)  # nothing applied; nobody left to read this
         except ValueError:
             body = None  # the vendor's validation refuses it
+        if fault == "lose":  # cut off before anything is applied: the client cannot know
+            # The body is read first, even so: a connection closed with bytes unread is
+            # reset, and the client would see a reset instead of a reply cut off.
+            return CutShort(PlainTextResponse("lost", 502), 0.0, self)
         vendor, key = request.state.vendor.name, request.state.key
         with self.lock:
             reply, changes = apply(request.method, body)
