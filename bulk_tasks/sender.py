@@ -247,7 +247,6 @@ class Sender:
                 announce()
             attempts.tries += 1
             attempts.on_the_wire = True  # stays so if this task is cancelled mid-request
-            self._window.sending(slot)
             try:
                 response = await exchange(
                     self._client,
@@ -313,7 +312,6 @@ class Sender:
                 raise LookupFailed("the run was stopped before the lookup")
             if self._refused is not None:
                 raise LookupFailed(str(self._refused))
-            self._read_window.sending(slot)
             try:
                 response = await exchange(self._client, "GET", url, headers=self._headers, body=b"")
             except ExchangeFailed as error:

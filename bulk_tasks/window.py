@@ -17,6 +17,7 @@ process that died free themselves.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import heapq
 import itertools
@@ -24,6 +25,7 @@ import math
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -163,27 +165,17 @@ class MemoryStore:
 
 
 class Slot:
-    """A slot being held. The sender says when its request goes out and what the server's
-    answer said of the window; from that, :meth:`foreign` tells another tool's requests.
-    """
+    """A slot being held. The sender says what the server's answer said of the window;
+    from that, the window tells another tool's requests (:meth:`ArrivalWindow.slot`)."""
 
-    __slots__ = ("counted", "overtaken", "server_used")
+    __slots__ = ("others", "server_used")
 
-    def __init__(self, counted: int) -> None:
-        #: every holder's slots counted when this one was taken, this one too
-        self.counted = counted
-        #: this holder's requests taken after this one but sent before it
-        self.overtaken = 0
+    def __init__(self, others: int) -> None:
+        #: the slots other holders of the window (other processes) counted when this one
+        #: was taken
+        self.others = others
         #: the requests the server counted in the key's window, when its answer says so
         self.server_used: int | None = None
-
-    def foreign(self) -> int:
-        """What the server counted beyond the slots counted when this one was taken, and
-        the requests that overtook it: another tool's requests (0 when none, or unknown).
-        Slots counted then that the server no longer counted only make this fewer."""
-        if self.server_used is None:
-            return 0
-        return max(0, self.server_used - self.counted - self.overtaken)
 
 
 class ArrivalWindow:
@@ -194,6 +186,15 @@ class ArrivalWindow:
     come, until ``answer_timeout`` plus ``period`` (plus ``margin``) after the send, so that
     the slots of a process that died end too. A 429 pauses every sender for the time the
     server asked. The count lives in ``store`` (this process only, by default).
+
+    When an answer says how many requests the server counted in the key's window, what it
+    counted beyond the other holders' slots and this process's requests that reached it
+    within a period before is another tool's (:meth:`slot`). Which of ours it still counted
+    is told by the answers, not by the slots still held: the server answers in the order
+    requests arrive, so those are ours answered within a period before. A slot outlasts the
+    server's count of its request (it ends a period after the answer, not the arrival), and
+    requests sent together arrive in any order; counting the slots held would take another
+    tool's requests for ours right after the window frees, just when they must be seen.
     """
 
     def __init__(
@@ -203,9 +204,11 @@ class ArrivalWindow:
         store: WindowStore | None = None,
         margin: float = 0.01,
         answer_timeout: float = math.inf,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
         self._store: WindowStore = store if store is not None else MemoryStore()
+        self._clock = clock
         self._answered_hold = rate.period + margin
         self._in_flight_hold = answer_timeout + rate.period + margin
         #: how often to look again when the first slot to end is one still in flight: a
@@ -214,32 +217,42 @@ class ArrivalWindow:
         self._turn = asyncio.Lock()  # this process's senders queue up in order
         self._answered = asyncio.Event()  # one of this process's slots got its answer
         self._names = (f"{_PROCESS}-{id(self):x}-{n}" for n in itertools.count())
-        self._unsent: list[Slot] = []  # slots taken whose requests have not gone out yet
+        self._in_flight = 0  # this process's slots taken and not ended yet
+        #: when this process's slots ended (oldest first), while they are still held
+        self._ended: deque[float] = deque()
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
+        """A slot for one request; when it ends, what its answer showed of another tool's
+        requests is counted in the window too."""
         name, held = await self._acquire()
-        self._unsent.append(held)
         try:
             yield held
         finally:
-            self._sent(held)
+            foreign = self._end(held)
             # when the store cannot be reached, the slot ends on its own later: never early
             with contextlib.suppress(WindowUnavailable):
-                await self._store.release(name, hold=self._answered_hold, foreign=held.foreign())
+                await self._store.release(name, hold=self._answered_hold, foreign=foreign)
             self._answered.set()
 
-    def sending(self, held: Slot) -> None:
-        """``held``'s request goes out now: it overtakes the slots taken before it."""
-        with contextlib.suppress(ValueError):
-            index = self._unsent.index(held)  # slots are taken in order
-            for earlier in self._unsent[:index]:
-                earlier.overtaken += 1
-            del self._unsent[index]
+    def _end(self, held: Slot) -> int:
+        """``held`` ends now. Returns another tool's requests the server counted when its
+        request arrived: beyond the other holders' slots, this one and ours that ended
+        within a period before it (0 when the answer did not say). A slot whose request got
+        no answer counts as ours too: it may have arrived."""
+        now = self._clock()
+        self._forget(now)
+        ours = 1 + len(self._ended) - bisect.bisect_left(self._ended, now - self.rate.period)
+        self._ended.append(now)
+        self._in_flight -= 1
+        if held.server_used is None:
+            return 0
+        return max(0, held.server_used - held.others - ours)
 
-    def _sent(self, held: Slot) -> None:
-        with contextlib.suppress(ValueError):
-            self._unsent.remove(held)
+    def _forget(self, now: float) -> None:
+        """Drop the slots of this process that are no longer held."""
+        while self._ended and self._ended[0] <= now - self._answered_hold:
+            self._ended.popleft()
 
     async def pause(self, seconds: float) -> None:
         await self._store.pause(seconds)
@@ -252,7 +265,10 @@ class ArrivalWindow:
                     name, limit=self.rate.limit, hold=self._in_flight_hold
                 )
                 if wait <= 0:
-                    return name, Slot(counted)
+                    self._forget(self._clock())
+                    self._in_flight += 1
+                    # the store counted every holder's slots, this one too
+                    return name, Slot(max(0, counted - self._in_flight - len(self._ended)))
                 if wait <= self._answered_hold:
                     await asyncio.sleep(wait + _LATE)  # an answered slot ends then
                     continue

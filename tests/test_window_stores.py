@@ -126,20 +126,36 @@ async def test_a_take_says_how_many_slots_were_counted(
     assert await stores[1].take("c", limit=5, hold=IN_FLIGHT) == (pytest.approx(ANSWERED), 2)
 
 
-async def test_the_window_tells_another_tools_requests_from_its_own() -> None:
-    store = MemoryStore()
-    window = ArrivalWindow(Rate(9, 60.0), store=store)
+async def test_the_window_tells_another_tools_requests_from_its_own(clock: Clock) -> None:
+    store = MemoryStore(clock=clock)
+    window = ArrivalWindow(Rate(9, 60.0), store=store, clock=clock)
     async with window.slot() as first:
         async with window.slot() as second:
-            window.sending(second)  # it overtakes the first
-            window.sending(first)
-            # when the second arrived the server counted it and 6 of another tool's; when
-            # the first arrived, both and the 6
-            second.server_used, first.server_used = 7, 8
-            assert second.foreign() == 5  # the first was counted, not yet sent: too few
-        assert first.foreign() == 6
+            # sent together, the second arrived first and was answered first: the server
+            # counted it and 6 of another tool's; when the first arrived, both and the 6
+            second.server_used = 7
+        clock.now += 0.01
+        first.server_used = 8
     assert await store.take("x", limit=9, hold=1.0) == (0.0, 3)  # 2, 6 of the other, and x
     assert (await store.take("y", limit=9, hold=1.0))[0] > 0
+
+
+async def test_our_request_the_server_no_longer_counts_is_not_taken_for_ours(
+    clock: Clock,
+) -> None:
+    # A slot is held a period (and a margin) after its answer, the server counts a request
+    # a period after it arrived: right after the window frees, the slots still held are no
+    # guide to what the server counts, and another tool's requests must not read as ours
+    store = MemoryStore(clock=clock)
+    window = ArrivalWindow(Rate(4, 2.0), store=store, clock=clock)
+    async with window.slot() as early:
+        early.server_used = 1
+    clock.now += 2.005  # its slot is held until 2.01 s after its answer; the server is done
+    async with window.slot() as late:
+        late.server_used = 3  # the late one, and 2 of another tool's that came meanwhile
+    # the early and late slots, and the other tool's 2: the window of 4 is full
+    wait, counted = await store.take("x", limit=4, hold=IN_FLIGHT)
+    assert (wait, counted) == (pytest.approx(0.005), 2)  # until the early slot ends
 
 
 def test_another_tools_count_is_kept_whole_until_it_is_not_seen() -> None:
