@@ -79,7 +79,7 @@ def report_reconciled(
     fields: dict[str, Any] = {"files": [str(file.path) for file in settled.files]}
     total = sum(settled.counts.values())
     files = len(settled.files)
-    lines.append(f"reconcile: {_count(files, 'file')}, {_count(total, 'line')}")
+    lines.append(f"reconcile: {counted(files, 'files')}, {counted(total, 'lines')}")
     fields |= {"lines": total, "counts": dict(settled.counts)}
     if settled.destination:
         fields["destination"] = settled.destination
@@ -153,7 +153,7 @@ def _duplicates_said(doubtful: int, rows: Rows) -> str:
         told = "is done in one file and unknown in another: the task may exist twice; check it"
     else:
         told = "are done in one file and unknown in another: the tasks may exist twice; check them"
-    where = f"{_count(doubtful, 'line')} ({_where(rows)})"
+    where = f"{counted(doubtful, 'lines')} ({_where(rows)})"
     return f"Possible duplicates: {where} {told} in the vendor's app."
 
 
@@ -176,11 +176,6 @@ def _failed_out_said(path: Path, held: int, unknown: int, *, include_unknown: bo
         )
     text = ". ".join(said)
     return f"{text}." if len(said) > 1 or not held else text
-
-
-def _count(number: int, noun: str) -> str:
-    """``1 line``, ``2 lines``."""
-    return f"{number:,} {noun}{'s' * (number != 1)}"
 
 
 def _where(rows: Rows) -> str:

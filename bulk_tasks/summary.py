@@ -16,9 +16,9 @@ from .rules import Line
 
 
 def counted(count: int, noun: str) -> str:
-    """A count and its plural noun as a sentence says them: "1 row", "2 rows", "1 prospect"
-    (every noun a summary counts makes its plural with an s)."""
-    return f"{count} {noun.removesuffix('s') if count == 1 else noun}"
+    """A count and its plural noun as a sentence says them: "1 row", "2 rows", "1 prospect",
+    "1,250 lines" (every noun a summary counts makes its plural with an s)."""
+    return f"{count:,} {noun.removesuffix('s') if count == 1 else noun}"
 
 
 class Progress(Protocol):
