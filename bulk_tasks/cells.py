@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
@@ -120,10 +119,7 @@ def form_of(field: FieldInfo) -> Form:
 def _forms_in(*annotations: object) -> Iterator[Form]:
     """The forms inside type annotations, the innermost first."""
     for annotation in annotations:
-        if isinstance(annotation, Form):
-            yield annotation
-        else:
-            yield from _forms_in(*typing.get_args(annotation))
+        yield from (part for part in _parts(annotation) if isinstance(part, Form))
 
 
 class CellProblem(ValueError):
