@@ -15,7 +15,7 @@ from rich.console import Console
 
 from .columns import Column, columns_for
 from .progress import json_line
-from .results import Status
+from .results import Status, vendor_of
 from .summary import Resolved, Summary, counted
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def report_reconciled(
     if settled.destination:
         fields["destination"] = settled.destination
     if settled.sandbox:
-        vendor = settled.destination.removesuffix(" sandbox")
+        vendor = vendor_of(settled.destination)
         lines.append(
             f"Sent to the built-in sandbox (--sandbox): none of these tasks exists at {vendor}."
         )

@@ -27,7 +27,15 @@ import polars as pl
 from .cells import ID_SEPARATORS
 from .errors import ResultsError
 from .inputs.table import os_problem
-from .results import DESTINATION, RESULT_COLUMNS, delimiter_of, input_columns
+from .results import (
+    DESTINATION,
+    RESULT_COLUMNS,
+    SANDBOX,
+    delimiter_of,
+    input_columns,
+    is_sandbox,
+    vendor_of,
+)
 from .safe_cells import restore
 
 DONE = ("created", "updated", "skipped")
@@ -86,7 +94,7 @@ class Reconciled:
     @property
     def sandbox(self) -> bool:
         """Whether the lines went to the built-in sandbox: none of their tasks exists."""
-        return self.destination.endswith(" sandbox")
+        return is_sandbox(self.destination)
 
     @property
     def exit_code(self) -> int:
@@ -337,7 +345,7 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
 def _trial_of_the_same_vendor(last: pl.DataFrame) -> bool:
     """Whether some lines went to a vendor's sandbox and others to that vendor."""
     sent = set(last.filter(pl.col("destination") != "")["destination"].unique().to_list())
-    return any(f"{destination} sandbox" in sent for destination in sent)
+    return any(is_sandbox(destination) and vendor_of(destination) in sent for destination in sent)
 
 
 def _one_destination(paths: Sequence[Path], last: pl.DataFrame) -> str:
@@ -352,7 +360,7 @@ def _one_destination(paths: Sequence[Path], last: pl.DataFrame) -> str:
     if sent.height <= 1:
         return str(sent.get_column("destination")[0]) if sent.height else ""
     (one, first), (other, second) = sent.head(2).iter_rows()
-    trials = set(last.filter(pl.col("destination").str.ends_with(" sandbox"))["_file"].to_list())
+    trials = set(last.filter(pl.col("destination").str.ends_with(SANDBOX))["_file"].to_list())
     real = [path for index, path in enumerate(paths) if index not in trials]
     apart = f"bulk-tasks reconcile {' '.join(map(str, real))}" if real else ""
     raise ResultsError(

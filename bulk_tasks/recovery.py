@@ -22,7 +22,7 @@ from pathlib import Path
 from .inputs import Row
 from .lanes import LaneFactory
 from .resolving import Resolver, Unresolved, sent_again
-from .results import RESULT_COLUMNS, Journal, Outcome, Status, result_headers
+from .results import RESULT_COLUMNS, Journal, Outcome, Status, input_columns, result_headers
 from .results.formats import Line as ResultsLine
 from .results.formats import read_lines
 from .rules import Line, Rules
@@ -325,7 +325,7 @@ def input_headers(columns: Sequence[str]) -> list[str]:
     """The input's own headers, from a results file's columns (ours come first; an input
     column named like one of ours was written with " (input)" after it)."""
     ours = {name.lower() for name in RESULT_COLUMNS}
-    own = list(columns[len(RESULT_COLUMNS) :])
+    own = input_columns(columns)
     suffix = " (input)"
     return [
         name[: -len(suffix)]

@@ -28,7 +28,7 @@ from openpyxl.utils import get_column_letter
 
 from .errors import ResultsError
 from .reconcile import DONE, Reconciled, full_lines, own_columns
-from .results import RESULT_COLUMNS
+from .results import RESULT_COLUMNS, vendor_of
 from .results.xlsx import open_for_writing
 from .safe_cells import RISKY_STARTS
 
@@ -109,7 +109,7 @@ def _summary_sheet(workbook: Workbook, reconciled: Reconciled) -> None:
     put("bulk-tasks reconcile", bold=True)
     put("made", datetime.now().strftime("%Y-%m-%d %H:%M"))
     if reconciled.sandbox:
-        vendor = reconciled.destination.removesuffix(" sandbox")
+        vendor = vendor_of(reconciled.destination)
         put("sent to", f"the built-in sandbox: none of these tasks exists at {vendor}", bold=True)
     put()
     put("status", "lines", bold=True)

@@ -42,6 +42,7 @@ from .outcomes import (
     EXISTS_OR_MAY,
     INTERRUPTED,
     RESULT_COLUMNS,
+    SANDBOX,
     Outcome,
     SentBefore,
     Status,
@@ -49,8 +50,10 @@ from .outcomes import (
     default_path,
     destination_of,
     input_columns,
+    is_sandbox,
     journal_path,
     result_headers,
+    vendor_of,
 )
 from .xlsx import write_table
 
@@ -61,6 +64,7 @@ __all__ = [
     "EXISTS_OR_MAY",
     "INTERRUPTED",
     "RESULT_COLUMNS",
+    "SANDBOX",
     "CsvLines",
     "Journal",
     "Outcome",
@@ -73,10 +77,12 @@ __all__ = [
     "destination_in",
     "destination_of",
     "input_columns",
+    "is_sandbox",
     "journal_path",
     "may_hold_tasks",
     "read_journal",
     "result_headers",
     "sent_elsewhere",
+    "vendor_of",
     "write_table",
 ]

@@ -32,9 +32,11 @@ from .outcomes import (
     Outcome,
     Status,
     check_format,
+    is_sandbox,
     is_xlsx,
     journal_path,
     result_headers,
+    vendor_of,
 )
 from .xlsx import export_xlsx, import_xlsx
 
@@ -179,14 +181,14 @@ def compact(
 
 def sent_elsewhere(path: Path, *, found: str, wanted: str) -> OtherDestination:
     """Why a run to ``wanted`` cannot carry on from ``path``, whose lines went to ``found``."""
-    if found.endswith(" sandbox") and found.removesuffix(" sandbox") == wanted:
+    if is_sandbox(found) and vendor_of(found) == wanted:
         said = (
             f"{path} holds the results of a --sandbox trial: those tasks exist only in the "
             f"sandbox, never in {wanted}, so a real run cannot carry on from it. Start the real "
             "run over with --force (the trial's file is kept as a backup), or give it "
             "another --results"
         )
-    elif wanted.endswith(" sandbox"):
+    elif is_sandbox(wanted):
         said = (
             f"{path} holds the results of a run sent to {found}; a --sandbox trial cannot "
             "carry on from it: give the trial another --results"

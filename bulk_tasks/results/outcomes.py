@@ -105,9 +105,24 @@ def input_columns(headers: Sequence[str]) -> list[str]:
     return list(headers[start:])
 
 
+#: what a destination adds to its vendor's name when the lines went to the built-in sandbox
+SANDBOX = " sandbox"
+
+
 def destination_of(target: str, *, sandbox: bool) -> str:
     """The ``destination`` a run writes on its lines."""
-    return f"{target} sandbox" if sandbox else target
+    return f"{target}{SANDBOX}" if sandbox else target
+
+
+def is_sandbox(destination: str) -> bool:
+    """Whether lines of ``destination`` went to the built-in sandbox: no task of theirs
+    exists at the vendor."""
+    return destination.endswith(SANDBOX)
+
+
+def vendor_of(destination: str) -> str:
+    """The vendor ``destination`` is, or emulates."""
+    return destination.removesuffix(SANDBOX)
 
 
 def is_xlsx(path: Path) -> bool:
