@@ -69,6 +69,12 @@ class WindowStore(Protocol):
 
     A slot is counted from :meth:`take` until its end; :meth:`release` moves its end to
     ``hold`` seconds from now. Every method is atomic against every other user of the store.
+
+    The store's clock is one that nobody sets (a monotonic clock, or Redis's own): a step
+    of the wall clock forward would end every slot early. And "now" is read when a method
+    runs, after what it stands for: a take before its request leaves, a release after its
+    answer was received; so a stalled event loop or a busy machine only delays the reading,
+    which makes a slot last longer, never shorter.
     """
 
     async def take(self, slot: str, *, limit: int, hold: float) -> tuple[float, int]:

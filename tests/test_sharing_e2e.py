@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import RedisServer, free_port
-from helpers import KEY, Background, bulk_tasks, read_results, wait_for_sent
+from helpers import KEY, ROOT, Background, bulk_tasks, environment, read_results, wait_for_sent
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
 
@@ -98,6 +99,48 @@ def test_two_runs_on_one_key_share_its_window(
 
 def _titles(data: Path) -> set[str]:
     return {line.split(",")[-1] for line in data.read_text(encoding="utf-8").splitlines()[1:]}
+
+
+#: runs the command with a wall clock (time.time) that steps 1 s forward or back every 0.5 s:
+#: 0, +1 s, 0, -1 s, the same step at the same moment in every run, as NTP may set a clock
+WITH_A_STEPPING_CLOCK = """
+import sys, time
+wall, since = time.time, float(sys.argv.pop(1))
+def stepped():
+    return wall() + (0.0, 1.0, 0.0, -1.0)[int((time.monotonic() - since) / 0.5) % 4]
+time.time = stepped
+from bulk_tasks.cli import main
+sys.argv[0] = "bulk-tasks"
+main()
+"""
+
+
+def test_steps_of_the_wall_clock_never_end_a_shared_windows_slots_early(tmp_path: Path) -> None:
+    sandbox = Sandbox(keys={KEY}, limit=20, period=0.25, faults=Faults(latency=(0.005, 0.03)))
+    since = repr(time.monotonic())
+    with SandboxServer(sandbox) as server:
+        runs = []
+        for n in range(2):
+            data = creates(tmp_path / f"r{n}.csv", 150, first=150 * n)
+            command = [sys.executable, "-c", WITH_A_STEPPING_CLOCK, since, "run", str(data)]
+            command += ["-t", "lemlist", "--base-url", server.url, "--rate", "20/0.25"]
+            command += ["--results"]
+            command += [str(data.with_suffix(".results.csv"))]
+            runs.append(
+                subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env=environment(key=KEY, env=None),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        finish(runs)
+    times = sorted(arrival.time for arrival in sandbox.arrivals)
+    assert len(sandbox.applied) == 300
+    assert window_refusals(sandbox) == 0
+    assert max_in_window(times, 0.25) <= 20
 
 
 def test_three_machines_share_a_window_through_redis(

@@ -179,9 +179,11 @@ async def test_holders_of_one_window_count_each_others_slots(tmp_path: Path, clo
     second.close()
 
 
-async def test_a_holder_written_in_the_future_is_not_obeyed(tmp_path: Path) -> None:
+async def test_a_holder_written_before_the_machine_restarted_is_not_obeyed(
+    tmp_path: Path,
+) -> None:
     ahead, now = Clock(), Clock()
-    ahead.now += 3600  # written before the clock was set back an hour
+    ahead.now += 3600  # an hour after the last boot; the machine restarted, its clock too
     before = SQLiteWindows(tmp_path / "w.sqlite3", clock=ahead)
     after = SQLiteWindows(tmp_path / "w.sqlite3", clock=now)
     assert await take(before.store("w"), "a") == 0.0

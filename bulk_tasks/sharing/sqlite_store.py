@@ -11,11 +11,18 @@ high ``--rate``) takes a few slots ahead of need in one transaction, for the req
 the next 50 ms.
 
 A process that dies leaves a row whose slots end on their own; a row with nothing left in it
-is deleted by whoever reads it. Slots end by the wall clock, which every process of a
-machine shares; a row written in the future (the clock was set back) is dropped rather
-than obeyed, so a clock change cannot stall the window. One file holds the windows of every
-key, each under the hash that names it (never the key). The file is in WAL mode and not
-synced: a window worth keeping outlives no power cut.
+is deleted by whoever reads it.
+
+Slots end by the machine's monotonic clock (:func:`time.monotonic`), which every process of
+a machine shares on Linux, macOS and Windows and which nobody sets: the wall clock may be
+stepped during a run (an NTP correction, a suspended VM resumed), and a step forward would
+end every slot early by as much, letting a whole window's worth through at once. A row
+written in the future comes from before the machine restarted (its monotonic clock started
+again) and is dropped rather than obeyed, so a restart cannot stall the window. Processes in
+containers with their own time namespace do not share a monotonic clock: they share a
+window through Redis, not through a file on a common volume. One file holds the windows of
+every key, each under the hash that names it (never the key). The file is in WAL mode and
+not synced: a window worth keeping outlives no power cut.
 
 The calls run on the event loop: each takes some tens of microseconds, less than handing it
 to a thread would cost (``benchmarks/perf.py``'s client-cpu rows).
@@ -49,7 +56,7 @@ CREATE TABLE IF NOT EXISTS holders (
 _PAUSE = "~pause"
 #: the row of another tool's requests on the key, as :func:`~bulk_tasks.window.foreign_ends`
 _FOREIGN = "~foreign"
-#: a row written more than this far in the future: the clock was set back
+#: a row written more than this far in the future: written before the machine restarted
 _CLOCK_SLACK = 1.0
 #: how soon ended slots are published when no take publishes them first
 _FLUSH_AFTER = 0.02
@@ -65,7 +72,7 @@ class SQLiteWindows:
     """The windows file of this machine, opened once per process."""
 
     def __init__(
-        self, path: Path, *, clock: Callable[[], float] = time.time, busy_timeout: float = 0.5
+        self, path: Path, *, clock: Callable[[], float] = time.monotonic, busy_timeout: float = 0.5
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
