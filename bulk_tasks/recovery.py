@@ -194,7 +194,8 @@ class LookupRounds:
         self._refusal_stops_run = refusal_stops_run
         self._settle = settle
         self._leave_unknown = leave_unknown
-        self._resending: dict[int, Unresolved] = {}  # id(line) -> the line sent again now
+        #: the lines still to settle, by id(line), each with its rounds so far
+        self._waiting: dict[int, Unresolved] = {}
         self._next: list[Unresolved] = []  # this round's lines whose resend got no answer
         self._last_round = False
         self._unanswered_at = 0.0  # when a resend last got no answer (the loop's clock)
@@ -205,6 +206,7 @@ class LookupRounds:
         saying what ("2 unknown rows at lemlist")."""
         loop = asyncio.get_running_loop()
         pending = list(items)
+        self._waiting = {id(item.line): item for item in items}
         vendor = self._lanes.vendor
         try:
             for number in range(1, LOOKUP_ROUNDS + 1):
@@ -221,7 +223,7 @@ class LookupRounds:
                 unknown = counted(len(pending), f"unknown {self._summary.line_noun}")
                 looked_up = f"{unknown} at {vendor.name} again"
         finally:
-            for item in pending:
+            for item in self._waiting.values():
                 if item.resent:
                     self._sent_again += 1
                     self._settle(item.line, never_answered(item, vendor))
@@ -233,11 +235,11 @@ class LookupRounds:
         resend got no answer, for the next round (none after the ``last``)."""
         decided, again = await self._resolver.resolve(items)
         for line, outcome in decided:
+            del self._waiting[id(line)]
             if outcome.status is Status.UNKNOWN:
                 self._leave_unknown(line, outcome)
             else:
                 self._settle(line, outcome)
-        self._resending = {id(item.line): item for item in again}
         self._next, self._last_round = [], last
         await resend(
             [item.line for item in again],
@@ -252,12 +254,13 @@ class LookupRounds:
 
     def _resent(self, line: Line, outcome: Outcome) -> None:
         """A line sent again this round ended with ``outcome``."""
-        item = self._resending.pop(id(line))
+        item = self._waiting.pop(id(line))
         vendor = self._lanes.vendor
         if outcome.status is Status.UNKNOWN:
             self._unanswered_at = asyncio.get_running_loop().time()
             item = replace(item, resent=(*item.resent, outcome))
             if not self._last_round:
+                self._waiting[id(line)] = item
                 self._next.append(item)
                 return
             outcome = never_answered(item, vendor)
