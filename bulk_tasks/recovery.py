@@ -1,9 +1,12 @@
 """When lines are looked up: at the end of a run, before ``--resume`` sends, and on demand.
 
+- :class:`LookupRounds` is how lines are looked up: it waits out the quiet period, has the
+  :class:`~bulk_tasks.resolving.Resolver` look the lines up, sends again those that never
+  landed, and looks up again, after a quiet period of their own, those whose resend got no
+  answer either, for at most :data:`LOOKUP_ROUNDS` rounds.
 - :class:`Recovery` holds back the lines a run leaves ``unknown`` (their journal line is
-  written at once, so a kill loses nothing), waits out the quiet period after the last one,
-  has the :class:`~bulk_tasks.resolving.Resolver` look them up, sends again those that never
-  landed, and only then records each line's last word.
+  written at once, so a kill loses nothing) and has them looked up once the run has sent
+  everything; only then is each line's last word recorded.
 - :func:`look_up_earlier` does the same for an earlier run's ``unknown`` lines, rebuilt from
   the results file's own cells: what ``--resume`` does before it sends anything, and what
   ``bulk-tasks resolve`` does alone.
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from .inputs import Row
 from .lanes import LaneFactory
-from .resolving import Resolver, Unresolved, sent_again
+from .resolving import Resolver, Unresolved, first_words, never_answered, sent_again
 from .results import RESULT_COLUMNS, Journal, Outcome, Status, input_columns, result_headers
 from .results.formats import Line as ResultsLine
 from .results.formats import read_lines
@@ -32,6 +35,20 @@ from .vendors.base import Ask
 
 #: called before a line's request goes out again (the journal's "sending" marks)
 BeforeSend = Callable[[Sequence[Line]], None]
+#: called with a line and its last word
+Settle = Callable[[Line, Outcome], None]
+
+#: How many times a line is looked up at most. A line is still unknown after k rounds when
+#: its first send and the resends of the first k - 1 rounds never landed and the resend of
+#: round k got no answer either. If a share p of the sends gets no answer and half of those
+#: never land, that is (p/2)^k * p of the lines: with p = 10% (a bad day: 5% of the answers
+#: cut off after the task was made, 5% before), of 400 lines 1 round leaves 2 unknown, 2
+#: rounds 0.1 (one run in ten leaves one), 3 rounds 0.005 (one run in 200). A round after
+#: the first happens only for lines whose resend got no answer, and costs a quiet period
+#: (--timeout, 30 s by default) with its lookups and resends; at p = 10%, 400 lines need a
+#: second round nearly always, a third one run in ten, a fourth one run in 200. Where every
+#: resend hangs, the two later rounds add at most four times --timeout to the run.
+LOOKUP_ROUNDS = 3
 
 #: an earlier run whose results changed less than this long ago (seconds) counts as recent:
 #: a task it created cannot have been marked done in lemlist yet (lemlist lists no done
@@ -89,45 +106,35 @@ class Recovery:
         before_send: BeforeSend,
         refusal_stops_run: bool,
     ) -> None:
-        """Look up the held lines, send again those that never landed; every held line is
-        recorded, looked up or not (a stop leaves the rest as they were)."""
+        """Look up the held lines, send again those that never landed, for as many rounds as
+        it takes (:class:`LookupRounds`); every held line is recorded, looked up or not (a
+        stop leaves the rest as they were)."""
         try:
             resolver = Resolver(
                 self._settings.vendor, lanes.sender, known_ids=self._known, recent=True
             )
-            if any(map(resolver.can_look_up, self._held.values())) and not stop.is_set():
-                await self._quiet(stop)
-            if self._held and not stop.is_set():
-                settled, again = await resolver.resolve(list(self._held.values()))
-                for line, outcome in settled:
-                    self._release(line, outcome)
-                await resend(
-                    again,
-                    lanes,
-                    settle=self._release,
-                    stop=stop,
-                    abort=abort,
-                    before_send=before_send,
-                    refusal_stops_run=refusal_stops_run,
-                )
-                self._summary.resolved.update(resolver.tally)
-                self._summary.resolved[Resolved.SENT_AGAIN] += len(again)
+            rounds = LookupRounds(
+                resolver,
+                lanes,
+                timeout=self._settings.timeout,
+                summary=self._summary,
+                progress=self._progress,
+                stop=stop,
+                abort=abort,
+                before_send=before_send,
+                refusal_stops_run=refusal_stops_run,
+                settle=self._release,
+                leave_unknown=self._release,
+            )
+            unknown = counted(len(self._held), f"unknown {self._summary.line_noun}")
+            await rounds.run(
+                list(self._held.values()),
+                wait=self._last + self._settings.timeout - asyncio.get_running_loop().time(),
+                looked_up=f"{unknown} at {self._settings.vendor.name}",
+            )
         finally:
             for item in list(self._held.values()):
                 self._release(item.line, item.outcome)
-
-    async def _quiet(self, stop: asyncio.Event) -> None:
-        """Wait until no request with no answer can still land: the answer timeout after
-        the last one; a stop ends the wait."""
-        loop = asyncio.get_running_loop()
-        wait = self._last + self._settings.timeout - loop.time()
-        unknown = counted(len(self._held), f"unknown {self._summary.line_noun}")
-        await quiet_period(
-            f"{unknown} at {self._settings.vendor.name}",
-            seconds=wait,
-            progress=self._progress,
-            stop=stop,
-        )
 
     def _release(self, line: Line, outcome: Outcome) -> None:
         if self._held.pop(id(line), None) is not None:
@@ -149,39 +156,149 @@ async def quiet_period(
         await asyncio.wait_for(stop.wait(), seconds)
 
 
+class LookupRounds:
+    """Lines with no answer looked up, round after round, until each has its last word.
+
+    A round waits out the quiet period, looks the lines up, and sends again those that never
+    landed; the lines whose resend got no answer either go to the next round, whose quiet
+    period counts from the last of those, for at most :data:`LOOKUP_ROUNDS` rounds. Each
+    line ends through ``settle`` (found, sent again, or, its last resend unanswered, unknown
+    naming each round) or ``leave_unknown`` (a lookup left it unknown: the list could not be
+    read, or held more tasks than lines asked for). A stop ends the wait; a line sent again
+    ends unknown naming its rounds so far, and the others are left as they were.
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        lanes: LaneFactory,
+        *,
+        timeout: float,
+        summary: Summary,
+        progress: Progress,
+        stop: asyncio.Event,
+        abort: asyncio.Event,
+        before_send: BeforeSend,
+        refusal_stops_run: bool,
+        settle: Settle,
+        leave_unknown: Settle,
+    ) -> None:
+        self._resolver = resolver
+        self._lanes = lanes
+        self._timeout = timeout
+        self._summary = summary
+        self._progress = progress
+        self._stop = stop
+        self._abort = abort
+        self._before_send = before_send
+        self._refusal_stops_run = refusal_stops_run
+        self._settle = settle
+        self._leave_unknown = leave_unknown
+        #: the lines still to settle, by id(line), each with its rounds so far
+        self._waiting: dict[int, Unresolved] = {}
+        self._next: list[Unresolved] = []  # this round's lines whose resend got no answer
+        self._last_round = False
+        self._unanswered_at = 0.0  # when a resend last got no answer (the loop's clock)
+        self._sent_again = 0
+
+    async def run(self, items: Sequence[Unresolved], *, wait: float, looked_up: str) -> None:
+        """Look ``items`` up, the first quiet period ``wait`` seconds long, ``looked_up``
+        saying what ("2 unknown rows at lemlist")."""
+        loop = asyncio.get_running_loop()
+        pending = list(items)
+        self._waiting = {id(item.line): item for item in items}
+        vendor = self._lanes.vendor
+        try:
+            for number in range(1, LOOKUP_ROUNDS + 1):
+                if not pending or self._stop.is_set():
+                    break
+                if any(map(self._resolver.can_look_up, pending)):
+                    await quiet_period(
+                        looked_up, seconds=wait, progress=self._progress, stop=self._stop
+                    )
+                if self._stop.is_set():
+                    break
+                pending = await self._round(pending, last=number == LOOKUP_ROUNDS)
+                wait = self._unanswered_at + self._timeout - loop.time()
+                unknown = counted(len(pending), f"unknown {self._summary.line_noun}")
+                looked_up = f"{unknown} at {vendor.name} again"
+        finally:
+            for item in self._waiting.values():
+                if item.resent:
+                    self._sent_again += 1
+                    self._settle(item.line, never_answered(item, vendor))
+            self._summary.resolved.update(self._resolver.tally)
+            self._summary.resolved[Resolved.SENT_AGAIN] += self._sent_again
+
+    async def _round(self, items: Sequence[Unresolved], *, last: bool) -> list[Unresolved]:
+        """Look ``items`` up, send again those that never landed; returns those whose
+        resend got no answer, for the next round (none after the ``last``)."""
+        decided, again = await self._resolver.resolve(items)
+        for line, outcome in decided:
+            del self._waiting[id(line)]
+            if outcome.status is Status.UNKNOWN:
+                self._leave_unknown(line, outcome)
+            else:
+                self._settle(line, outcome)
+        self._next, self._last_round = [], last
+        await resend(
+            [item.line for item in again],
+            self._lanes,
+            on_outcome=self._resent,
+            stop=self._stop,
+            abort=self._abort,
+            before_send=self._before_send,
+            refusal_stops_run=self._refusal_stops_run,
+        )
+        return self._next
+
+    def _resent(self, line: Line, outcome: Outcome) -> None:
+        """A line sent again this round ended with ``outcome``."""
+        item = self._waiting.pop(id(line))
+        vendor = self._lanes.vendor
+        if outcome.status is Status.UNKNOWN:
+            self._unanswered_at = asyncio.get_running_loop().time()
+            item = replace(item, resent=(*item.resent, outcome))
+            if not self._last_round:
+                self._waiting[id(line)] = item
+                self._next.append(item)
+                return
+            outcome = never_answered(item, vendor)
+        else:
+            outcome = sent_again(item, outcome, vendor)
+        self._sent_again += 1
+        self._settle(line, outcome)
+
+
 async def resend(
-    items: Sequence[Unresolved],
+    lines: Sequence[Line],
     lanes: LaneFactory,
     *,
-    settle: Callable[[Line, Outcome], None],
+    on_outcome: Settle,
     stop: asyncio.Event,
     abort: asyncio.Event,
     before_send: BeforeSend,
     refusal_stops_run: bool,
 ) -> None:
-    """Send the lines whose create never landed, once more; each ends like any line."""
-    if not items:
+    """Send the lines whose create never landed, once more; ``on_outcome`` hears how each
+    ended."""
+    if not lines:
         return
     from .scheduler import SendingRun  # imported late, as in job.py
-
-    vendor = lanes.vendor
-
-    def again(line: Line, outcome: Outcome) -> None:
-        settle(line, sent_again(outcome, vendor))
 
     sending: SendingRun[Line] = SendingRun(
         ask_of=_ask,
         open_lane=lanes.open,
         lane_of=_key_env,
         creates=True,
-        on_outcome=again,
+        on_outcome=on_outcome,
         stop=stop,
         abort=abort,
         before_send=before_send,
         workers=lanes.workers,
         refusal_stops_run=refusal_stops_run,
     )
-    await sending.send_all(item.line for item in items)
+    await sending.send_all(lines)
 
 
 async def look_up_earlier(
@@ -218,15 +335,20 @@ async def look_up_earlier(
         complete = line.complete(outcome)
         journal.write(line.row, complete, line.fingerprint)
         settled[line.fingerprint] = complete
+        if complete.remote_id:  # no answer to another line's lookup in a later round
+            found_ids.add(complete.remote_id)
 
     def still_unknown(row: Row, fingerprint: str, outcome: Outcome) -> None:
         """Said in the file, and left to the run's rules (``--retry-unknown`` sends it)."""
         journal.write(row, outcome, fingerprint)
         journal.earlier[fingerprint] = outcome
 
+    def looked_up_unknown(line: Line, outcome: Outcome) -> None:
+        still_unknown(line.row, line.fingerprint, line.complete(outcome))
+
     for fingerprint, (row, outcome) in lost.items():
         said = NOT_REBUILT.format(vendor=name)
-        before = outcome.error_message.split(" [looked up: ")[0]
+        before = first_words(outcome)
         still_unknown(
             row, fingerprint, replace(outcome, error_message=f"{before} [looked up: {said}]")
         )
@@ -235,34 +357,25 @@ async def look_up_earlier(
         return settled
     changed = os.stat(journal.file).st_mtime
     recent = time.time() - changed < RECENT
-    resolver = Resolver(settings.vendor, lanes.sender, known_ids=found_ids, recent=recent)
-    if any(map(resolver.can_look_up, items)):
-        unknown = counted(len(items), f"unknown {summary.line_noun}")
-        await quiet_period(
-            f"an earlier run's {unknown} at {name}",
-            seconds=changed + settings.timeout - time.time(),
-            progress=progress,
-            stop=stop,
-        )
-    if stop.is_set():
-        return settled
-    decided, again = await resolver.resolve(items)
-    for line, outcome in decided:
-        if outcome.status is Status.UNKNOWN:
-            still_unknown(line.row, line.fingerprint, line.complete(outcome))
-        else:
-            record(line, outcome)
-    await resend(
-        again,
+    rounds = LookupRounds(
+        Resolver(settings.vendor, lanes.sender, known_ids=found_ids, recent=recent),
         lanes,
-        settle=record,
+        timeout=settings.timeout,
+        summary=summary,
+        progress=progress,
         stop=stop,
         abort=abort,
         before_send=before_send,
         refusal_stops_run=True,
+        settle=record,
+        leave_unknown=looked_up_unknown,
     )
-    summary.resolved.update(resolver.tally)
-    summary.resolved[Resolved.SENT_AGAIN] += len(again)
+    unknown = counted(len(items), f"unknown {summary.line_noun}")
+    await rounds.run(
+        items,
+        wait=changed + settings.timeout - time.time(),
+        looked_up=f"an earlier run's {unknown} at {name}",
+    )
     return settled
 
 

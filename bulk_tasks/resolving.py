@@ -7,7 +7,9 @@ which time out sooner), the vendor's task list is read for it, through the key's
 window (a :class:`~bulk_tasks.vendors.base.Finder` says which pages and what matches):
 
 - found once: the line is ``created``, with the task's id and a note that it was found;
-- not found: the create never landed, and it is sent again, once, ending like any line;
+- not found: the create never landed, and it is sent again, ending like any line; when that
+  send gets no answer either, the line is looked up again in a later round (see
+  :mod:`bulk_tasks.recovery`), and each round is named in its message;
 - found more often than lines asked for it, or the list could not be read: the line stays
   ``unknown``, and its message names what was found.
 
@@ -38,12 +40,24 @@ from .vendors.base import Finder, Json, Request, Vendor
 MOST_PAGES = 400
 
 
+#: how a line's message counts its lookup rounds (as many as recovery.LOOKUP_ROUNDS, or more)
+ORDINALS = ("first", "second", "third", "fourth", "fifth")
+
+
 @dataclass(frozen=True)
 class Unresolved:
-    """A line that ended ``unknown``, and that outcome."""
+    """A line that ended ``unknown``, and that outcome; ``resent``: what each of its earlier
+    lookup rounds sent again after finding no task, the answers that never came (the
+    outcome of each resend, unknown), oldest first."""
 
     line: Line
     outcome: Outcome
+    resent: tuple[Outcome, ...] = ()
+
+    @property
+    def round(self) -> int:
+        """Which lookup of the line is next: 1 for its first."""
+        return len(self.resent) + 1
 
 
 @dataclass
@@ -77,7 +91,8 @@ class Resolver:
         self._sender_of = sender_of
         self._known = known_ids
         self._recent = recent
-        self._pages: dict[tuple[str, str], list[Json] | str] = {}  # (key, page) -> tasks or why not
+        #: (key, page) -> tasks or why not, read once per lookup round
+        self._pages: dict[tuple[str, str], list[Json] | str] = {}
         self.tally: Counter[Resolved] = Counter()
 
     def can_look_up(self, item: Unresolved) -> bool:
@@ -89,6 +104,7 @@ class Resolver:
         self, lines: Sequence[Unresolved]
     ) -> tuple[list[tuple[Line, Outcome]], list[Unresolved]]:
         """The lines settled now with their outcomes, and the lines to send again."""
+        self._pages.clear()  # a later round reads the list again: a resend may have landed
         settled: list[tuple[Line, Outcome]] = []
         groups: dict[tuple[str, str], _Group] = {}
         for item in lines:
@@ -169,7 +185,7 @@ class Resolver:
                 status=Status.CREATED,
                 remote_id=task_id,
                 http_status=200,
-                error_message=f"no answer came when it was sent; found at {name} afterwards",
+                error_message=_found_message(item, name),
                 attempts=item.outcome.attempts,
             )
             settled.append((item.line, found))
@@ -195,15 +211,59 @@ class Resolver:
         self, item: Unresolved, said: str, tally: Resolved = Resolved.STILL_UNKNOWN
     ) -> Outcome:
         self.tally[tally] += 1
-        before = item.outcome.error_message.split(" [looked up: ")[0]
-        return replace(item.outcome, error_message=f"{before} [looked up: {said}]")
+        if item.resent:
+            said = f"{_looked_up(item, item.round)}; the {_nth(item)} time, {said}"
+        else:
+            said = f"looked up: {said}"
+        return replace(item.outcome, error_message=f"{first_words(item.outcome)} [{said}]")
 
     @staticmethod
     def _id(group: _Group, task: Json) -> str:
         return group.finder.task_id(task)
 
 
-def sent_again(outcome: Outcome, vendor: Vendor) -> Outcome:
-    """A line's outcome once it was sent again, saying why it was."""
+def sent_again(item: Unresolved, outcome: Outcome, vendor: Vendor) -> Outcome:
+    """The outcome of ``item`` once it was sent again and answered, saying why it was sent."""
     note = f"sent again: {vendor.name} had no such task after no answer came"
+    if item.resent:
+        note += f" ({_looked_up(item, item.round)}; no task the {_nth(item)} time, so sent again)"
     return replace(outcome, error_message=with_notes(outcome.error_message, [note]))
+
+
+def never_answered(item: Unresolved, vendor: Vendor) -> Outcome:
+    """The outcome of ``item``, whose last resend got no answer and which is looked up no
+    more (the rounds ran out, or the run stopped): unknown, naming each round."""
+    said = (
+        f"{_looked_up(item, len(item.resent))}: its last send may have landed, so look for it "
+        f"in {vendor.name}, and if it is missing, run again with --resume --retry-unknown"
+    )
+    return replace(item.resent[-1], error_message=f"{first_words(item.outcome)} [{said}]")
+
+
+def _looked_up(item: Unresolved, times: int) -> str:
+    """ "looked up 3 times: " and the rounds that sent ``item`` again without an answer: "no
+    task the first time, so sent again, no answer; no task the second time, …"."""
+    rounds = "; ".join(
+        f"no task the {ORDINALS[number]} time, so sent again, no answer"
+        for number in range(len(item.resent))
+    )
+    return f"looked up {'once' if times == 1 else f'{times} times'}: {rounds}"
+
+
+def _nth(item: Unresolved) -> str:
+    """The round ``item`` is in, as its message counts it ("second")."""
+    return ORDINALS[len(item.resent)]
+
+
+def _found_message(item: Unresolved, name: str) -> str:
+    if not item.resent:
+        return f"no answer came when it was sent; found at {name} afterwards"
+    return (
+        f"no answer came when it was sent; {_looked_up(item, item.round)}; found at {name} "
+        f"the {_nth(item)} time"
+    )
+
+
+def first_words(outcome: Outcome) -> str:
+    """What ``outcome``'s message said before any lookup added to it."""
+    return outcome.error_message.split(" [looked up")[0]

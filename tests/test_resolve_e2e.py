@@ -2,19 +2,22 @@
 
 Against the sandbox over real HTTP, with answers dropped after the task was applied and
 requests lost before it was: every lemlist and Attio line ends created exactly once (the
-sandbox's own record says so), Saleshandy's lines stay unknown and say why, and a run
-killed while it looks lines up loses nothing and creates nothing twice on --resume.
+sandbox's own record says so), also when the answer to its resend is lost too, Saleshandy's
+lines stay unknown and say why, and a run killed while it looks lines up loses nothing and
+creates nothing twice on --resume.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
+import signal
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
-from helpers import KEY, Background, bulk_tasks, read_results
+from helpers import KEY, Background, bulk_tasks, invoke, read_results
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
@@ -27,6 +30,18 @@ DROPPED = Faults(p_drop=0.025, p_lose=0.025, seed=16)
 
 def fast_sandbox(faults: Faults) -> Sandbox:
     return Sandbox(keys={KEY}, limit=50, period=0.5, faults=faults)
+
+
+def never_answered(*faults: str) -> Faults:
+    """Faults that leave every create without an answer, the first ones ``faults`` ("lose":
+    not applied, "drop": applied) in this order: the sandbox draws one per create from its
+    seed, so the seed that gives them is searched for."""
+    for seed in range(1000):
+        chosen = Faults(p_drop=0.5, p_lose=0.5, seed=seed)
+        draws = random.Random(seed)
+        if [chosen.draw(draws) for _ in faults] == list(faults):
+            return chosen
+    raise AssertionError(f"no seed below 1000 draws {faults}")
 
 
 def write_lemlist(path: Path, rows: int) -> Path:
@@ -195,3 +210,114 @@ def test_kill_9_while_looking_up_then_resume_creates_nothing_twice(
     per_lead = created_per(sandbox, "recordId")
     assert len(per_lead) == 100
     assert set(per_lead.values()) == {1}
+
+
+def test_a_line_whose_resend_got_no_answer_is_looked_up_again(tmp_path: Path) -> None:
+    # its create is lost, and its resend is applied but its answer is cut off
+    sandbox = fast_sandbox(never_answered("lose", "drop"))
+    with SandboxServer(sandbox) as server:
+        ran = invoke(
+            "run", write_lemlist(tmp_path / "in.csv", 1), "-t", "lemlist",
+            "--base-url", server.url, *FAST,
+        )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    [line] = read_results(tmp_path / "in.results.csv")
+    [task] = sandbox.applied  # created once, by the resend
+    assert (line["status"], line["remote_id"]) == ("created", task.task_id)
+    assert line["error_message"] == (
+        "no answer came when it was sent; looked up 2 times: no task the first time, so sent "
+        "again, no answer; found at lemlist the second time"
+    )
+    assert "No answer, looked up at the vendor: 1 found" in ran.stdout
+
+
+def test_an_attio_line_is_looked_up_as_many_rounds_as_it_takes(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(
+        f"content,deadline_at,linked_records,assignees\nCall,,ada@example.com,{MEMBER}\n",
+        encoding="utf-8",
+    )
+    sandbox = fast_sandbox(never_answered("lose", "lose", "drop"))
+    with SandboxServer(sandbox) as server:
+        ran = invoke("run", data, "-t", "attio", "--base-url", server.url, *FAST)
+    assert ran.code == 0, ran.stderr
+    [line] = read_results(tmp_path / "in.results.csv")
+    [task] = sandbox.applied
+    assert (line["status"], line["remote_id"]) == ("created", task.task_id)
+    assert line["error_message"] == (
+        "no answer came when it was sent; looked up 3 times: no task the first time, so sent "
+        "again, no answer; no task the second time, so sent again, no answer; found at attio "
+        "the third time"
+    )
+
+
+def test_a_line_never_answered_ends_unknown_naming_every_round(tmp_path: Path) -> None:
+    sandbox = fast_sandbox(Faults(p_lose=1.0))  # no create ever lands
+    with SandboxServer(sandbox) as server:
+        ran = invoke(
+            "run", write_lemlist(tmp_path / "in.csv", 1), "-t", "lemlist",
+            "--base-url", server.url, *FAST,
+        )  # fmt: skip
+    assert ran.code == 1
+    [line] = read_results(tmp_path / "in.results.csv")
+    assert (line["status"], line["error_code"]) == ("unknown", "no_answer")
+    assert line["error_message"].endswith(
+        "[looked up 3 times: no task the first time, so sent again, no answer; no task the "
+        "second time, so sent again, no answer; no task the third time, so sent again, no "
+        "answer: its last send may have landed, so look for it in lemlist, and if it is "
+        "missing, run again with --resume --retry-unknown]"
+    )
+    assert [arrival.method for arrival in sandbox.arrivals].count("POST") == 4  # 3 resends
+    assert sandbox.applied == []
+    assert "No answer, looked up at the vendor: 1 sent again" in ran.stdout
+
+
+def test_resolve_looks_up_again_a_line_whose_resend_got_no_answer(tmp_path: Path) -> None:
+    data = write_lemlist(tmp_path / "in.csv", 1)
+    results = tmp_path / "in.results.csv"
+    sandbox = fast_sandbox(Faults(p_lose=1.0))
+    with SandboxServer(sandbox) as server:
+        first = invoke(
+            "run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--no-resolve"
+        )
+        assert first.code == 1
+        sandbox.faults = Faults(p_drop=1.0)  # the resend lands, and its answer is cut off
+        resolved = invoke("resolve", results, "-t", "lemlist", "--base-url", server.url, *FAST)
+    assert resolved.code == 0, resolved.stderr
+    [line] = read_results(results)
+    [task] = sandbox.applied
+    assert (line["status"], line["remote_id"]) == ("created", task.task_id)
+    assert line["error_message"] == (
+        "no answer came when it was sent; looked up 2 times: no task the first time, so sent "
+        "again, no answer; found at lemlist the second time"
+    )
+
+
+def test_a_stop_while_waiting_to_look_up_again_says_each_round_so_far(
+    tmp_path: Path, background: Background
+) -> None:
+    data = write_lemlist(tmp_path / "in.csv", 1)
+    sandbox = fast_sandbox(Faults(p_lose=1.0))
+    with SandboxServer(sandbox) as server:
+        process = background.start(
+            "run", data, "-t", "lemlist", "--base-url", server.url, "--rate", "50/0.5",
+            "--timeout", "5",
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while [arrival.method for arrival in sandbox.arrivals].count("POST") < 2:
+            assert time.monotonic() < deadline, "the line was never sent again"
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.01)
+        time.sleep(0.5)  # its answer cut off, the run waits to look it up again
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        methods = [arrival.method for arrival in sandbox.arrivals]
+    assert process.returncode == 2, err
+    assert methods[-1] == "POST"  # the stop ended the wait: nothing looked up after it
+    [line] = read_results(tmp_path / "in.results.csv")
+    assert line["status"] == "unknown"
+    assert line["error_message"].endswith(
+        "[looked up once: no task the first time, so sent again, no answer: its last send may "
+        "have landed, so look for it in lemlist, and if it is missing, run again with --resume "
+        "--retry-unknown]"
+    )
