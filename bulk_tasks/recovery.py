@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -355,7 +354,7 @@ async def look_up_earlier(
         summary.resolved[Resolved.STILL_UNKNOWN] += 1
     if not items:
         return settled
-    changed = os.stat(journal.file).st_mtime
+    changed = journal.earlier_changed
     recent = time.time() - changed < RECENT
     rounds = LookupRounds(
         Resolver(settings.vendor, lanes.sender, known_ids=found_ids, recent=recent),

@@ -10,6 +10,7 @@ creates nothing twice on --resume.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 import time
@@ -321,3 +322,25 @@ def test_a_stop_while_waiting_to_look_up_again_says_each_round_so_far(
         "have landed, so look for it in lemlist, and if it is missing, run again with --resume "
         "--retry-unknown]"
     )
+
+
+def test_resolve_counts_the_quiet_period_from_the_earlier_runs_last_write(tmp_path: Path) -> None:
+    data = write_lemlist(tmp_path / "in.csv", 60)
+    results = tmp_path / "in.results.csv"
+    sandbox = fast_sandbox(Faults(p_drop=0.1, p_lose=0.1, seed=5))
+    with SandboxServer(sandbox) as server:
+        first = bulk_tasks(
+            "run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--no-resolve"
+        )
+        assert first.code == 1
+        written = time.time() - 120  # the run ended two minutes ago
+        os.utime(results, (written, written))
+        sandbox.faults = Faults()
+        resolved = bulk_tasks(
+            "resolve", results, "-t", "lemlist", "--base-url", server.url, "--timeout", "30"
+        )
+    assert resolved.code == 0, resolved.stderr
+    # two minutes is longer than the timeout: no request of the run can still land
+    assert "waiting" not in resolved.stderr
+    assert "Looking up" in resolved.stderr
+    assert [line["status"] for line in read_results(results)] == ["created"] * 60

@@ -9,6 +9,7 @@ import csv
 import functools
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence, Set
 from pathlib import Path
 from typing import IO
@@ -236,6 +237,11 @@ class Journal:
         # a file carried on keeps its own delimiter
         self._format = (
             format_of(self._journal) if resuming else new_format(self._journal, delimiter=delimiter)
+        )
+        #: when an earlier run last wrote the file (seconds since the epoch; a new file:
+        #: now), before this one compacts it: its unanswered requests are that old at least
+        self.earlier_changed = (
+            os.stat(path if imported else self._journal).st_mtime if resuming else time.time()
         )
         self._headers = compact(self._journal, headers=wanted) if resuming else wanted
         #: the last word of earlier runs on each row, by fingerprint (empty unless resuming)
