@@ -158,6 +158,45 @@ async def test_our_request_the_server_no_longer_counts_is_not_taken_for_ours(
     assert (wait, counted) == (pytest.approx(0.005), 2)  # until the early slot ends
 
 
+async def test_ours_that_arrived_while_the_server_answered_are_not_taken_for_another_tools(
+    clock: Clock,
+) -> None:
+    # A server that counts as it answers counts ours that arrived while it was busy
+    store = MemoryStore(clock=clock)
+    window = ArrivalWindow(Rate(4, 2.0), store=store, clock=clock)
+    slow = window.slot()
+    first = await slow.__aenter__()
+    clock.now += 0.05
+    async with window.slot() as second:  # sent after the first, answered before it
+        clock.now += 0.05
+        second.server_used = 2  # both, at its answer
+    clock.now += 0.05
+    first.server_used = 2  # both, at its answer
+    await slow.__aexit__(None, None, None)
+    # the 2 slots, and none of another tool's: the window of 4 has room for 2 more
+    assert await store.take("x", limit=4, hold=IN_FLIGHT) == (0.0, 3)
+    assert await store.take("y", limit=4, hold=IN_FLIGHT) == (0.0, 4)
+
+
+async def test_ours_answered_a_period_before_the_answer_may_still_be_counted(
+    clock: Clock,
+) -> None:
+    # A server that counts as requests arrive counts ours of a period before the arrival,
+    # which may be more than a period before the answer
+    store = MemoryStore(clock=clock)
+    window = ArrivalWindow(Rate(3, 2.0), store=store, clock=clock)
+    async with window.slot() as early:
+        clock.now += 0.1
+        early.server_used = 1
+    clock.now += 1.95  # the late one is sent 1.95 s after the early one's answer
+    async with window.slot() as late:
+        clock.now += 0.1  # it arrived early on, within 2 s of the early one's arrival
+        late.server_used = 2
+    clock.now += 0.01  # the early slot has ended: only the late one is held
+    assert await store.take("x", limit=3, hold=IN_FLIGHT) == (0.0, 2)
+    assert await store.take("y", limit=3, hold=IN_FLIGHT) == (0.0, 3)
+
+
 def test_another_tools_count_is_kept_whole_until_it_is_not_seen() -> None:
     ends = foreign_ends([], now=0, seen=3, until=4)
     assert ends == [4, 4, 4]
