@@ -377,3 +377,40 @@ async def test_local_keeps_the_windows_in_the_cache_folder(own_cache_folder: Pat
     await windows.store("w").take("a", limit=1, hold=1.0)
     await windows.aclose()
     assert [file.name for file in own_cache_folder.iterdir()] == ["rate-windows.sqlite3"]
+
+
+async def test_a_probing_window_sends_one_alone_until_the_servers_count_is_learned(
+    clock: Clock,
+) -> None:
+    window = ArrivalWindow(Rate(20, 2.0), probes=True, clock=clock)
+    first, second, third = window.slot(), window.slot(), window.slot()
+    answered = await first.__aenter__()
+    waiting = asyncio.ensure_future(second.__aenter__())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # the first answer is not back yet
+    answered.server_used = 1
+    await first.__aexit__(None, None, None)
+    await asyncio.wait_for(waiting, 1.0)  # then it goes
+    await asyncio.wait_for(third.__aenter__(), 1.0)  # the rest with it: no other tool seen
+    for slot in (second, third):
+        await slot.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("seen", ["another tool's requests", "a 429"])
+async def test_a_probing_window_learns_again_once_another_tool_or_a_429_was_seen(
+    clock: Clock, seen: str
+) -> None:
+    window = ArrivalWindow(Rate(20, 2.0), store=MemoryStore(clock=clock), probes=True, clock=clock)
+    async with window.slot() as first:
+        first.server_used = 3 if seen == "another tool's requests" else 1
+    if seen == "a 429":
+        await window.pause(1.0)
+    clock.now += 2.0
+    alone, second = window.slot(), window.slot()
+    await alone.__aenter__()  # nothing of ours on its way: it goes alone
+    waiting = asyncio.ensure_future(second.__aenter__())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await alone.__aexit__(None, None, None)
+    await asyncio.wait_for(waiting, 1.0)
+    await second.__aexit__(None, None, None)
