@@ -168,7 +168,7 @@ class Slot:
     """A slot being held. The sender says what the server's answer said of the window;
     from that, the window tells another tool's requests (:meth:`ArrivalWindow.slot`)."""
 
-    __slots__ = ("others", "server_used", "taken")
+    __slots__ = ("others", "refused", "server_used", "taken")
 
     def __init__(self, others: int, *, taken: float) -> None:
         #: the slots other holders of the window (other processes) counted when this one
@@ -178,6 +178,8 @@ class Slot:
         self.taken = taken
         #: the requests the server counted in the key's window, when its answer says so
         self.server_used: int | None = None
+        #: the server refused the request (a 429), when its answer says how full it was
+        self.refused = False
 
 
 class ArrivalWindow:
@@ -206,9 +208,10 @@ class ArrivalWindow:
     the window frees, before any of its answers is back. So with ``probes``, the first
     request goes alone, the others waiting for its answer, when nothing of ours is on its
     way and the server's count must be learned: before the first answer, and while another
-    tool's requests or a 429 were seen within ``FOREIGN_HOLDS`` periods (another tool may
-    have sent more while the window was full). Without it, another tool's share of a window
-    would draw a burst of 429s before any answer could show it.
+    tool's requests, or a 429 saying the window was full, were seen within
+    ``FOREIGN_HOLDS`` periods (another tool may have sent more while the window was full).
+    Without it, another tool's share of a window would draw a burst of 429s before any
+    answer could show it.
     """
 
     def __init__(
@@ -242,8 +245,8 @@ class ArrivalWindow:
         self._probe: Slot | None = None
         self._probe_ended = asyncio.Event()
         self._answered_once = False  # one of this process's slots has ended
-        #: until then, the server's count must be learned: another tool's requests or a 429
-        #: were seen
+        #: until then, the server's count must be learned: another tool's requests, or a 429
+        #: with the window full, were seen
         self._learning_until = -math.inf
 
     @contextlib.asynccontextmanager
@@ -268,7 +271,7 @@ class ArrivalWindow:
         slots and the most requests of ours it can have counted (0 when the answer did not
         say)."""
         now = self._clock()
-        ours = self._ours_at_most(held, now)
+        ours = 0 if held.server_used is None else self._ours_at_most(held, now)
         self._in_flight.discard(held)
         self._ended.append((now, held.taken))
         self._forget(now)
@@ -276,7 +279,8 @@ class ArrivalWindow:
         if held.server_used is None:
             return 0
         foreign = max(0, held.server_used - held.others - ours)
-        if foreign:
+        # a 429 with the window full: another tool may have sent more than any answer showed
+        if foreign or (held.refused and held.server_used >= self.rate.limit):
             self._learning_until = now + FOREIGN_HOLDS * self._answered_hold
         return foreign
 
@@ -290,10 +294,20 @@ class ArrivalWindow:
         be counted, so counting every one at once would take another tool's requests for
         ours."""
         period = self.rate.period
-        spans = [(slot.taken, math.inf) for slot in self._in_flight]  # this one too
-        spans += [(taken, end + period) for end, taken in self._ended if end + period >= held.taken]
-        moments = [held.taken, *(start for start, _ in spans if held.taken < start <= now)]
-        return max(sum(start <= moment <= end for start, end in spans) for moment in moments)
+        starts = [slot.taken for slot in self._in_flight]  # this one too
+        ends = [math.inf] * len(starts)
+        for end, taken in self._ended:
+            if end + period >= held.taken:
+                starts.append(taken)
+                ends.append(end + period)
+        starts.sort()
+        ends.sort()
+        # the count only grows at a start: the most is at this one's send or at a later start
+        moments = [held.taken, *(start for start in starts if held.taken < start <= now)]
+        return max(
+            bisect.bisect_right(starts, moment) - bisect.bisect_left(ends, moment)
+            for moment in moments
+        )
 
     def _forget(self, now: float) -> None:
         """Drop the ends no longer held in the store, nor within a period before a slot
@@ -313,9 +327,6 @@ class ArrivalWindow:
         return len(self._ended) - gone
 
     async def pause(self, seconds: float) -> None:
-        """No slot is taken for ``seconds`` (a 429's Retry-After), by anyone."""
-        learning = self._clock() + seconds + FOREIGN_HOLDS * self._answered_hold
-        self._learning_until = max(self._learning_until, learning)
         await self._store.pause(seconds)
 
     async def _acquire(self) -> tuple[str, Slot]:
@@ -347,11 +358,10 @@ class ArrivalWindow:
 
 #: slot names start with it, so that processes sharing a store never pick the same
 _PROCESS = secrets.token_hex(4)
+#: asleep until a slot ends, wake this much later: a timer may fire a hair early
+_LATE = 0.001
 
 
 def _end_of(ended: tuple[float, float]) -> float:
+    """When a slot of :attr:`ArrivalWindow._ended` ended."""
     return ended[0]
-
-
-#: asleep until a slot ends, wake this much later: a timer may fire a hair early
-_LATE = 0.001

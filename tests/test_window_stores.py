@@ -396,15 +396,10 @@ async def test_a_probing_window_sends_one_alone_until_the_servers_count_is_learn
         await slot.__aexit__(None, None, None)
 
 
-@pytest.mark.parametrize("seen", ["another tool's requests", "a 429"])
-async def test_a_probing_window_learns_again_once_another_tool_or_a_429_was_seen(
-    clock: Clock, seen: str
-) -> None:
-    window = ArrivalWindow(Rate(20, 2.0), store=MemoryStore(clock=clock), probes=True, clock=clock)
+async def test_a_probing_window_learns_again_once_another_tool_was_seen(clock: Clock) -> None:
+    window = ArrivalWindow(Rate(20, 2.0), probes=True, clock=clock)
     async with window.slot() as first:
-        first.server_used = 3 if seen == "another tool's requests" else 1
-    if seen == "a 429":
-        await window.pause(1.0)
+        first.server_used = 3  # 2 of another tool's
     clock.now += 2.0
     alone, second = window.slot(), window.slot()
     await alone.__aenter__()  # nothing of ours on its way: it goes alone
@@ -414,3 +409,38 @@ async def test_a_probing_window_learns_again_once_another_tool_or_a_429_was_seen
     await alone.__aexit__(None, None, None)
     await asyncio.wait_for(waiting, 1.0)
     await second.__aexit__(None, None, None)
+
+
+async def test_a_429_with_room_left_is_no_reason_to_probe(clock: Clock) -> None:
+    # a server that refuses with room left (an incident, a fault) says nothing of another tool
+    window = ArrivalWindow(Rate(20, 2.0), probes=True, clock=clock)
+    async with window.slot() as first:
+        first.server_used, first.refused = 1, True
+    clock.now += 2.0
+    alone, second = window.slot(), window.slot()
+    await alone.__aenter__()
+    await asyncio.wait_for(second.__aenter__(), 1.0)  # both at once
+    for slot in (alone, second):
+        await slot.__aexit__(None, None, None)
+
+
+async def test_a_probing_window_learns_again_after_a_429_with_the_window_full(
+    clock: Clock,
+) -> None:
+    window = ArrivalWindow(Rate(3, 2.0), store=MemoryStore(clock=clock), probes=True, clock=clock)
+    async with window.slot() as first:
+        first.server_used = 1
+    async with contextlib.AsyncExitStack() as both:
+        second = await asyncio.wait_for(both.enter_async_context(window.slot()), 1.0)
+        third = await asyncio.wait_for(both.enter_async_context(window.slot()), 1.0)
+        second.server_used = 2
+        third.server_used, third.refused = 3, True  # all three ours, and refused
+    clock.now += 2.1  # every slot has ended
+    alone, next_one = window.slot(), window.slot()
+    await alone.__aenter__()
+    waiting = asyncio.ensure_future(next_one.__aenter__())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await alone.__aexit__(None, None, None)
+    await asyncio.wait_for(waiting, 1.0)
+    await next_one.__aexit__(None, None, None)
