@@ -9,8 +9,9 @@ Columns: requests the server saw, requests/s (first to last arrival, and past th
 window's worth, which an empty window lets through at once), the most arrivals in any
 window of the vendor's (lemlist allows 20 in 2 s, Attio 25 in 1 s), 429 answers (real
 ones: spurious 429s injected as faults are not counted), rows created and unknown, and the
-command's wall time. The fault scenarios inject 10% 500s, 5% spurious 429s and 2% hung
-answers (with --timeout 5).
+command's wall time. The sandbox counts X-RateLimit-Remaining as each request arrives,
+or, in the scenarios "counted at answer", as its answer starts. The fault scenarios inject
+10% 500s, 5% spurious 429s and 2% hung answers (with --timeout 5).
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ SCENARIOS = {
         Scenario("latency 30 ms", Faults(latency=(0.03, 0.03))),
         Scenario("latency 40-120 ms", Faults(latency=(0.04, 0.12), seed=1)),
         Scenario("latency 80 ms", Faults(latency=(0.08, 0.08))),
+        # lemlist does not say when it counts X-RateLimit-Remaining: as the answer starts
+        Scenario(
+            "40-120 ms, counted at answer",
+            Faults(latency=(0.04, 0.12), seed=1, remaining_at="answer"),
+        ),
+        Scenario("80 ms, counted at answer", Faults(latency=(0.08, 0.08), remaining_at="answer")),
         Scenario("2% hangs", Faults(p_hang=0.02, seed=3), ("--timeout", "5")),
         Scenario("faults", FAULTS, ("--timeout", "5")),
         Scenario("faults, 40-120 ms", replace(FAULTS, latency=(0.04, 0.12)), ("--timeout", "5")),

@@ -16,6 +16,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -509,6 +510,13 @@ def run_folder(
         raise typer.Exit(folder.exit_code)
 
 
+class RemainingAt(StrEnum):
+    """When the sandbox's rate headers count the key's window (``Faults.remaining_at``)."""
+
+    admission = "admission"
+    answer = "answer"
+
+
 @app.command("sandbox", cls=Command, short_help="Serve a local emulator of the vendors' task APIs.")
 def sandbox_command(
     port: Annotated[
@@ -563,6 +571,15 @@ def sandbox_command(
             "against the limit (X-RateLimit-Remaining, 429s).",
         ),
     ] = 0,
+    remaining_at: Annotated[
+        RemainingAt,
+        typer.Option(
+            metavar="WHEN",
+            help="When X-RateLimit-Remaining counts the key's window: admission (as the "
+            "request arrives) or answer (as its answer starts, counting the requests that "
+            "arrived meanwhile).",
+        ),
+    ] = RemainingAt.admission,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Serve a local emulator of the vendors' task endpoints, for tests and demos.
@@ -588,6 +605,7 @@ def sandbox_command(
                 p_lose=plose,
                 seed=random.randrange(2**32) if seed is None else seed,
                 foreign=foreign,
+                remaining_at=remaining_at.value,
             )
         except ValueError as error:
             raise OptionError(f"sandbox faults: {error}") from None

@@ -102,16 +102,16 @@ class LaneFactory:
                 rate=self.rate,
                 retry=settings.retry,
                 stop=self._stop,
-                window=self._window(vendor.name, key, self.rate),
+                window=self._window(vendor.name, key, self.rate, probes=vendor.says_rate_used),
                 read_window=read_window,
             )
         return sender
 
-    def _window(self, name: str, key: str, rate: Rate) -> ArrivalWindow:
+    def _window(self, name: str, key: str, rate: Rate, *, probes: bool = False) -> ArrivalWindow:
         """The window ``name`` of ``key``, shared as ``settings.share`` says."""
         settings = self._settings
         store = self._windows.store(window_id(name, settings.url, key))
-        return ArrivalWindow(rate, store=store, answer_timeout=settings.timeout)
+        return ArrivalWindow(rate, store=store, answer_timeout=settings.timeout, probes=probes)
 
 
 def _row_number(line: Line) -> int:

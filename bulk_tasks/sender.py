@@ -266,6 +266,7 @@ class Sender:
             attempts.on_the_wire = False
             if self._listens:
                 slot.server_used = self._vendor.rate_used(response.headers)
+                slot.refused = response.status_code == 429
         answer = self._vendor.read(
             response.status_code, response.headers, response.content, sent=job.request
         )
@@ -318,6 +319,7 @@ class Sender:
                 raise _LookupRetry(str(error)) from None
             if self._listens:
                 slot.server_used = self._vendor.rate_used(response.headers)
+                slot.refused = response.status_code == 429
         return response
 
     def _url(self, path: str) -> httpx.URL:

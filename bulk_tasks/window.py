@@ -174,14 +174,18 @@ class Slot:
     """A slot being held. The sender says what the server's answer said of the window;
     from that, the window tells another tool's requests (:meth:`ArrivalWindow.slot`)."""
 
-    __slots__ = ("others", "server_used")
+    __slots__ = ("others", "refused", "server_used", "taken")
 
-    def __init__(self, others: int) -> None:
+    def __init__(self, others: int, *, taken: float) -> None:
         #: the slots other holders of the window (other processes) counted when this one
         #: was taken
         self.others = others
+        #: when it was taken (the window's clock): its request left no earlier
+        self.taken = taken
         #: the requests the server counted in the key's window, when its answer says so
         self.server_used: int | None = None
+        #: the server refused the request (a 429), when its answer says how full it was
+        self.refused = False
 
 
 class ArrivalWindow:
@@ -194,13 +198,26 @@ class ArrivalWindow:
     server asked. The count lives in ``store`` (this process only, by default).
 
     When an answer says how many requests the server counted in the key's window, what it
-    counted beyond the other holders' slots and this process's requests that reached it
-    within a period before is another tool's (:meth:`slot`). Which of ours it still counted
-    is told by the answers, not by the slots still held: the server answers in the order
-    requests arrive, so those are ours answered within a period before. A slot outlasts the
-    server's count of its request (it ends a period after the answer, not the arrival), and
-    requests sent together arrive in any order; counting the slots held would take another
-    tool's requests for ours right after the window frees, just when they must be seen.
+    counted beyond the other holders' slots and this process's requests is another tool's
+    (:meth:`slot`). The server may take its count at any moment between the request's send
+    and its answer's arrival: as the request arrives, or as it answers (lemlist does not
+    say which). So the most requests of ours it can have counted at any one such moment
+    count as ours (:meth:`_ours_at_most`); what is left is never more than another tool's
+    requests, whichever moment the server chose, and the window keeps the largest count any
+    answer showed for ``FOREIGN_HOLDS`` periods (:func:`foreign_ends`). Counting fewer of
+    ours (those that arrived before this one, say) would take ours that arrived while a
+    server that counts as it answers was busy with this one for another tool's, and slow
+    the run for traffic that is not there.
+
+    Such a count is close only when few of ours are on their way besides the request it
+    answers: any of them may have been counted. A window's worth goes out in one burst when
+    the window frees, before any of its answers is back. So with ``probes``, the first
+    request goes alone, the others waiting for its answer, when nothing of ours is on its
+    way and the server's count must be learned: before the first answer, and while another
+    tool's requests, or a 429 saying the window was full, were seen within
+    ``FOREIGN_HOLDS`` periods (another tool may have sent more while the window was full).
+    Without it, another tool's share of a window would draw a burst of 429s before any
+    answer could show it.
     """
 
     def __init__(
@@ -210,9 +227,12 @@ class ArrivalWindow:
         store: WindowStore | None = None,
         margin: float = 0.01,
         answer_timeout: float = math.inf,
+        probes: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
+        #: a request goes alone first when the server's count must be learned
+        self.probes = probes
         self._store: WindowStore = store if store is not None else MemoryStore()
         self._clock = clock
         self._answered_hold = rate.period + margin
@@ -223,9 +243,17 @@ class ArrivalWindow:
         self._turn = asyncio.Lock()  # this process's senders queue up in order
         self._answered = asyncio.Event()  # one of this process's slots got its answer
         self._names = (f"{_PROCESS}-{id(self):x}-{n}" for n in itertools.count())
-        self._in_flight = 0  # this process's slots taken and not ended yet
-        #: when this process's slots ended (oldest first), while they are still held
-        self._ended: deque[float] = deque()
+        self._in_flight: set[Slot] = set()  # this process's slots taken and not ended yet
+        #: when this process's slots ended and when each was taken (oldest end first), while
+        #: they are still held or ended within a period before a slot in flight was taken
+        self._ended: deque[tuple[float, float]] = deque()
+        #: the slot of a request sent alone, until it ends; the others wait for its answer
+        self._probe: Slot | None = None
+        self._probe_ended = asyncio.Event()
+        self._answered_once = False  # one of this process's slots has ended
+        #: until then, the server's count must be learned: another tool's requests, or a 429
+        #: with the window full, were seen
+        self._learning_until = -math.inf
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
@@ -240,25 +268,69 @@ class ArrivalWindow:
             with contextlib.suppress(WindowUnavailable):
                 await self._store.release(name, hold=self._answered_hold, foreign=foreign)
             self._answered.set()
+            if held is self._probe:
+                self._probe = None
+                self._probe_ended.set()
 
     def _end(self, held: Slot) -> int:
-        """``held`` ends now. Returns another tool's requests the server counted when its
-        request arrived: beyond the other holders' slots, this one and ours that ended
-        within a period before it (0 when the answer did not say). A slot whose request got
-        no answer counts as ours too: it may have arrived."""
+        """``held`` ends now. Returns what the server counted beyond the other holders'
+        slots and the most requests of ours it can have counted (0 when the answer did not
+        say)."""
         now = self._clock()
+        ours = 0 if held.server_used is None else self._ours_at_most(held, now)
+        self._in_flight.discard(held)
+        self._ended.append((now, held.taken))
         self._forget(now)
-        ours = 1 + len(self._ended) - bisect.bisect_left(self._ended, now - self.rate.period)
-        self._ended.append(now)
-        self._in_flight -= 1
+        self._answered_once = True
         if held.server_used is None:
             return 0
-        return max(0, held.server_used - held.others - ours)
+        foreign = max(0, held.server_used - held.others - ours)
+        # a 429 with the window full: another tool may have sent more than any answer showed
+        if foreign or (held.refused and held.server_used >= self.rate.limit):
+            self._learning_until = now + FOREIGN_HOLDS * self._answered_hold
+        return foreign
+
+    def _ours_at_most(self, held: Slot, now: float) -> int:
+        """The most requests of ours the server can have counted at any one moment between
+        ``held``'s send and its answer (``now``). A request may be counted in a window from
+        when it was sent (it may have arrived at once) until a period after its answer came
+        (it may have arrived just before); a request with no answer yet, from when it was
+        sent on. Ours sent while this one waited count only from their send, and ours
+        answered a period before its send only until then: at no single moment can both
+        be counted, so counting every one at once would take another tool's requests for
+        ours."""
+        period = self.rate.period
+        starts = [slot.taken for slot in self._in_flight]  # this one too
+        ends = [math.inf] * len(starts)
+        for end, taken in self._ended:
+            if end + period >= held.taken:
+                starts.append(taken)
+                ends.append(end + period)
+        starts.sort()
+        ends.sort()
+        # the count only grows at a start: the most is at this one's send or at a later start
+        moments = [held.taken, *(start for start in starts if held.taken < start <= now)]
+        return max(
+            bisect.bisect_right(starts, moment) - bisect.bisect_left(ends, moment)
+            for moment in moments
+        )
 
     def _forget(self, now: float) -> None:
-        """Drop the slots of this process that are no longer held."""
-        while self._ended and self._ended[0] <= now - self._answered_hold:
+        """Drop the ends no longer held in the store, nor within a period before a slot
+        still in flight was taken."""
+        oldest = min((slot.taken for slot in self._in_flight), default=now)
+        keep = min(now - self._answered_hold, oldest - self.rate.period)
+        while self._ended and self._ended[0][0] < keep:
             self._ended.popleft()
+
+    def _learning(self, now: float) -> bool:
+        """Whether the server's count must be learned before a burst goes."""
+        return not self._answered_once or now < self._learning_until
+
+    def _held_ended(self, now: float) -> int:
+        """This process's slots that ended and are still held in the store."""
+        gone = bisect.bisect_right(self._ended, now - self._answered_hold, key=_end_of)
+        return len(self._ended) - gone
 
     async def pause(self, seconds: float) -> None:
         await self._store.pause(seconds)
@@ -266,15 +338,22 @@ class ArrivalWindow:
     async def _acquire(self) -> tuple[str, Slot]:
         name = next(self._names)
         async with self._turn:
+            if self._probe is not None:
+                await self._probe_ended.wait()
             while True:
                 wait, counted = await self._store.take(
                     name, limit=self.rate.limit, hold=self._in_flight_hold
                 )
                 if wait <= 0:
-                    self._forget(self._clock())
-                    self._in_flight += 1
+                    now = self._clock()
                     # the store counted every holder's slots, this one too
-                    return name, Slot(max(0, counted - self._in_flight - len(self._ended)))
+                    others = counted - 1 - len(self._in_flight) - self._held_ended(now)
+                    held = Slot(max(0, others), taken=now)
+                    if self.probes and not self._in_flight and self._learning(now):
+                        self._probe = held
+                        self._probe_ended.clear()
+                    self._in_flight.add(held)
+                    return name, held
                 if wait <= self._answered_hold:
                     await asyncio.sleep(wait + _LATE)  # an answered slot ends then
                     continue
@@ -287,3 +366,8 @@ class ArrivalWindow:
 _PROCESS = secrets.token_hex(4)
 #: asleep until a slot ends, wake this much later: a timer may fire a hair early
 _LATE = 0.001
+
+
+def _end_of(ended: tuple[float, float]) -> float:
+    """When a slot of :attr:`ArrivalWindow._ended` ended."""
+    return ended[0]

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -389,6 +390,37 @@ def test_another_tools_requests_are_evenly_spaced() -> None:
 def test_another_tools_requests_must_be_a_count() -> None:
     with pytest.raises(ValueError, match="foreign requests per window must be >= 0"):
         Faults(foreign=-1)
+
+
+@pytest.mark.parametrize(
+    ("remaining_at", "remaining"),
+    [
+        ("admission", ["3", "2", "0"]),  # each as it arrived: the slow one first, of 5
+        ("answer", ["2", "2", "0"]),  # the slow one as it was answered, the second counted
+    ],
+)
+def test_the_remaining_count_is_taken_as_a_request_arrives_or_as_its_answer_starts(
+    launch: Launch, remaining_at: str, remaining: list[str]
+) -> None:
+    # one of the other tool's requests is in the window from the start
+    faults = Faults(latency=(0.5, 0.5), foreign=1, remaining_at=remaining_at)
+    served = launch(limit=5, period=60.0, faults=faults)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(served.client.post, "/api/tasks", json=task_body())
+        deadline = time.monotonic() + 5
+        while not served.sandbox.arrivals:  # then the slow one waits half a second
+            assert time.monotonic() < deadline, "the first request never arrived"
+            time.sleep(0.005)
+        with httpx.Client(base_url=served.url, auth=("", served.key), timeout=5.0) as other:
+            quick = other.get("/api/tasks")  # reads have no latency: answered at once
+            answered = slow.result()
+            more = [other.get("/api/tasks") for _ in range(3)]
+
+    assert [answered.status_code, quick.status_code] == [200, 200]
+    said = [r.headers["X-RateLimit-Remaining"] for r in (answered, quick, more[-1])]
+    assert said == remaining
+    # whether a request is refused is decided as it arrives, under either timing
+    assert [r.status_code for r in more] == [200, 200, 429]
 
 
 # --- faults ---------------------------------------------------------------------------------

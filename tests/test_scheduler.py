@@ -5,13 +5,17 @@ import contextlib
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
+from helpers import KEY, invoke
 
 from bulk_tasks.errors import OptionError
 from bulk_tasks.packing import Packer
 from bulk_tasks.results import Outcome, Status
+from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 from bulk_tasks.scheduler import Ended, SendingRun
 from bulk_tasks.sender import Job, Sender
 from bulk_tasks.transport import open_client
@@ -613,3 +617,45 @@ async def test_slow_requests_mark_only_their_own_lines() -> None:
     assert calls == [[row] for row in sorted(row for [row] in calls)]
     assert len(calls) == 24
     assert most_ahead <= 2
+
+
+# --- the server's own count, against the sandbox ---------------------------------------------
+
+
+def write_lemlist_creates(path: Path, count: int) -> Path:
+    row = "lea_{n:017d},phone,usr_7YzNqVRMCfdeHEzMn,2026-12-01 09:00,Call {n}"
+    rows = [row.format(n=n) for n in range(count)]
+    path.write_text("leadId,type,assignedTo,dueDate,title\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def run_on(sandbox: Sandbox, data: Path) -> list[float]:
+    """``run`` of ``data`` against ``sandbox`` (lemlist's own window, 20 per 2 s), in this
+    process; when each request reached the sandbox."""
+    with SandboxServer(sandbox) as server:
+        ran = invoke("run", data, "-t", "lemlist", "--base-url", server.url)
+    assert ran.code == 0, ran.stderr
+    return sorted(arrival.time for arrival in sandbox.arrivals)
+
+
+def test_a_server_that_counts_as_it_answers_leaves_a_run_alone_the_whole_window(
+    tmp_path: Path,
+) -> None:
+    # Answered 40-120 ms after they arrive, counted as the answer starts: ours that arrived
+    # meanwhile are in the count, and are not another tool's
+    faults = Faults(latency=(0.04, 0.12), seed=1, remaining_at="answer")
+    data = write_lemlist_creates(tmp_path / "in.csv", 60)
+    times = run_on(Sandbox(keys={KEY}, faults=faults), data)
+    after_the_first_window = [moment for moment in times if moment > times[0] + 2.0]
+    assert max_in_window(after_the_first_window, 2.0) == 20
+
+
+@pytest.mark.parametrize("remaining_at", ["admission", "answer"])
+def test_another_tool_that_sends_more_while_the_window_is_full_draws_no_429(
+    tmp_path: Path, remaining_at: Literal["admission", "answer"]
+) -> None:
+    # The other tool's 6 in every 2 s start with the sandbox, as the run does: while the
+    # run's first window is full, the other tool's share grows from 1 to 6
+    sandbox = Sandbox(keys={KEY}, faults=Faults(foreign=6, remaining_at=remaining_at))
+    run_on(sandbox, write_lemlist_creates(tmp_path / "in.csv", 50))
+    assert [arrival.status for arrival in sandbox.arrivals].count(429) == 0

@@ -158,6 +158,45 @@ async def test_our_request_the_server_no_longer_counts_is_not_taken_for_ours(
     assert (wait, counted) == (pytest.approx(0.005), 2)  # until the early slot ends
 
 
+async def test_ours_that_arrived_while_the_server_answered_are_not_taken_for_another_tools(
+    clock: Clock,
+) -> None:
+    # A server that counts as it answers counts ours that arrived while it was busy
+    store = MemoryStore(clock=clock)
+    window = ArrivalWindow(Rate(4, 2.0), store=store, clock=clock)
+    slow = window.slot()
+    first = await slow.__aenter__()
+    clock.now += 0.05
+    async with window.slot() as second:  # sent after the first, answered before it
+        clock.now += 0.05
+        second.server_used = 2  # both, at its answer
+    clock.now += 0.05
+    first.server_used = 2  # both, at its answer
+    await slow.__aexit__(None, None, None)
+    # the 2 slots, and none of another tool's: the window of 4 has room for 2 more
+    assert await store.take("x", limit=4, hold=IN_FLIGHT) == (0.0, 3)
+    assert await store.take("y", limit=4, hold=IN_FLIGHT) == (0.0, 4)
+
+
+async def test_ours_answered_a_period_before_the_answer_may_still_be_counted(
+    clock: Clock,
+) -> None:
+    # A server that counts as requests arrive counts ours of a period before the arrival,
+    # which may be more than a period before the answer
+    store = MemoryStore(clock=clock)
+    window = ArrivalWindow(Rate(3, 2.0), store=store, clock=clock)
+    async with window.slot() as early:
+        clock.now += 0.1
+        early.server_used = 1
+    clock.now += 1.95  # the late one is sent 1.95 s after the early one's answer
+    async with window.slot() as late:
+        clock.now += 0.1  # it arrived early on, within 2 s of the early one's arrival
+        late.server_used = 2
+    clock.now += 0.01  # the early slot has ended: only the late one is held
+    assert await store.take("x", limit=3, hold=IN_FLIGHT) == (0.0, 2)
+    assert await store.take("y", limit=3, hold=IN_FLIGHT) == (0.0, 3)
+
+
 def test_another_tools_count_is_kept_whole_until_it_is_not_seen() -> None:
     ends = foreign_ends([], now=0, seen=3, until=4)
     assert ends == [4, 4, 4]
@@ -340,3 +379,70 @@ async def test_local_keeps_the_windows_in_the_cache_folder(own_cache_folder: Pat
     await windows.store("w").take("a", limit=1, hold=1.0)
     await windows.aclose()
     assert [file.name for file in own_cache_folder.iterdir()] == ["rate-windows.sqlite3"]
+
+
+async def test_a_probing_window_sends_one_alone_until_the_servers_count_is_learned(
+    clock: Clock,
+) -> None:
+    window = ArrivalWindow(Rate(20, 2.0), probes=True, clock=clock)
+    first, second, third = window.slot(), window.slot(), window.slot()
+    answered = await first.__aenter__()
+    waiting = asyncio.ensure_future(second.__aenter__())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # the first answer is not back yet
+    answered.server_used = 1
+    await first.__aexit__(None, None, None)
+    await asyncio.wait_for(waiting, 1.0)  # then it goes
+    await asyncio.wait_for(third.__aenter__(), 1.0)  # the rest with it: no other tool seen
+    for slot in (second, third):
+        await slot.__aexit__(None, None, None)
+
+
+async def test_a_probing_window_learns_again_once_another_tool_was_seen(clock: Clock) -> None:
+    window = ArrivalWindow(Rate(20, 2.0), probes=True, clock=clock)
+    async with window.slot() as first:
+        first.server_used = 3  # 2 of another tool's
+    clock.now += 2.0
+    alone, second = window.slot(), window.slot()
+    await alone.__aenter__()  # nothing of ours on its way: it goes alone
+    waiting = asyncio.ensure_future(second.__aenter__())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await alone.__aexit__(None, None, None)
+    await asyncio.wait_for(waiting, 1.0)
+    await second.__aexit__(None, None, None)
+
+
+async def test_a_429_with_room_left_is_no_reason_to_probe(clock: Clock) -> None:
+    # a server that refuses with room left (an incident, a fault) says nothing of another tool
+    window = ArrivalWindow(Rate(20, 2.0), probes=True, clock=clock)
+    async with window.slot() as first:
+        first.server_used, first.refused = 1, True
+    clock.now += 2.0
+    alone, second = window.slot(), window.slot()
+    await alone.__aenter__()
+    await asyncio.wait_for(second.__aenter__(), 1.0)  # both at once
+    for slot in (alone, second):
+        await slot.__aexit__(None, None, None)
+
+
+async def test_a_probing_window_learns_again_after_a_429_with_the_window_full(
+    clock: Clock,
+) -> None:
+    window = ArrivalWindow(Rate(3, 2.0), store=MemoryStore(clock=clock), probes=True, clock=clock)
+    async with window.slot() as first:
+        first.server_used = 1
+    async with contextlib.AsyncExitStack() as both:
+        second = await asyncio.wait_for(both.enter_async_context(window.slot()), 1.0)
+        third = await asyncio.wait_for(both.enter_async_context(window.slot()), 1.0)
+        second.server_used = 2
+        third.server_used, third.refused = 3, True  # all three ours, and refused
+    clock.now += 2.1  # every slot has ended
+    alone, next_one = window.slot(), window.slot()
+    await alone.__aenter__()
+    waiting = asyncio.ensure_future(next_one.__aenter__())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await alone.__aexit__(None, None, None)
+    await asyncio.wait_for(waiting, 1.0)
+    await next_one.__aexit__(None, None, None)

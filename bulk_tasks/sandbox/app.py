@@ -7,13 +7,15 @@ hands it to the vendor's routes. A route that creates or changes something calls
 :meth:`App.write`, which draws the fault and latency, applies the vendor's own change and
 records it in ``applied``, so tests can assert what the vendor would have done. ``Faults``
 turn on what a real network does: latency, 500s, spurious 429s, hangs and cut-off replies,
-and another tool's traffic on every key (``foreign``).
+and another tool's traffic on every key (``foreign``); and when the rate headers count the
+key's window (``remaining_at``: as the request is admitted, or as its answer starts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import math
 import random
@@ -24,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from itertools import accumulate
-from typing import Any
+from typing import Any, Literal
 
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
@@ -79,8 +81,16 @@ class Faults:
     #: requests per rate window on every key that another tool sends, evenly spaced from
     #: the sandbox's start: they count in the window (X-RateLimit-Remaining, 429s)
     foreign: int = 0
+    #: when the rate headers (X-RateLimit-Remaining, ...) count the key's window: as the
+    #: request is admitted, or as its answer starts (requests admitted while it waited
+    #: count then). Either way, whether a request is refused is decided at admission.
+    remaining_at: Literal["admission", "answer"] = "admission"
 
     def __post_init__(self) -> None:
+        if self.remaining_at not in ("admission", "answer"):
+            raise ValueError(
+                f'remaining_at must be "admission" or "answer", not "{self.remaining_at}"'
+            )
         if self.foreign < 0:
             raise ValueError(f"foreign requests per window must be >= 0, not {self.foreign}")
         odds = self._odds()
@@ -224,7 +234,7 @@ class App:
         elif key is None or rate is None or (self.keys is not None and key not in self.keys):
             await vendor.unauthorized()(scope, receive, send)
         else:
-            send = _with_headers(send, vendor.rate_headers(rate))
+            send = self._with_rate_headers(send, vendor, key, scope["method"], rate)
             scope.setdefault("state", {}).update(key=key, rate=rate, vendor=vendor)
             app = vendor.too_many(rate) if rate.full else self._app
             await app(scope, receive, send)
@@ -237,20 +247,48 @@ class App:
             self._arrivals.append(Arrival(key, scope["method"], scope["path"], now))
             if vendor is None or key is None:
                 return len(self._arrivals) - 1, None
-            limit, period = self.rate_of(vendor)
-            kind = "write"
-            if vendor.read_limit is not None and scope["method"] == "GET":
-                (limit, period), kind = vendor.read_limit, "read"
-            window = self._windows.setdefault((vendor.name, key, kind), deque())
-            while window and now - window[0] > period:  # closed, as in max_in_window
-                window.popleft()
-            # another tool's traffic is writes: it counts where the vendor counts them
-            foreign = self.foreign_arrivals(now - period, now, period) if kind == "write" else []
-            full = len(window) + len(foreign) >= limit
+            rate = self._count(vendor, key, scope["method"], now, arriving=True)
+            return len(self._arrivals) - 1, rate
+
+    def _count(
+        self, vendor: Emulated, key: str, method: str, now: float, *, arriving: bool
+    ) -> RateState:
+        """The key's window at ``now``; ``arriving``: with a request arriving now counted in
+        it. The caller holds ``lock``."""
+        limit, period = self.rate_of(vendor)
+        kind = "write"
+        if vendor.read_limit is not None and method == "GET":
+            (limit, period), kind = vendor.read_limit, "read"
+        window = self._windows.setdefault((vendor.name, key, kind), deque())
+        while window and now - window[0] > period:  # closed, as in max_in_window
+            window.popleft()
+        # another tool's traffic is writes: it counts where the vendor counts them
+        foreign = self.foreign_arrivals(now - period, now, period) if kind == "write" else []
+        full = len(window) + len(foreign) >= limit
+        if arriving:
             window.append(now)  # refused arrivals count too: the strictest reading
-            remaining = max(0, limit - len(window) - len(foreign))
-            wait = min([window[0], *foreign[:1]]) + period - now
-            return len(self._arrivals) - 1, RateState(limit, full, remaining, wait)
+        remaining = max(0, limit - len(window) - len(foreign))
+        oldest = min([*itertools.islice(window, 1), *foreign[:1]], default=now - period)
+        return RateState(limit, full, remaining, oldest + period - now)
+
+    def _with_rate_headers(
+        self, send: Send, vendor: Emulated, key: str, method: str, admitted: RateState
+    ) -> Send:
+        """Wrap ``send`` to add the vendor's rate headers to the reply: the key's window as
+        the request was admitted, or as the reply starts (``faults.remaining_at``)."""
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                rate = admitted
+                if self.faults.remaining_at == "answer":
+                    with self.lock:
+                        rate = self._count(vendor, key, method, time.monotonic(), arriving=False)
+                headers = vendor.rate_headers(rate).items()
+                extra = [(name.lower().encode(), value.encode()) for name, value in headers]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        return send_with_headers
 
     def foreign_arrivals(self, since: float, until: float, period: float) -> list[float]:
         """When another tool's requests (``faults.foreign`` per ``period``) reached every
@@ -317,17 +355,6 @@ def writes(app: App, path: str, apply: Apply, *, methods: Sequence[str] = ("POST
         return await app.write(request, apply)
 
     return Route(path, endpoint, methods=list(methods))
-
-
-def _with_headers(send: Send, headers: dict[str, str]) -> Send:
-    extra = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-
-    async def send_with_headers(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *extra]}
-        await send(message)
-
-    return send_with_headers
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,8 @@ class Vendor:
     no_lookup: ClassVar[str] = ""
     #: whether the vendor's task list shows tasks already done (lemlist's does not)
     lists_done: ClassVar[bool] = True
+    #: whether the vendor's answers say how many requests its window counted (rate_used)
+    says_rate_used: ClassVar[bool] = False
 
     def spec(self, action: str) -> type[Spec] | None:
         return next((spec for spec in self.specs if spec.action == action), None)

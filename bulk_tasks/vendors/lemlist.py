@@ -351,6 +351,7 @@ class Lemlist(Vendor):
     period: ClassVar[float] = 2.0
     specs: ClassVar[tuple[type[Spec], ...]] = (LemlistCreate, LemlistUpdate)
     lists_done: ClassVar[bool] = False
+    says_rate_used: ClassVar[bool] = True
 
     def auth_headers(self, key: str) -> dict[str, str]:
         token = base64.b64encode(f":{key}".encode()).decode("ascii")
