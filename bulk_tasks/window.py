@@ -212,12 +212,12 @@ class ArrivalWindow:
     Such a count is close only when few of ours are on their way besides the request it
     answers: any of them may have been counted. A window's worth goes out in one burst when
     the window frees, before any of its answers is back. So with ``probes``, the first
-    request goes alone, the others waiting for its answer, when nothing of ours is on its
-    way and the server's count must be learned: before the first answer, and while another
-    tool's requests, or a 429 saying the window was full, were seen within
-    ``FOREIGN_HOLDS`` periods (another tool may have sent more while the window was full).
-    Without it, another tool's share of a window would draw a burst of 429s before any
-    answer could show it.
+    request goes alone, the others waiting for its answer (a period at most), when nothing
+    of ours is on its way and the server's count must be learned: before the first answer,
+    and while another tool's requests, or a 429 saying the window was full, were seen
+    within ``FOREIGN_HOLDS`` periods (another tool may have sent more while the window was
+    full). Without it, another tool's share of a window would draw a burst of 429s before
+    any answer could show it.
     """
 
     def __init__(
@@ -339,7 +339,11 @@ class ArrivalWindow:
         name = next(self._names)
         async with self._turn:
             if self._probe is not None:
-                await self._probe_ended.wait()
+                # a probe with no answer in a period (a hang) stops holding the others: they
+                # go on without what it would have said, as before any probe
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._probe_ended.wait(), self._answered_hold)
+                self._probe = None
             while True:
                 wait, counted = await self._store.take(
                     name, limit=self.rate.limit, hold=self._in_flight_hold

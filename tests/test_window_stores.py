@@ -446,3 +446,15 @@ async def test_a_probing_window_learns_again_after_a_429_with_the_window_full(
     await alone.__aexit__(None, None, None)
     await asyncio.wait_for(waiting, 1.0)
     await next_one.__aexit__(None, None, None)
+
+
+async def test_a_probe_with_no_answer_holds_the_others_a_period_at_most() -> None:
+    window = ArrivalWindow(Rate(20, 0.2), probes=True)
+    hung, second = window.slot(), window.slot()
+    await hung.__aenter__()  # its answer never comes (until the timeout)
+    waiting = asyncio.ensure_future(second.__aenter__())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await asyncio.wait_for(waiting, 1.0)  # 0.21 s after it was taken, it goes anyway
+    for slot in (second, hung):
+        await slot.__aexit__(None, None, None)
