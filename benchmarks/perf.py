@@ -451,30 +451,36 @@ def two_runs(folder: Path, rows: int) -> list[Row]:
     ]
 
 
-def foreign_traffic(folder: Path, requests: int) -> list[Row]:
+def foreign_traffic(
+    folder: Path, requests: int, *, latency: tuple[float, float] = (0.0, 0.0)
+) -> list[Row]:
     """Another tool sends 6 of lemlist's 20 requests per 2 s on the key, with lemlist's
     remaining count taken as a request arrives, then as its answer starts."""
     rows = []
+    mean = sum(latency) / 2
+    at = f" at {latency[0] * 1000:g}-{latency[1] * 1000:g} ms latency" if mean else ""
     for timing in TIMINGS:
-        sandbox = Sandbox(faults=Faults(foreign=6, remaining_at=timing))
+        sandbox = Sandbox(faults=Faults(foreign=6, remaining_at=timing, latency=latency, seed=1))
         with SandboxServer(sandbox) as server:
             run_creates(folder, server.url, requests, f"foreign-{timing}")
-        rows += foreign_rows(f"another tool sends 6 of 20 per 2 s, counted at {timing}", sandbox)
+        name = f"another tool sends 6 of 20 per 2 s{at}, counted at {timing}"
+        rows += foreign_rows(name, sandbox, latency=mean)
     return rows
 
 
-def foreign_rows(name: str, sandbox: Sandbox) -> list[Row]:
-    """The rate past the first 14 against what the other tool's 6 of 20 leave, and 429s."""
+def foreign_rows(name: str, sandbox: Sandbox, *, latency: float) -> list[Row]:
+    """The rate past the first 14 against what the other tool's 6 of 20 leave (each slot
+    held a period and the mean ``latency``), and 429s."""
     arrivals = sandbox.arrivals
     rate = sustained([arrival.time for arrival in arrivals], 14)
-    left = (20 - 6) / 2.01
+    left = (20 - 6) / (2.01 + latency)
     refused = [arrival.status for arrival in arrivals].count(429)
     per_100 = 100 * refused / len(arrivals)
     return [
         Row(
             f"{name}: requests/s past the first 14",
             f"{rate:.2f}",
-            f"what it leaves, 14 / 2.01 s = {left:.2f}",
+            f"what it leaves, 14 / {2.01 + latency:g} s = {left:.2f}",
             rate / left,
             ">= 0.9x",
             rate >= 0.9 * left,
@@ -560,6 +566,9 @@ MEASUREMENTS: dict[str, Callable[[Path, bool], list[Row]]] = {
     "attio-jitter": lambda folder, quick: attio_jitter(folder, 100 if quick else 400),
     "two-runs": lambda folder, quick: two_runs(folder, 50 if quick else 200),
     "foreign": lambda folder, quick: foreign_traffic(folder, 100 if quick else 300),
+    "foreign-jitter": lambda folder, quick: foreign_traffic(
+        folder, 100 if quick else 300, latency=(0.04, 0.12)
+    ),
     "keys": lambda folder, quick: several_keys(folder, 50 if quick else 150),
     "run-memory": lambda folder, quick: run_memory(folder, 2_000 if quick else 20_000),
 }
