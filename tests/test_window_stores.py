@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -458,3 +461,29 @@ async def test_a_probe_with_no_answer_holds_the_others_a_period_at_most() -> Non
     await asyncio.wait_for(waiting, 1.0)  # 0.21 s after it was taken, it goes anyway
     for slot in (second, hung):
         await slot.__aexit__(None, None, None)
+
+
+#: opens the windows files sys.argv[3:], the n-th at sys.argv[1] + n * sys.argv[2] (monotonic)
+OPEN_AT_MOMENTS = """
+import sys, time
+from pathlib import Path
+from bulk_tasks.sharing.sqlite_store import SQLiteWindows
+start, step = float(sys.argv[1]), float(sys.argv[2])
+for n, path in enumerate(sys.argv[3:]):
+    while time.monotonic() < start + n * step:
+        pass
+    SQLiteWindows(Path(path)).close()  # raises (the process exits 1) if it cannot
+"""
+
+
+def test_runs_that_start_together_on_a_new_windows_file_all_share_it(tmp_path: Path) -> None:
+    # Making a file turns WAL on, which asks for the file alone: of several runs starting at
+    # the same moment on a new machine, one was refused at once and kept its own window.
+    paths = [str(tmp_path / f"{n}" / "rate-windows.sqlite3") for n in range(30)]
+    for path in paths:
+        Path(path).parent.mkdir()
+    start = repr(time.monotonic() + 1.0)  # once every process has started
+    command = [sys.executable, "-c", OPEN_AT_MOMENTS, start, "0.05", *paths]
+    runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    said = [run.communicate(timeout=60)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0] * 4, said

@@ -41,6 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import stamina
+
 from ..window import FOREIGN_HOLDS, WindowUnavailable, foreign_ends
 
 _SCHEMA = """
@@ -66,6 +68,8 @@ _ROOM_TO_RESERVE = 32
 _MOST_RESERVED = 8
 #: a slot taken ahead of need is given to a request this soon, or given up
 _RESERVED_FOR = 0.05
+#: how long opening the file waits for other runs making it at the same moment (seconds)
+_OPENING = 5.0
 
 
 class SQLiteWindows:
@@ -79,7 +83,13 @@ class SQLiteWindows:
         self.clock = clock
         self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
+            # Runs that start together on a new file race to make it: turning WAL on asks
+            # for the file alone and does not wait for the others, so it is tried again.
+            for attempt in stamina.retry_context(
+                on=_busy, attempts=None, timeout=_OPENING, wait_initial=0.005, wait_max=0.05
+            ):
+                with attempt:
+                    self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=OFF")
             with self.transaction("opening it"):
                 self.db.execute(_SCHEMA)
@@ -319,3 +329,12 @@ def _ends(blob: bytes) -> array[float]:
     ends = array("d")
     ends.frombytes(blob)
     return ends
+
+
+def _busy(error: Exception) -> bool:
+    """Whether ``error`` is SQLite's "another connection holds the file"."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.OperationalError) and code in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
