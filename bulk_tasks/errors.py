@@ -10,8 +10,7 @@ The CLI prints ``str(error)`` as one line (it already says what to do) and exits
     ├── MissingKey              the API key is missing from the environment, or cannot be one
     ├── ResultsError            the results file cannot be written or read back
     │   └── OtherDestination    it holds lines sent elsewhere (the sandbox, another vendor)
-    ├── ShareUnavailable        the Redis that --share names cannot be reached
-    └── CredentialsRejected     the vendor refused the API key (401/403) mid-run
+    └── ShareUnavailable        the Redis that --share names cannot be reached
 
 Row-level problems (a bad date in one row, a vendor refusing one task) are not exceptions:
 they become lines of the results file with a status and a reason.
@@ -58,11 +57,3 @@ class OtherDestination(ResultsError):
 
 class ShareUnavailable(BulkTasksError):
     """``--share redis://...`` names a Redis that cannot be reached: no run starts."""
-
-
-class CredentialsRejected(BulkTasksError):
-    """The vendor answered 401/403: the key is wrong, revoked or lacks rights."""
-
-    def __init__(self, message: str, *, http_status: int) -> None:
-        super().__init__(message)
-        self.http_status = http_status

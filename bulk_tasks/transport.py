@@ -13,8 +13,9 @@ sent again. httpx's many exceptions come down to two, mapped here and nowhere el
     └── MaybeApplied        the request left, and no whole answer came back: the vendor may
                             have applied it (no answer in time, the connection cut mid-answer)
 
-The scheduler sends a :class:`NothingSent` request again; a create that ended in
-:class:`MaybeApplied` is never sent again (it ends ``unknown``), an update may be.
+The :class:`~bulk_tasks.sender.Sender` sends a :class:`NothingSent` request again; a
+create that ended in :class:`MaybeApplied` is never sent again (it ends ``unknown``, and is
+looked up), an update may be.
 """
 
 from __future__ import annotations

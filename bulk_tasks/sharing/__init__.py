@@ -21,7 +21,6 @@ from typing import Protocol
 from ..errors import ShareUnavailable
 from ..window import MemoryStore, WindowStore, WindowUnavailable
 
-SHARE_ENV = "BULK_TASKS_SHARE"
 CACHE_ENV = "BULK_TASKS_CACHE_DIR"
 #: the file of the machine's windows, in the cache folder
 WINDOWS_FILE = "rate-windows.sqlite3"

@@ -7,13 +7,8 @@ adding a vendor is adding its module and a line here.
 from __future__ import annotations
 
 from .attio import ATTIO
-from .base import Spec, Vendor
+from .base import Vendor
 from .lemlist import LEMLIST
 from .saleshandy import SALESHANDY
 
 VENDORS: dict[str, Vendor] = {vendor.name: vendor for vendor in (LEMLIST, SALESHANDY, ATTIO)}
-
-
-def spec_for(target: str, action: str) -> type[Spec] | None:
-    """The spec of ``target``'s ``action``; None when the vendor has no such action."""
-    return VENDORS[target].spec(action)
