@@ -193,10 +193,9 @@ class LookupRounds:
         self._refusal_stops_run = refusal_stops_run
         self._settle = settle
         self._leave_unknown = leave_unknown
-        #: the lines still to settle, by id(line), each with its rounds so far
+        #: the lines still to settle, by id(line), each with its rounds so far: after a
+        #: round, those whose resend got no answer, for the next
         self._waiting: dict[int, Unresolved] = {}
-        self._next: list[Unresolved] = []  # this round's lines whose resend got no answer
-        self._last_round = False
         self._unanswered_at = 0.0  # when a resend last got no answer (the loop's clock)
         self._sent_again = 0
 
@@ -208,7 +207,7 @@ class LookupRounds:
         self._waiting = {id(item.line): item for item in items}
         vendor = self._lanes.vendor
         try:
-            for number in range(1, LOOKUP_ROUNDS + 1):
+            for _ in range(LOOKUP_ROUNDS):
                 if not pending or self._stop.is_set():
                     break
                 if any(map(self._resolver.can_look_up, pending)):
@@ -217,7 +216,7 @@ class LookupRounds:
                     )
                 if self._stop.is_set():
                     break
-                pending = await self._round(pending, last=number == LOOKUP_ROUNDS)
+                pending = await self._round(pending)
                 wait = self._unanswered_at + self._timeout - loop.time()
                 unknown = counted(len(pending), f"unknown {self._summary.line_noun}")
                 looked_up = f"{unknown} at {vendor.name} again"
@@ -229,9 +228,9 @@ class LookupRounds:
             self._summary.resolved.update(self._resolver.tally)
             self._summary.resolved[Resolved.SENT_AGAIN] += self._sent_again
 
-    async def _round(self, items: Sequence[Unresolved], *, last: bool) -> list[Unresolved]:
+    async def _round(self, items: Sequence[Unresolved]) -> list[Unresolved]:
         """Look ``items`` up, send again those that never landed; returns those whose
-        resend got no answer, for the next round (none after the ``last``)."""
+        resend got no answer, for the next round (none after the last)."""
         decided, again = await self._resolver.resolve(items)
         for line, outcome in decided:
             del self._waiting[id(line)]
@@ -239,7 +238,6 @@ class LookupRounds:
                 self._leave_unknown(line, outcome)
             else:
                 self._settle(line, outcome)
-        self._next, self._last_round = [], last
         await resend(
             [item.line for item in again],
             self._lanes,
@@ -249,7 +247,7 @@ class LookupRounds:
             before_send=self._before_send,
             refusal_stops_run=self._refusal_stops_run,
         )
-        return self._next
+        return list(self._waiting.values())
 
     def _resent(self, line: Line, outcome: Outcome) -> None:
         """A line sent again this round ended with ``outcome``."""
@@ -257,10 +255,10 @@ class LookupRounds:
         vendor = self._lanes.vendor
         if outcome.status is Status.UNKNOWN:
             self._unanswered_at = asyncio.get_running_loop().time()
+            rounds_left = item.round < LOOKUP_ROUNDS  # every line of a round is in it alike
             item = replace(item, resent=(*item.resent, outcome))
-            if not self._last_round:
+            if rounds_left:
                 self._waiting[id(line)] = item
-                self._next.append(item)
                 return
             outcome = never_answered(item, vendor)
         else:
