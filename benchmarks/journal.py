@@ -29,7 +29,7 @@ KEY = "benchmark-key"
 def child(source: str, results: str, url: str, durable: str) -> None:
     """The client side, run in its own process so it does not share the sandbox's GIL."""
     from bulk_tasks import job
-    from bulk_tasks.window import Rate
+    from bulk_tasks.sending.window import Rate
 
     settings = job.Settings(
         input=Path(source),

@@ -29,8 +29,8 @@ from typing import Literal
 
 from read_inputs import write_csv, write_xlsx
 
-from bulk_tasks.lanes import WORKERS_PER_KEY
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
+from bulk_tasks.sending.lanes import WORKERS_PER_KEY
 
 USER = "usr_7YzNqVRMCfdeHEzMn"
 KEYS = {
@@ -271,7 +271,7 @@ NO_JOURNAL = """
 import sys
 from pathlib import Path
 from bulk_tasks import job
-from bulk_tasks.window import Rate
+from bulk_tasks.sending.window import Rate
 source, results, url = sys.argv[1:4]
 settings = job.Settings(
     input=Path(source), target="lemlist", results=Path(results), base_url=url,

@@ -78,7 +78,7 @@ def write_xlsx(path: Path, count: int) -> None:
 
 def read_with_bulk_tasks(path: Path) -> int:
     sys.path.insert(0, str(ROOT))
-    from bulk_tasks.inputs import open_table
+    from bulk_tasks.rows.inputs import open_table
 
     return sum(1 for _ in open_table(path).rows())
 
@@ -87,10 +87,10 @@ def scan_dates_with_bulk_tasks(path: Path) -> int:
     """The rows read again for the date column's order, as a run without --date-format does
     before it makes any line."""
     sys.path.insert(0, str(ROOT))
-    from bulk_tasks.cells import Reading
-    from bulk_tasks.columns import map_columns
-    from bulk_tasks.date_orders import read_date_orders
-    from bulk_tasks.inputs import open_table
+    from bulk_tasks.rows.cells import Reading
+    from bulk_tasks.rows.columns import map_columns
+    from bulk_tasks.rows.date_orders import read_date_orders
+    from bulk_tasks.rows.inputs import open_table
     from bulk_tasks.vendors.lemlist import LemlistCreate
 
     table = open_table(path)
@@ -110,7 +110,7 @@ def read_with_openpyxl(path: Path) -> int:
 
 def read_nothing(path: Path) -> int:
     sys.path.insert(0, str(ROOT))
-    import bulk_tasks.inputs  # noqa: F401
+    import bulk_tasks.rows.inputs  # noqa: F401
 
     return 0
 
@@ -159,7 +159,7 @@ def main() -> None:
             "",
             "| reader | rows | seconds | peak MB |",
             "|---|---:|---:|---:|",
-            run("python + bulk_tasks.inputs import, no reading", "baseline", csv_path),
+            run("python + bulk_tasks.rows.inputs import, no reading", "baseline", csv_path),
             run("bulk_tasks CSV (open_table + rows)", "bulk_tasks", csv_path),
             run("bulk_tasks CSV, pass for the date order (ISO)", "date_scan", csv_path),
         ]

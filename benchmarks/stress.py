@@ -68,7 +68,7 @@ if "loop-stalls" in conditions:
             while time.perf_counter() < until:
                 pass
     threading.Thread(target=stall, daemon=True).start()
-from bulk_tasks.cli import main
+from bulk_tasks.cli.commands import main
 sys.argv = ["bulk-tasks", *sys.argv[1:]]
 main()
 """

@@ -1,4 +1,4 @@
-from bulk_tasks.launch import main
+from bulk_tasks.cli.launch import main
 
 if __name__ == "__main__":
     main()

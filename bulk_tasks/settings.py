@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .cells import Reading
 from .errors import OptionError
 from .results import destination_of
-from .sharing import LOCAL, OFF, REDIS_SCHEMES
+from .rows.cells import Reading
+from .sending.sharing import LOCAL, OFF, REDIS_SCHEMES
+from .sending.window import Rate, RetryPolicy
 from .vendors import VENDORS
 from .vendors.base import Spec, Vendor
-from .window import Rate, RetryPolicy
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ import pytest
 from helpers import KEY, Background
 
 from bulk_tasks.sandbox import Sandbox, SandboxServer
-from bulk_tasks.sharing import CACHE_ENV
+from bulk_tasks.sending.sharing import CACHE_ENV
 
 
 @pytest.fixture

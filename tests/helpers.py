@@ -131,7 +131,7 @@ def invoke(*args: str | Path, key: str | None = KEY, env: dict[str, str] | None 
     child: for tests where the process itself is not the point."""
     from typer.testing import CliRunner
 
-    from bulk_tasks.cli import app
+    from bulk_tasks.cli.commands import app
 
     variables: dict[str, str | None] = dict.fromkeys(KEY_VARIABLES, key)
     variables |= env or {}

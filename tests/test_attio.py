@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bulk_tasks.cells import Reading
-from bulk_tasks.inputs import Cell
 from bulk_tasks.results import Status
-from bulk_tasks.sender import Job, Sender
-from bulk_tasks.transport import open_client
+from bulk_tasks.rows.cells import Reading
+from bulk_tasks.rows.inputs import Cell
+from bulk_tasks.sending.sender import Job, Sender
+from bulk_tasks.sending.transport import open_client
+from bulk_tasks.sending.window import Rate, RetryPolicy
 from bulk_tasks.vendors.attio import ATTIO, AttioCreate
 from bulk_tasks.vendors.base import Request, Verdict, check
-from bulk_tasks.window import Rate, RetryPolicy
 
 PERSON = "891dcbfc-9141-415d-9b2a-2238a6cc012d"
 MEMBER = "50cf242c-7fa3-4cad-87d0-75b1af71c57b"
@@ -225,7 +225,7 @@ def test_an_assignee_that_is_neither_is_named() -> None:
 
 
 def test_headers_with_other_spellings_feed_the_fields() -> None:
-    from bulk_tasks.columns import map_columns
+    from bulk_tasks.rows.columns import map_columns
 
     columns = map_columns(
         ["Content", "Deadline", "Completed", "Linked Records", "Assignees"], AttioCreate

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from bulk_tasks.columns import map_columns, normalise, read_map_file, read_set_options
 from bulk_tasks.errors import ColumnError, OptionError
-from bulk_tasks.inputs import Row
+from bulk_tasks.rows.columns import map_columns, normalise, read_map_file, read_set_options
+from bulk_tasks.rows.inputs import Row
 from bulk_tasks.vendors.lemlist import LemlistCreate, LemlistUpdate
 
 HEADERS = ("Lead ID", "Type", "assigned_to", "Due-Date", "Notes")

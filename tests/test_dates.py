@@ -13,13 +13,13 @@ from helpers import KEY, read_results
 from typer.testing import CliRunner, Result
 
 from bulk_tasks import job
-from bulk_tasks.cells import DateCell, DateOrder, MixedOrders, Reading, date_fields
-from bulk_tasks.cli import app
-from bulk_tasks.columns import map_columns
-from bulk_tasks.date_orders import read_date_orders
-from bulk_tasks.inputs import Row
+from bulk_tasks.cli.commands import app
+from bulk_tasks.job.summary import Resolved
+from bulk_tasks.rows.cells import DateCell, DateOrder, MixedOrders, Reading, date_fields
+from bulk_tasks.rows.columns import map_columns
+from bulk_tasks.rows.date_orders import read_date_orders
+from bulk_tasks.rows.inputs import Row
 from bulk_tasks.sandbox import Faults, SandboxServer
-from bulk_tasks.summary import Resolved
 from bulk_tasks.vendors import VENDORS
 from bulk_tasks.vendors.attio import AttioCreate
 from bulk_tasks.vendors.lemlist import LemlistCreate

@@ -17,7 +17,7 @@ import pytest
 from helpers import ROOT
 from typer.testing import CliRunner, Result
 
-from bulk_tasks.cli import app
+from bulk_tasks.cli.commands import app
 from bulk_tasks.vendors import VENDORS
 from bulk_tasks.vendors.base import Spec
 

@@ -12,7 +12,7 @@ import pytest
 from helpers import ROOT, SAMPLES, read_results
 
 from bulk_tasks import job
-from bulk_tasks.rules import fingerprint
+from bulk_tasks.rows.rules import fingerprint
 
 #: (target, action, content) -> the fingerprint version 0.1.0 wrote for it
 WRITTEN_BY_0_1_0: list[tuple[str, str, object, str]] = [

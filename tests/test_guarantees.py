@@ -19,7 +19,7 @@ from pathlib import Path
 
 from helpers import KEY, ROOT, Background, bulk_tasks, invoke, read_results, wait_for_sent
 
-from bulk_tasks.lockfile import LockFile
+from bulk_tasks.job.lock import LockFile
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
 USER = "usr_7YzNqVRMCfdeHEzMn"

@@ -17,14 +17,14 @@ import pytest
 from helpers import KEY, KEY_VARIABLES, Ran, bulk_tasks, read_results
 from typer.testing import CliRunner
 
-from bulk_tasks.cli import app
-from bulk_tasks.gate import not_sent_again
-from bulk_tasks.inbox import run_folder as run_folder_here
-from bulk_tasks.lockfile import LockFile
+from bulk_tasks.cli.commands import app
+from bulk_tasks.cli.inbox import run_folder as run_folder_here
+from bulk_tasks.job.gate import not_sent_again
+from bulk_tasks.job.lock import LockFile
 from bulk_tasks.results import SentBefore, Status
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
+from bulk_tasks.sending.window import Rate
 from bulk_tasks.settings import Settings
-from bulk_tasks.window import Rate
 
 HEADER = "prospectIds,taskType"
 

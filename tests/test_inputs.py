@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 
 from bulk_tasks.errors import InputError, OptionError
-from bulk_tasks.inputs import Row, Table, is_blank, open_table, read_ahead
+from bulk_tasks.rows.inputs import Row, Table, is_blank, open_table, read_ahead
 
 NOTE_1252 = "read as Windows-1252 because the file is not UTF-8 (pass --encoding to override)"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
-from bulk_tasks.cli import app
-from bulk_tasks.summary import InvalidReasons
+from bulk_tasks.cli.commands import app
+from bulk_tasks.job.summary import InvalidReasons
 
 USER = "usr_7YzNqVRMCfdeHEzMn"
 TYPE = 'column "Type" is not a task type; write one of email, manual, phone, linkedin'

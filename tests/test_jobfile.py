@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from helpers import KEY, SAMPLES, bulk_tasks, read_results
 
+from bulk_tasks.cli.jobfile import read_job_file
 from bulk_tasks.errors import OptionError
-from bulk_tasks.jobfile import read_job_file
 from bulk_tasks.sandbox import Sandbox, SandboxServer
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk_tasks.launch import named_spreadsheet
+from bulk_tasks.cli.launch import named_spreadsheet
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk_tasks.lockfile import Busy, LockFile
+from bulk_tasks.job.lock import Busy, LockFile
 
 
 def test_the_lock_file_is_gone_once_let_go(tmp_path: Path) -> None:

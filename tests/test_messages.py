@@ -15,8 +15,8 @@ from helpers import KEY, KEY_VARIABLES, SAMPLES, read_results
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from bulk_tasks.cli import app
-from bulk_tasks.progress import watcher
+from bulk_tasks.cli.commands import app
+from bulk_tasks.cli.progress import watcher
 from bulk_tasks.results import Status
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bulk_tasks.cells import Reading
-from bulk_tasks.packing import Batch, Packer
+from bulk_tasks.rows.cells import Reading
+from bulk_tasks.sending.packing import Batch, Packer
 from bulk_tasks.vendors.base import Ask, Request, check
 from bulk_tasks.vendors.lemlist import LEMLIST
 from bulk_tasks.vendors.saleshandy import SALESHANDY, SaleshandyCreate

@@ -14,12 +14,12 @@ from helpers import KEY, SAMPLES, Ran, bulk_tasks, invoke, read_results
 from typer.testing import CliRunner
 
 from bulk_tasks import job
-from bulk_tasks.cli import app
+from bulk_tasks.cli.commands import app
 from bulk_tasks.errors import ResultsError
-from bulk_tasks.inputs import open_table
-from bulk_tasks.reconcile import Rows, failed_lines, reconcile
-from bulk_tasks.report import write_report
 from bulk_tasks.results import write_table
+from bulk_tasks.results.reconcile import Rows, failed_lines, reconcile
+from bulk_tasks.results.report import write_report
+from bulk_tasks.rows.inputs import open_table
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
 HEADER = "prospectIds,taskType,priority,dueDate,taskNote"
@@ -295,8 +295,8 @@ def test_unknown_and_possible_duplicates_are_spelled_out(tmp_path: Path) -> None
 
 
 def test_a_journal_left_by_a_kill_settles_to_each_lines_last_word(tmp_path: Path) -> None:
-    from bulk_tasks.inputs import Row
     from bulk_tasks.results import Journal, Outcome, Status
+    from bulk_tasks.rows.inputs import Row
 
     path = tmp_path / "killed.csv"
     journal = Journal(path, ["leadId"], destination="lemlist")

@@ -9,17 +9,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from bulk_tasks.inputs import Row
-from bulk_tasks.resolving import Resolver, Unresolved
+from bulk_tasks.job.resolver import Resolver, Unresolved
+from bulk_tasks.job.summary import Resolved
 from bulk_tasks.results import Outcome, Status
-from bulk_tasks.rules import Line
-from bulk_tasks.sender import Sender
-from bulk_tasks.summary import Resolved
-from bulk_tasks.transport import open_client
+from bulk_tasks.rows.inputs import Row
+from bulk_tasks.rows.rules import Line
+from bulk_tasks.sending.sender import Sender
+from bulk_tasks.sending.transport import open_client
+from bulk_tasks.sending.window import Rate, RetryPolicy
 from bulk_tasks.vendors.attio import ATTIO
 from bulk_tasks.vendors.base import Ask, Request
 from bulk_tasks.vendors.lemlist import LEMLIST
-from bulk_tasks.window import Rate, RetryPolicy
 
 USER = "usr_7YzNqVRMCfdeHEzMn"
 MEMBER = "50cf242c-7fa3-4cad-87d0-75b1af71c57b"

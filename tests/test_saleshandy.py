@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bulk_tasks.cells import Reading
 from bulk_tasks.results import Status
+from bulk_tasks.rows.cells import Reading
 from bulk_tasks.vendors.base import Request, Verdict, check
 from bulk_tasks.vendors.saleshandy import SALESHANDY, SaleshandyCreate
 
@@ -354,7 +354,7 @@ def test_the_key_goes_in_x_api_key() -> None:
 
 @pytest.mark.parametrize("header", ["prospectIds", "prospectId", "Prospect ID(s)", "prospect_ids"])
 def test_the_prospect_column_may_be_named_several_ways(header: str) -> None:
-    from bulk_tasks.columns import map_columns
+    from bulk_tasks.rows.columns import map_columns
 
     columns = map_columns([header, "Task Type"], SaleshandyCreate)
     assert columns.columns == {"prospectIds": 0, "taskType": 1}

@@ -13,16 +13,16 @@ import pytest
 from helpers import KEY, invoke
 
 from bulk_tasks.errors import OptionError
-from bulk_tasks.packing import Packer
 from bulk_tasks.results import Outcome, Status
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
-from bulk_tasks.scheduler import Ended, SendingRun
-from bulk_tasks.sender import Job, Sender
-from bulk_tasks.transport import open_client
+from bulk_tasks.sending.packing import Packer
+from bulk_tasks.sending.scheduler import Ended, SendingRun
+from bulk_tasks.sending.sender import Job, Sender
+from bulk_tasks.sending.transport import open_client
+from bulk_tasks.sending.window import ArrivalWindow, Rate, RetryPolicy
 from bulk_tasks.vendors.base import Ask, Request
 from bulk_tasks.vendors.lemlist import LEMLIST
 from bulk_tasks.vendors.saleshandy import SALESHANDY
-from bulk_tasks.window import ArrivalWindow, Rate, RetryPolicy
 
 FAST = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
 CREATE = Job(Request("POST", "/api/tasks", {"recordId": "lea_x"}), creates=True)

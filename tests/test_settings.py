@@ -9,7 +9,7 @@ import pytest
 import typer
 from helpers import SAMPLES, bulk_tasks
 
-from bulk_tasks.cli import app
+from bulk_tasks.cli.commands import app
 from bulk_tasks.errors import OptionError
 from bulk_tasks.settings import Settings
 

@@ -109,7 +109,7 @@ wall, since = time.time, float(sys.argv.pop(1))
 def stepped():
     return wall() + (0.0, 1.0, 0.0, -1.0)[int((time.monotonic() - since) / 0.5) % 4]
 time.time = stepped
-from bulk_tasks.cli import main
+from bulk_tasks.cli.commands import main
 sys.argv[0] = "bulk-tasks"
 main()
 """

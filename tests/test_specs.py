@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bulk_tasks.cells import DateOrder, Reading, read_when
+from bulk_tasks.rows.cells import DateOrder, Reading, read_when
 from bulk_tasks.vendors.base import Problem, Spec, check
 from bulk_tasks.vendors.lemlist import LemlistCreate, LemlistUpdate
 

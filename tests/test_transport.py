@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from bulk_tasks.transport import MaybeApplied, NothingSent, exchange, open_client
+from bulk_tasks.sending.transport import MaybeApplied, NothingSent, exchange, open_client
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -17,7 +17,7 @@ import pytest
 from helpers import SAMPLES, bulk_tasks, read_results
 
 from bulk_tasks import job
-from bulk_tasks.helper_pool import PARALLEL_FROM, helpers_for
+from bulk_tasks.job.helper_pool import PARALLEL_FROM, helpers_for
 
 USER = "usr_7YzNqVRMCfdeHEzMn"
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bulk_tasks.cells import Reading
+from bulk_tasks.rows.cells import Reading
 from bulk_tasks.vendors.attio import ATTIO
 from bulk_tasks.vendors.base import Request, Verdict, check, retry_after_seconds
 from bulk_tasks.vendors.lemlist import LEMLIST, LemlistCreate, LemlistUpdate

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from bulk_tasks.sandbox import max_in_window
-from bulk_tasks.sharing import ShareUnavailable, open_windows, window_id
-from bulk_tasks.sharing.redis_store import RedisWindows, shown
-from bulk_tasks.sharing.sqlite_store import SQLiteWindows
-from bulk_tasks.window import ArrivalWindow, MemoryStore, Rate, WindowStore, foreign_ends
+from bulk_tasks.sending.sharing import ShareUnavailable, open_windows, window_id
+from bulk_tasks.sending.sharing.redis_store import RedisWindows, shown
+from bulk_tasks.sending.sharing.sqlite_store import SQLiteWindows
+from bulk_tasks.sending.window import ArrivalWindow, MemoryStore, Rate, WindowStore, foreign_ends
 
 IN_FLIGHT = 10.0  # how long a slot with no answer is held (answer timeout + period)
 ANSWERED = 2.0  # how long after its answer a slot is held (the period)
@@ -467,7 +467,7 @@ async def test_a_probe_with_no_answer_holds_the_others_a_period_at_most() -> Non
 OPEN_AT_MOMENTS = """
 import sys, time
 from pathlib import Path
-from bulk_tasks.sharing.sqlite_store import SQLiteWindows
+from bulk_tasks.sending.sharing.sqlite_store import SQLiteWindows
 start, step = float(sys.argv[1]), float(sys.argv[2])
 for n, path in enumerate(sys.argv[3:]):
     while time.monotonic() < start + n * step:

@@ -18,7 +18,7 @@ new lines and an unchanged one is recognised even when rows were inserted above 
 The format follows the extension: ``.csv`` (the default), ``.jsonl``, or ``.xlsx``. An XLSX
 cannot be appended to, so its journal is a CSV beside it (``NAME.xlsx.partial.csv``) until
 the run ends and the workbook is written from it. CSV and XLSX files are safe to open in a
-spreadsheet program: no cell can run as a formula (see :mod:`bulk_tasks.safe_cells`).
+spreadsheet program: no cell can run as a formula (see :mod:`bulk_tasks.rows.safe_cells`).
 
 The modules: :mod:`~bulk_tasks.results.outcomes` (what a line says: its status and the
 columns), :mod:`~bulk_tasks.results.formats` (how lines are written and read: CSV, JSON

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import ResultsError
-from ..inputs import Row, cell_text
-from ..safe_cells import defuse_all, restore
+from ..rows.inputs import Row, cell_text
+from ..rows.safe_cells import defuse_all, restore
 from .outcomes import CORE_COLUMNS, Outcome, Status
 
 #: a results line read back: column -> text

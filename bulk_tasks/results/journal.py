@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import OtherDestination, ResultsError
-from ..inputs import Row
+from ..rows.inputs import Row
 from .formats import (
     CsvFormat,
     Line,
@@ -330,7 +330,7 @@ class Journal:
         other way measured cost more CPU than the fsync's wait (handing it to a thread, or
         gathering the marks of several requests over turns of the event loop: each turn a
         request waits costs more than the wait it shares). Fast runs mark several lines in
-        one call instead (see :mod:`bulk_tasks.scheduler`).
+        one call instead (see :mod:`bulk_tasks.sending.scheduler`).
         """
         if not self._durable:
             return

@@ -1,6 +1,6 @@
 """Workbooks in and out: XLSX results written from their journal, read back to resume, and
 tables of text (a failed-rows file) as CSV or XLSX. Every risky cell is a text cell, never a
-formula (see :mod:`bulk_tasks.safe_cells`)."""
+formula (see :mod:`bulk_tasks.rows.safe_cells`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import ResultsError
-from ..safe_cells import RISKY_STARTS
+from ..rows.safe_cells import RISKY_STARTS
 from .formats import CsvFormat, read_lines
 from .outcomes import is_xlsx
 

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 from pydantic import BeforeValidator
 
-from ..cells import (
+from ..rows.cells import (
     LIST_FORM,
     CellProblem,
     Form,
@@ -39,7 +39,7 @@ from ..cells import (
     is_email_address,
     read_items,
 )
-from ..inputs import Cell, cell_text
+from ..rows.inputs import Cell, cell_text
 from .base import (
     Answer,
     Finder,

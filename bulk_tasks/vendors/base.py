@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..cells import CellProblem, Reading
-from ..inputs import Cell, cell_text
 from ..results import Outcome
+from ..rows.cells import CellProblem, Reading
+from ..rows.inputs import Cell, cell_text
 
 Json = dict[str, Any]
 #: the problem "field" of a row whose fault is no single field (an update that changes nothing)
@@ -296,7 +296,7 @@ class Vendor:
 def cells_of(*fields: str) -> str:
     """How a vendor's message points to the cells of ``fields``: a mark, ``{cells:a,b}``, in
     whose place the run writes the headers of the user's own columns ("the "Linked Records"
-    and "Assignees" cells"; :meth:`~bulk_tasks.rules.Rules.worded`)."""
+    and "Assignees" cells"; :meth:`~bulk_tasks.rows.rules.Rules.worded`)."""
     return "{cells:" + ",".join(fields) + "}"
 
 

@@ -17,8 +17,8 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, model_validator
 
-from ..cells import LIST_FORM, CellProblem, Form, Text, When, YesNo, read_items
-from ..inputs import Cell, cell_text
+from ..rows.cells import LIST_FORM, CellProblem, Form, Text, When, YesNo, read_items
+from ..rows.inputs import Cell, cell_text
 from .base import (
     NOTHING_TO_CHANGE,
     Answer,

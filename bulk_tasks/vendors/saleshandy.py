@@ -22,9 +22,9 @@ from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator
 
-from ..cells import ID_SEPARATORS, CellProblem, Day, Form, Text, read_items, split_list
-from ..inputs import Cell, cell_text
 from ..results import Outcome, Status
+from ..rows.cells import ID_SEPARATORS, CellProblem, Day, Form, Text, read_items, split_list
+from ..rows.inputs import Cell, cell_text
 from .base import (
     Answer,
     Ask,

@@ -1,0 +1,310 @@
+"""What a run shows while it works: a progress bar at a terminal, log lines elsewhere.
+
+The bar moves by rows (their total is known from the start); the counts are of lines, which
+are rows for lemlist and prospects for Saleshandy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.text import Text
+
+from ..job.summary import Progress, counted
+from ..results import Status
+
+
+def _print_notes(console: Console, notes: list[str]) -> None:
+    for note in notes:
+        console.print(f"Note: {note}")
+
+
+def watcher(
+    console: Console,
+    *,
+    json_lines: bool = False,
+    input: Path | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Progress:
+    """A bar for a person at a terminal; plain lines for cron and logs; JSON for shippers,
+    whose records name ``input``, the file the run reads. ``clock`` is what the pace is
+    measured by (a test moves its own)."""
+    if json_lines:
+        return _JsonProgress(console, input=input, clock=clock)
+    if console.is_terminal:
+        return _BarProgress(console, clock=clock)
+    return _LogProgress(console, clock=clock)
+
+
+class Once:
+    """Something to say once, however often it is asked for."""
+
+    def __init__(self, say: Callable[[], None]) -> None:
+        self._say: Callable[[], None] | None = say
+
+    def __call__(self) -> None:
+        say, self._say = self._say, None
+        if say is not None:
+            say()
+
+
+class Announced:
+    """A watcher that says ``announcement`` as the run starts: only once the run has read its
+    input and taken its results file, so that a run refused before then never says it."""
+
+    def __init__(self, watcher: Progress, announcement: Callable[[], None]) -> None:
+        self._watcher = watcher
+        self._announcement = announcement
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        self._announcement()
+        self._watcher.start(total, notes, lines=lines)
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        self._watcher.advance(status, row_done=row_done)
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        self._watcher.advance_many(counts, rows=rows)
+
+    def notice(self, message: str) -> None:
+        self._watcher.notice(message)
+
+    def wait(self, what: str, *, seconds: float) -> None:
+        self._watcher.wait(what, seconds=seconds)
+
+    def finish(self) -> None:
+        self._watcher.finish()
+
+
+def json_line(event: str, *, level: str = "info", **fields: object) -> str:
+    """One log record as a line of JSON: time, level, event, then the fields."""
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    record = {"time": stamp, "level": level, "event": event, **fields}
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+class _Pace:
+    """How fast rows settle: the time since the start, the run's waits left out (a wait for
+    late answers is no slowness of the rows), and the wait under way, if any."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.restart()
+
+    def restart(self) -> None:
+        self._started = self._wait_from = self._wait_until = self.clock()
+        self._waited = 0.0  # the seconds of the waits over before the last one
+        #: what the last wait was for
+        self.waiting_for = ""
+
+    def wait(self, what: str, *, seconds: float) -> None:
+        now = self.clock()
+        self._waited += min(now, self._wait_until) - self._wait_from
+        self._wait_from, self._wait_until, self.waiting_for = now, now + seconds, what
+
+    def seconds_to_wait(self) -> float:
+        """What is left of the wait under way (0: none is)."""
+        return max(self._wait_until - self.clock(), 0.0)
+
+    def busy(self) -> float:
+        """The clock with the waits left out: it stands still while the run waits."""
+        now = self.clock()
+        return now - self._waited - (min(now, self._wait_until) - self._wait_from)
+
+    def per_second(self, done: int) -> float:
+        return done / max(self.busy() - self._started, 1e-6)
+
+
+def _waiting(seconds: float, what: str) -> str:
+    """What a run says while it waits: "waiting 30 s for late answers before …"."""
+    return f"waiting {seconds:.0f} s {what}"
+
+
+class _TimeLeft(TimeRemainingColumn):
+    """The time left; while the run waits, what for and for how much longer instead."""
+
+    def __init__(self, pace: _Pace) -> None:
+        super().__init__()
+        self._pace = pace
+
+    def render(self, task: Task) -> Text:
+        left = self._pace.seconds_to_wait()
+        if left > 0:
+            return Text(_waiting(left, self._pace.waiting_for), style="progress.remaining")
+        return super().render(task)
+
+
+class _BarProgress:
+    """A progress bar with done/total, rate and time left, for a person at a terminal."""
+
+    def __init__(self, console: Console, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pace = _Pace(clock)
+        self._bar = RichProgress(
+            TextColumn("rows"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            _TimeLeft(self._pace),
+            console=console,
+            get_time=self._pace.busy,  # its own time left leaves the waits out too
+        )
+        self._task = self._bar.add_task("rows", total=None, rate="")
+        self._done = 0
+        self._lines = 0
+        self._noun = "rows"
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        _print_notes(self._bar.console, notes)
+        self._pace.restart()
+        self._noun = lines
+        self._bar.update(self._task, total=total)
+        self._bar.start()
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        self._lines += status is not None
+        self._done += row_done
+        self._show(rows=int(row_done))
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        self._lines += sum(counts.values())
+        self._done += rows
+        self._show(rows=rows)
+
+    def _show(self, *, rows: int) -> None:
+        rate = f"{self._pace.per_second(self._done):.1f} rows/s"
+        if self._noun != "rows":
+            rate = f"{counted(self._lines, self._noun)}, {rate}"
+        self._bar.update(self._task, advance=rows, rate=rate)
+
+    def notice(self, message: str) -> None:
+        self._bar.console.print(message)
+
+    def wait(self, what: str, *, seconds: float) -> None:
+        self._pace.wait(what, seconds=seconds)
+        self._bar.console.print(_waiting(seconds, what))
+
+    def finish(self) -> None:
+        self._bar.stop()
+
+
+class _LogProgress:
+    """Plain lines every few seconds, for cron and logs where no one watches a bar."""
+
+    every = 10.0
+
+    def __init__(self, console: Console, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._console = console
+        self._counts: Counter[Status] = Counter()
+        self._done = 0
+        self._total: int | None = None
+        self._noun = "rows"
+        self._pace = _Pace(clock)
+        self._last = clock()
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        _print_notes(self._console, notes)
+        self._total = total
+        self._noun = lines
+        self._pace.restart()
+        self._last = self._pace.clock()
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        self._done += row_done
+        if status is not None:
+            self._counts[status] += 1
+        if self._pace.clock() - self._last >= self.every:
+            self._line()
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        self._done += rows
+        self._counts.update(counts)
+        if self._pace.clock() - self._last >= self.every:
+            self._line()
+
+    def notice(self, message: str) -> None:
+        self._console.print(message)
+
+    def wait(self, what: str, *, seconds: float) -> None:
+        self._pace.wait(what, seconds=seconds)
+        self._console.print(f"[{time.strftime('%H:%M:%S')}] {_waiting(seconds, what)}")
+
+    def finish(self) -> None:
+        if self._done:
+            self._line()
+
+    def _line(self) -> None:
+        self._last = self._pace.clock()
+        done = self._done
+        per_second = self._pace.per_second(done)
+        of = f"/{self._total}" if self._total is not None else ""
+        left = ""
+        if self._total and per_second > 0 and done < self._total:
+            left = f", ~{(self._total - done) / per_second:.0f} s left"
+        counts = ", ".join(f"{s.value} {n}" for s, n in sorted(self._counts.items()))
+        if self._noun != "rows":
+            counts = f"{counted(sum(self._counts.values()), self._noun)}: {counts}"
+        stamp = time.strftime("%H:%M:%S")
+        self._console.print(f"[{stamp}] {done}{of} rows, {per_second:.1f} rows/s{left} ({counts})")
+
+
+class _JsonProgress(_LogProgress):
+    """The same rhythm as the log lines, as JSON: for log shippers."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        input: Path | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(console, clock=clock)
+        self._input = None if input is None else str(input)
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        for note in notes:
+            self._console.print(json_line("note", message=note))
+        self._total, self._noun = total, lines
+        self._pace.restart()
+        self._last = self._pace.clock()
+        self._console.print(
+            json_line("run.started", input=self._input, rows_total=total, lines=lines)
+        )
+
+    def notice(self, message: str) -> None:
+        self._console.print(json_line("notice", level="warning", message=message))
+
+    def wait(self, what: str, *, seconds: float) -> None:
+        self._pace.wait(what, seconds=seconds)
+        said = _waiting(seconds, what)
+        self._console.print(json_line("waiting", message=said, seconds=round(seconds, 1)))
+
+    def _line(self) -> None:
+        self._last = self._pace.clock()
+        counts = {status.value: n for status, n in sorted(self._counts.items())}
+        self._console.print(
+            json_line(
+                "progress",
+                input=self._input,
+                rows_done=self._done,
+                rows_total=self._total,
+                rows_per_second=round(self._pace.per_second(self._done), 2),
+                lines=self._noun,
+                counts=counts,
+            )
+        )

@@ -1,0 +1,30 @@
+"""One run of the batch job: plan the input, let lines through the gate, send them, look
+up the ones left unknown, and count what became of every row.
+
+The entry points are :func:`validate`, :func:`run` and :func:`resolve`
+(:mod:`~bulk_tasks.job.batch`); this package knows neither typer nor rich.
+"""
+
+from .batch import (
+    Plan,
+    Progress,
+    Settings,
+    Summary,
+    resolve,
+    resolve_async,
+    run,
+    run_async,
+    validate,
+)
+
+__all__ = [
+    "Plan",
+    "Progress",
+    "Settings",
+    "Summary",
+    "resolve",
+    "resolve_async",
+    "run",
+    "run_async",
+    "validate",
+]

@@ -1,0 +1,570 @@
+"""The batch job as a library: input file -> lines -> requests -> results file.
+
+``validate`` and ``run`` are what the CLI's commands call; both are usable from Python with
+a :class:`~bulk_tasks.settings.Settings`. Data flows one way, each stage handing the next
+one type::
+
+    input file --inputs--> Row --rules--> Line --gate--> Ask --packing--> Batch
+        --sender--> httpx.Response --vendor.read--> Answer --sender--> Outcome
+        --Recorder--> a line of the results file
+
+- :mod:`~bulk_tasks.rows.inputs` reads the file as a stream of :class:`~bulk_tasks.rows.inputs.Row`
+  (cells as text, spreadsheet row numbers);
+- :mod:`~bulk_tasks.rows.rules` makes each row one or more :class:`~bulk_tasks.rows.rules.Line` (one
+  per row for lemlist and Attio, one per prospect for Saleshandy): what it asks of the
+  vendor (an :class:`~bulk_tasks.vendors.base.Ask`) and its fingerprint, or its problems;
+- the :class:`~bulk_tasks.job.gate.LineGate` ends the lines not to send (invalid, settled by an
+  earlier run, sent by an earlier file of an inbox, key missing) and lets the others through;
+- :mod:`~bulk_tasks.sending.packing` gathers asks into requests, each a
+  :class:`~bulk_tasks.sending.packing.Batch` of lines; :mod:`~bulk_tasks.sending.scheduler`
+  hands them to the workers of their key's lane (:mod:`~bulk_tasks.sending.lanes`);
+- the :class:`~bulk_tasks.sending.sender.Sender` sends a batch's request under the key's rate window
+  (:mod:`~bulk_tasks.sending.transport`: httpx), the vendor reads the response as an
+  :class:`~bulk_tasks.vendors.base.Answer`, and the sender makes it an
+  :class:`~bulk_tasks.results.Outcome` per line;
+- the :class:`~bulk_tasks.job.summary.Recorder` writes each outcome to the results file, which
+  is also the run's journal (:mod:`~bulk_tasks.results`), counts it and ticks progress.
+
+``validate`` stops at the rules: each line's outcome says whether it is valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import signal
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import MissingKey, OptionError, OtherDestination, ResultsError
+from ..keys import Keys
+from ..results import (
+    Journal,
+    Outcome,
+    SentBefore,
+    Status,
+    default_path,
+    destination_in,
+    journal_path,
+    may_hold_tasks,
+    sent_elsewhere,
+)
+from ..rows.columns import ColumnMap, map_columns
+from ..rows.date_orders import read_date_orders
+from ..rows.inputs import Row, Table, is_blank, open_table
+from ..rows.rules import Dedupe, Line, Rules
+from ..settings import Settings
+from .gate import LineGate
+from .helper_pool import HelperPool, Verdicts, checked_here, helpers_for, warm_helpers
+from .lock import Busy, LockFile
+from .summary import Progress, Recorder, Resolved, Silent, Summary, counted
+
+__all__ = ["Progress", "Settings", "Summary", "resolve", "run", "run_async", "validate"]
+
+
+class Plan:
+    """An opened input with its columns matched to the action's fields.
+
+    With ``settings.limit``, the table stops at that many non-blank rows when
+    ``read_past_limit`` is False (``validate``); otherwise every row is read, and the rows
+    after the limit end ``not_sent`` at the gate (``run``: its results tell every row).
+    """
+
+    def __init__(self, settings: Settings, *, read_past_limit: bool = True) -> None:
+        self.settings = settings
+        self.vendor = settings.vendor
+        model = self.vendor.spec(settings.action)
+        assert model is not None  # Settings refuses an action the vendor does not have
+        table = open_table(
+            settings.input,
+            sheet=settings.sheet,
+            encoding=settings.encoding,
+            delimiter=settings.delimiter,
+        )
+        self.columns: ColumnMap = map_columns(
+            table.headers,
+            model,
+            mapping=settings.mapping,
+            constants=settings.constants,
+        )
+        # a date column's order is the whole column's, --limit or not
+        reading, self.date_notes = read_date_orders(
+            settings.reading, self.columns, model, table.rows
+        )
+        self._read_past_limit = read_past_limit
+        if settings.limit is not None and not read_past_limit:
+            table = table.first(settings.limit)
+        self.table: Table = table
+        self.rules = Rules(
+            settings.target,
+            settings.action,
+            model,
+            self.columns,
+            reading,
+            sandbox=settings.sandbox,
+        )
+
+    @property
+    def results_delimiter(self) -> str:
+        """What separates the cells of a CSV results file: a semicolon when the input's did
+        (as Excel writes CSV where the decimal mark is a comma, and reads it back only so),
+        else a comma."""
+        return ";" if self.table.delimiter == ";" else ","
+
+    def summary(self, results: Path) -> Summary:
+        vendor, notes = self.vendor, [*self.table.notes, *self.date_notes]
+        limit = self.settings.limit
+        if limit is not None:
+            rows = counted(limit, "rows")
+            notes.append(
+                f"--limit {limit}: only the first {rows} are sent; the rows after them end "
+                "not_sent (beyond_limit): run again without --limit, with --resume, to send them"
+                if self._read_past_limit
+                else f"--limit {limit}: only the first {rows} are checked"
+            )
+        return Summary(
+            results=results, line_noun=vendor.line_noun, vendor=vendor.title, notes=notes
+        )
+
+    def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
+        """Every line of every non-blank row; blank rows are only counted."""
+        dedupe = Dedupe()
+        for row in self.table.rows():
+            if is_blank(row):
+                summary.rows.blank += 1
+                progress.advance(None)
+                continue
+            lines = self.rules.lines(row)
+            summary.rows.expect(row.number, len(lines))
+            for line in lines:
+                again = dedupe(line.fingerprint)
+                yield (
+                    line
+                    if again == line.fingerprint
+                    else dataclasses.replace(line, fingerprint=again)
+                )
+
+
+def validate(settings: Settings, *, progress: Progress | None = None) -> Summary:
+    """Every line's verdict into the results file; nothing is sent.
+
+    Rows are checked in helper processes when the file is large and the machine has cores
+    to spare (``settings.helpers``); the results keep the input's order either way.
+    """
+    if settings.helpers is None and settings.limit is None:
+        warm_helpers(settings.input)
+    plan = Plan(settings, read_past_limit=False)
+    path = settings.results or default_path(settings.input, suffix=".validation.csv")
+    summary = plan.summary(path)
+    watcher = progress or Silent()
+    helpers = helpers_for(plan.table.total) if settings.helpers is None else settings.helpers
+    started = time.monotonic()
+    _not_the_input(path, settings)
+    with _locked(path):
+        _keep_run_results(path)
+        journal = Journal(
+            path,
+            plan.table.headers,
+            destination=plan.rules.destination,
+            delimiter=plan.results_delimiter,
+            durable=False,
+            flush_each=False,
+        )
+        watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
+        try:
+            if helpers > 0:
+                with HelperPool(plan.rules, helpers, delimiter=journal.delimiter) as pool:
+                    _check_in_helpers(plan, journal, summary, watcher, pool)
+                summary.helpers = len(pool.used)
+            else:
+                rows = checked_here(plan.rules, plan.table)
+                _record_verdicts(rows, Recorder(journal, summary, watcher), summary, watcher)
+            journal.close()
+        finally:
+            watcher.finish()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _check_in_helpers(
+    plan: Plan, journal: Journal, summary: Summary, watcher: Progress, pool: HelperPool
+) -> None:
+    if not journal.renders_csv or plan.table.parts is None:
+        rows = pool.checked_rows(plan.table)
+        _record_verdicts(rows, Recorder(journal, summary, watcher), summary, watcher)
+        return
+    dedupe = Dedupe()
+    for part in pool.rendered_parts(plan.table):  # the helpers render, this process writes
+        journal.write_lines(dedupe.text(part.text, part.fingerprints, part.offsets))
+        # validation does no task: each row ends "not done"
+        summary.rows.blank += part.blank
+        summary.rows.not_done += part.rows - part.blank
+        summary.counts.update(part.counts)
+        summary.invalid_reasons.update(part.invalid_reasons)
+        watcher.advance_many(part.counts, rows=part.rows)
+
+
+def _record_verdicts(
+    rows: Iterable[tuple[Row, Verdicts]], recorder: Recorder, summary: Summary, watcher: Progress
+) -> None:
+    dedupe = Dedupe()
+    for row, lines in rows:
+        if lines is None:
+            summary.rows.blank += 1
+            watcher.advance(None)
+            continue
+        summary.rows.expect(row.number, len(lines))
+        for fingerprint, outcome, reasons in lines:
+            if reasons:
+                summary.invalid_reasons.add(reasons, row.number)
+            recorder.record(row, dedupe(fingerprint), outcome)
+
+
+def _keep_run_results(path: Path) -> None:
+    """Validation may replace an earlier validation, never a run's results or another file."""
+    existing = [file for file in (journal_path(path), path) if file.exists()]
+    if existing and may_hold_tasks(existing[0]):
+        raise ResultsError(
+            f"{path} holds a run's results or another file, which validate would overwrite; "
+            "give validate another --results"
+        )
+
+
+def run(
+    settings: Settings,
+    *,
+    key: str | Keys,
+    progress: Progress | None = None,
+    sent_before: Mapping[str, SentBefore] | None = None,
+) -> Summary:
+    """Send every valid line to the vendor; the results file says what became of each.
+
+    ``key`` is the key of the vendor's own variable, or :class:`~bulk_tasks.keys.Keys` when
+    rows may name their own (an ``apiKeyEnv`` column). ``sent_before``: lines that other
+    results files sent, by fingerprint (an inbox's earlier files); such a line is not sent
+    again, unless this results file's own word says to send it.
+    """
+    return asyncio.run(run_async(settings, key=key, progress=progress, sent_before=sent_before))
+
+
+async def run_async(
+    settings: Settings,
+    *,
+    key: str | Keys,
+    progress: Progress | None = None,
+    sent_before: Mapping[str, SentBefore] | None = None,
+) -> Summary:
+    keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
+    plan = Plan(settings)
+    if not plan.columns.names_keys and keys.key("") is None:
+        raise MissingKey(f"{keys.missing('')}, or try the built-in sandbox with --sandbox")
+    from ..sending.sharing import ensure_reachable  # imported late, as the sending stack is
+
+    await ensure_reachable(settings.share)  # before any file is written
+    path = settings.results or default_path(settings.input)
+    _not_the_input(path, settings)
+    with _locked(path):
+        _keep_or_back_up(path, settings)
+        journal = Journal(
+            path,
+            plan.table.headers,
+            destination=settings.destination,
+            delimiter=plan.results_delimiter,
+            resume=settings.resume,
+            durable=settings.durable,
+        )
+        try:
+            summary = await _send(
+                plan, journal, keys=keys, progress=progress or Silent(), sent_before=sent_before
+            )
+        except BaseException:
+            journal.abandon()  # every line written stays; --resume reads them
+            raise
+        journal.close()
+    return summary
+
+
+def _mark_sending(journal: Journal, lines: Sequence[Line]) -> None:
+    """``lines`` marked in ``journal`` as on their way: on disk when this returns."""
+    journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
+
+
+async def _send(
+    plan: Plan,
+    journal: Journal,
+    *,
+    keys: Keys,
+    progress: Progress,
+    sent_before: Mapping[str, SentBefore] | None,
+) -> Summary:
+    # imported late: validate, and every command but run, start a third faster without them
+    from ..sending.lanes import LaneFactory
+    from ..sending.scheduler import SendingRun
+    from .lookups import Recovery, look_up_earlier
+
+    settings = plan.settings
+    summary = plan.summary(journal.path)
+    recorder = Recorder(journal, summary, progress)
+    gate = LineGate(
+        settings,
+        plan.rules,
+        journal,
+        keys,
+        recorder=recorder,
+        summary=summary,
+        progress=progress,
+        sent_before=sent_before,
+    )
+    stop, abort = asyncio.Event(), asyncio.Event()
+
+    mark_sending = functools.partial(_mark_sending, journal)
+    known_ids = {outcome.remote_id for outcome in journal.earlier.values() if outcome.remote_id}
+    # a task an earlier file created is no answer to a line of this run
+    known_ids |= {line.remote_id for line in (sent_before or {}).values() if line.remote_id}
+    recovery = Recovery(
+        settings,
+        journal,
+        settle=gate.settle,
+        summary=summary,
+        progress=progress,
+        known_ids=known_ids,
+    )
+
+    def on_outcome(line: Line, outcome: Outcome) -> None:
+        if not recovery.hold(line, outcome):
+            gate.settle(line, outcome)
+
+    started = time.monotonic()
+    progress.start(plan.table.total, summary.notes, lines=summary.line_noun)
+    try:
+        with _signals(summary, progress, stop, abort, grace=settings.grace):
+            async with LaneFactory(settings, keys=keys, key_of=gate.key, stop=stop) as lanes:
+                if journal.earlier:
+                    gate.settled_now = await look_up_earlier(
+                        settings,
+                        plan.rules,
+                        plan.table.headers,
+                        journal,
+                        lanes,
+                        summary=summary,
+                        progress=progress,
+                        stop=stop,
+                        abort=abort,
+                        before_send=mark_sending,
+                    )
+                sending: SendingRun[Line] = SendingRun(
+                    ask_of=gate.ask,
+                    open_lane=lanes.open,
+                    lane_of=_key_env,
+                    creates=settings.action == "create",
+                    on_outcome=on_outcome,
+                    stop=stop,
+                    abort=abort,
+                    before_send=mark_sending,
+                    workers=lanes.workers,
+                    refusal_stops_run=not plan.columns.names_keys,
+                )
+                ended = await sending.send_all(plan.lines(summary, progress))
+                await recovery.finish(
+                    lanes,
+                    stop=stop,
+                    abort=abort,
+                    before_send=mark_sending,
+                    refusal_stops_run=not plan.columns.names_keys,
+                )
+    finally:
+        progress.finish()
+    if ended.stopped is not None:
+        summary.stopped = str(ended.stopped)
+    for name, refusal in ended.refused.items():
+        summary.keys_unused[keys.variable(str(name))] = str(refusal)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _key_env(line: Line) -> str:
+    return line.key_env
+
+
+def resolve(settings: Settings, *, key: str | Keys, progress: Progress | None = None) -> Summary:
+    """Look up the ``unknown`` creates of the results file ``settings.results`` at the
+    vendor: found ones become created, missing ones are sent again once; the file is
+    rewritten with their new lines. The summary counts the lines looked up."""
+    return asyncio.run(resolve_async(settings, key=key, progress=progress))
+
+
+async def resolve_async(
+    settings: Settings, *, key: str | Keys, progress: Progress | None = None
+) -> Summary:
+    from ..rows.columns import map_columns as columns_of
+    from ..sending.lanes import LaneFactory
+    from ..sending.sharing import ensure_reachable
+    from .lookups import input_headers, look_up_earlier, results_rows
+
+    path = settings.results or settings.input
+    if not (path.exists() or journal_path(path).exists()):
+        raise ResultsError(f"{path} does not exist: give the results file of an earlier run")
+    await ensure_reachable(settings.share)  # before the file is touched
+    keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
+    watcher = progress or Silent()
+    model = settings.vendor.spec(settings.action)
+    assert model is not None  # Settings refuses an action the vendor does not have
+    with _locked(path):
+        journal = _resolving_journal(path, settings)
+        try:
+            headers = input_headers(journal.headers)
+            columns = columns_of(
+                headers, model, mapping=settings.mapping, constants=settings.constants
+            )
+            if not columns.names_keys and keys.key("") is None:
+                raise MissingKey(keys.missing(""))
+            # the dates are read as the run read them: the file holds every row it read
+            reading, _ = read_date_orders(
+                settings.reading,
+                columns,
+                model,
+                functools.partial(results_rows, journal.file, headers),
+            )
+            rules = Rules(
+                settings.target,
+                settings.action,
+                model,
+                columns,
+                reading,
+                sandbox=settings.sandbox,
+            )
+            vendor = settings.vendor
+            summary = Summary(results=path, line_noun=vendor.line_noun, vendor=vendor.title)
+            stop, abort = asyncio.Event(), asyncio.Event()
+
+            mark_sending = functools.partial(_mark_sending, journal)
+            started = time.monotonic()
+            with _signals(summary, watcher, stop, abort, grace=settings.grace):
+                async with LaneFactory(settings, keys=keys, key_of=keys.key, stop=stop) as lanes:
+                    settled = await look_up_earlier(
+                        settings,
+                        rules,
+                        headers,
+                        journal,
+                        lanes,
+                        summary=summary,
+                        progress=watcher,
+                        stop=stop,
+                        abort=abort,
+                        before_send=mark_sending,
+                    )
+            summary.counts.update(outcome.status for outcome in settled.values())
+            still = summary.resolved[Resolved.STILL_UNKNOWN] + summary.resolved[Resolved.NOT_ASKED]
+            if still:
+                summary.counts[Status.UNKNOWN] += still
+            summary.seconds = time.monotonic() - started
+        except BaseException:
+            journal.abandon()
+            raise
+        journal.close()
+    return summary
+
+
+def _resolving_journal(path: Path, settings: Settings) -> Journal:
+    try:
+        return Journal(
+            path, (), destination=settings.destination, resume=True, durable=settings.durable
+        )
+    except OtherDestination as error:
+        raise OtherDestination(
+            f"{path} holds lines sent to {error.found}, not to {error.wanted}: there is nothing "
+            f"to look up at {error.wanted} (a --sandbox trial's tasks exist only in the sandbox)",
+            path=error.path,
+            found=error.found,
+            wanted=error.wanted,
+        ) from None
+
+
+def _not_the_input(path: Path, settings: Settings) -> None:
+    if path.resolve() == settings.input.resolve():
+        raise OptionError(f"--results {path} is the input file itself; choose another path")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One run per results file at a time: a second one would corrupt the journal."""
+    if path.is_dir():
+        raise OptionError(
+            f"--results {path} is a folder; name a file in it, such as {path / 'results.csv'}"
+        )
+    lock = LockFile(Path(f"{path}.lock"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Busy:
+        raise ResultsError(
+            f"another bulk-tasks run is writing {path} (it holds {path}.lock); wait for it "
+            "to end, or give this run another --results"
+        ) from None
+    except OSError as error:
+        raise ResultsError(
+            f"cannot write beside {path} ({error.strerror}); choose another place with --results"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _keep_or_back_up(path: Path, settings: Settings) -> None:
+    """Refuse to overwrite an earlier run's results unless told to resume or start over."""
+    existing = [p for p in {path, journal_path(path)} if p.exists()]
+    if not existing or settings.resume:
+        return
+    if not settings.force:
+        found = destination_in(path)
+        if found is not None and found != settings.destination:
+            raise sent_elsewhere(existing[0], found=found, wanted=settings.destination)
+        raise ResultsError(
+            f"{existing[0]} already exists: add --resume to carry on from it (rows already "
+            "done are skipped), or --force to start over (the old file is kept as a backup)"
+        )
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for old in existing:
+        old.rename(old.with_name(f"{old.stem}.backup-{stamp}{old.suffix}"))
+
+
+@contextlib.contextmanager
+def _signals(
+    summary: Summary,
+    progress: Progress,
+    stop: asyncio.Event,
+    abort: asyncio.Event,
+    *,
+    grace: float,
+) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: stop sending, let requests on their way finish; twice: at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        if stop.is_set() and summary.stopped:
+            abort.set()
+            progress.notice("Stopping at once: rows on their way are marked unknown.")
+            return
+        stop.set()
+        summary.stopped = f"stopped by {name}"
+        loop.call_later(grace, abort.set)
+        progress.notice(
+            f"Stopping: no new rows are sent; waiting up to {grace:.0f} s for the ones on "
+            "their way (press Ctrl-C again to stop at once)."
+        )
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+            loop.add_signal_handler(sig, on_signal, sig.name)
+            handled.append(sig)
+    try:
+        yield
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)

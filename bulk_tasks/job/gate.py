@@ -1,0 +1,187 @@
+"""The line gate: which lines of a run go to the vendor, and what becomes of the others.
+
+A line is not sent when it is invalid, when an earlier run of the same results file already
+settled it (``--resume``), when another results file says its task exists or may (the
+earlier files of an inbox: ``sent_before``), when its row comes after the first ``--limit``
+rows, or when the key it needs is not set. Such a line ends at the gate with its outcome;
+every other line passes with what it asks of the vendor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..keys import Keys
+from ..results import DONE, Journal, Outcome, SentBefore, Status
+from ..rows.rules import Line, Rules
+from ..settings import Settings
+from ..vendors.base import Ask
+from .summary import Progress, Recorder, Summary, counted
+
+
+class LineGate:
+    """Lets through the lines to send; records the outcome of every other one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rules: Rules,
+        journal: Journal,
+        keys: Keys,
+        *,
+        recorder: Recorder,
+        summary: Summary,
+        progress: Progress,
+        sent_before: Mapping[str, SentBefore] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._rules = rules
+        self._earlier = journal.earlier
+        #: lines other results files sent, by fingerprint: checked after this file's own word
+        self._sent_before = sent_before or {}
+        self._keys = keys
+        self._recorder = recorder
+        self._summary = summary
+        self._progress = progress
+        self._found: dict[str, str | None] = {}  # variable named by rows -> its key, or None
+        #: lines of an earlier run that this run settled before sending (looked up), by
+        #: fingerprint
+        self.settled_now: dict[str, Outcome] = {}
+        self._rows_seen = 0  # non-blank rows, each counted at its first line
+        self._last_row = 0
+
+    def _beyond_limit(self, line: Line) -> bool:
+        """Whether ``line``'s row comes after the first ``--limit`` rows (lines come in the
+        order of their rows, those of a row together; blank rows have none)."""
+        if line.row.number != self._last_row:
+            self._last_row = line.row.number
+            self._rows_seen += 1
+        limit = self._settings.limit
+        return limit is not None and self._rows_seen > limit
+
+    def ask(self, line: Line) -> Ask | None:
+        """What ``line`` asks of the vendor, or None when it is not to be sent."""
+        beyond_limit = self._beyond_limit(line)
+        if line.ask is None:
+            self._summary.invalid_reasons.add(self._rules.reasons(line), line.row.number)
+            self._recorder.record_line(line, self._rules.invalid_outcome(line))
+            return None
+        if self.settled_now:
+            now = self.settled_now.pop(line.fingerprint, None)
+            if now is not None:
+                self._recorder.record_line(line, now)
+                return None
+        earlier = self._earlier.get(line.fingerprint)
+        decided = resumed(earlier, self._settings) if earlier else None
+        if decided is None and self._sent_before:
+            before = self._sent_before.get(line.fingerprint)
+            decided = not_sent_again(before, self._settings) if before is not None else None
+            if decided is not None:
+                self._summary.by_earlier_files[decided.status] += 1
+        if decided is not None:
+            self._recorder.record_line(line, decided)
+            return None
+        if beyond_limit:
+            self._recorder.record_line(line, self._beyond(self._settings.limit or 0))
+            return None
+        if self.key(line.key_env) is None:
+            self._recorder.record_line(line, self._key_missing(line.key_env))
+            return None
+        return line.ask
+
+    def key(self, key_env: str) -> str | None:
+        """The key in the variable a line names ("": the vendor's own); None when unset.
+
+        The first line that finds a variable unset says so, once."""
+        if key_env not in self._found:
+            found = self._found[key_env] = self._keys.key(key_env)
+            if found is None:
+                noun = self._summary.line_noun
+                trouble = f"{self._keys.missing(key_env)}; its {noun} were not sent"
+                self._summary.keys_unused[self._keys.variable(key_env)] = trouble
+                self._progress.notice(trouble)
+        return self._found[key_env]
+
+    def settle(self, line: Line, outcome: Outcome) -> None:
+        """What became of a line the gate let through; a refused key is said once."""
+        outcome = self._rules.worded(outcome)
+        if outcome.error_code == "key_rejected":
+            variable = self._keys.variable(line.key_env)
+            if variable not in self._summary.keys_unused:
+                self._summary.keys_unused[variable] = outcome.error_message
+                self._progress.notice(outcome.error_message)
+        self._recorder.record_line(line, outcome)
+
+    @staticmethod
+    def _beyond(limit: int) -> Outcome:
+        return Outcome(
+            status=Status.NOT_SENT,
+            error_code="beyond_limit",
+            error_message=f"not sent: it comes after the first {counted(limit, 'rows')} "
+            f"(--limit {limit}); to send it, run again without --limit, with --resume",
+        )
+
+    def _key_missing(self, key_env: str) -> Outcome:
+        return Outcome(
+            status=Status.NOT_SENT,
+            error_code="key_missing",
+            error_message=f"{self._keys.missing(key_env)}; nothing was sent: set it, then run "
+            "again with --resume",
+        )
+
+
+def resumed(earlier: Outcome, settings: Settings) -> Outcome | None:
+    """What an earlier run's last word on a line means now: an outcome, or None to send it."""
+    if earlier.status in DONE:
+        return Outcome(
+            status=Status.SKIPPED,
+            remote_id=earlier.remote_id,
+            http_status=earlier.http_status,
+            error_message=f"done by an earlier run ({earlier.status.value})"
+            if earlier.status is not Status.SKIPPED
+            else earlier.error_message,
+        )
+    if earlier.status is Status.UNKNOWN and not settings.retry_unknown:
+        return _left_alone(earlier, "--retry-unknown, which may create it twice")
+    retryable = earlier.error_code == "retries_exhausted"
+    if earlier.status is Status.FAILED and not (retryable or settings.retry_failed):
+        return _left_alone(earlier, "--retry-failed")
+    return None  # not_sent, retries exhausted, or asked for: send it
+
+
+def not_sent_again(before: SentBefore, settings: Settings) -> Outcome | None:
+    """What a line that an earlier file sent ends with here: skipped when its task exists,
+    unknown when a create may have made it; None to send it (an update sent twice leaves
+    the task as one does)."""
+    where = f"{before.results} row {before.row}"
+    if before.status in DONE:
+        done = "done" if before.status is Status.SKIPPED else before.status.value
+        task = f" ({before.remote_id})" if before.remote_id else ""
+        return Outcome(
+            status=Status.SKIPPED,
+            remote_id=before.remote_id,
+            error_message=f"{done} by an earlier file of the inbox: {where}{task}; not sent again",
+        )
+    if settings.action != "create":
+        return None
+    target = settings.target
+    return Outcome(
+        status=Status.UNKNOWN,
+        error_code=before.error_code,
+        error_message=f"an earlier file of the inbox sent it and got no answer ({where}): the "
+        f"task may exist, so it is not sent again; look it up with `bulk-tasks resolve "
+        f"{before.results} --target {target}` (a missing task is sent then), or check in "
+        f"{target} and send a missing one with `bulk-tasks run`",
+    )
+
+
+def _left_alone(earlier: Outcome, option: str) -> Outcome:
+    reason = earlier.error_message.split(" [left alone by --resume")[0]
+    return Outcome(
+        status=earlier.status,
+        remote_id=earlier.remote_id,
+        http_status=earlier.http_status,
+        error_code=earlier.error_code,
+        error_message=f"{reason} [left alone by --resume; to send it again add {option}]",
+        attempts=earlier.attempts,
+    )

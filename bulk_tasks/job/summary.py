@@ -1,0 +1,215 @@
+"""Where each line ends: its line in the results file, its count in the :class:`Summary`,
+its tick of :class:`Progress`, all three through one :class:`Recorder`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from ..results import DONE, Journal, Outcome, Status
+from ..rows.inputs import Row
+from ..rows.rules import Line
+
+
+def counted(count: int, noun: str) -> str:
+    """A count and its plural noun as a sentence says them: "1 row", "2 rows", "1 prospect",
+    "1,250 lines" (every noun a summary counts makes its plural with an s)."""
+    return f"{count:,} {noun.removesuffix('s') if count == 1 else noun}"
+
+
+class Progress(Protocol):
+    """What the job tells whoever is watching."""
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        """``total`` rows are coming (None: unknown); ``lines`` says what a line is."""
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        """One more line settled with ``status`` (None: a blank row); ``row_done`` when it
+        was its row's last."""
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        """Many lines settled at once, ``counts`` of each status, ending ``rows`` rows
+        (blank ones included)."""
+
+    def notice(self, message: str) -> None:
+        """Something the user should know now (a stop has begun, say)."""
+
+    def wait(self, what: str, *, seconds: float) -> None:
+        """The run waits ``seconds`` before more lines settle, ``what`` for ("for late
+        answers before looking up 2 unknown rows at lemlist"): said in place of a time left,
+        and left out of the pace."""
+
+    def finish(self) -> None: ...
+
+
+class Silent:
+    """Progress that nobody watches."""
+
+    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
+        pass
+
+    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
+        pass
+
+    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
+        pass
+
+    def notice(self, message: str) -> None:
+        pass
+
+    def wait(self, what: str, *, seconds: float) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class RowTally:
+    """How rows ended, as their lines settle: every line done, some, or none."""
+
+    fully: int = 0
+    partly: int = 0
+    not_done: int = 0
+    blank: int = 0
+    #: the first few rows partly done, to point at
+    partly_rows: list[int] = field(default_factory=list)
+    #: rows with lines still to settle: row -> [lines left, lines done, lines in all]
+    _open: dict[int, list[int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def settled(self) -> int:
+        return self.fully + self.partly + self.not_done
+
+    def expect(self, row: int, lines: int) -> None:
+        self._open[row] = [lines, 0, lines]
+
+    def settle(self, row: int, *, done: bool) -> bool:
+        """One of ``row``'s lines settled; True when it was the row's last."""
+        entry = self._open[row]
+        entry[0] -= 1
+        entry[1] += done
+        if entry[0]:
+            return False
+        _, lines_done, lines = self._open.pop(row)
+        if lines_done == lines:
+            self.fully += 1
+        elif lines_done:
+            self.partly += 1
+            if len(self.partly_rows) < 10:
+                self.partly_rows.append(row)
+        else:
+            self.not_done += 1
+        return True
+
+
+#: how many of a reason's rows a summary names
+FIRST_ROWS = 5
+
+
+@dataclass
+class InvalidReasons:
+    """Why lines were invalid: for each reason (:meth:`~bulk_tasks.rows.rules.Rules.reasons`), the
+    lines it made invalid and the first few of their rows."""
+
+    lines: Counter[str] = field(default_factory=Counter)
+    first_rows: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, reasons: Iterable[str], row: int, *, lines: int = 1) -> None:
+        """``lines`` more lines of ``row`` made invalid by each of ``reasons``."""
+        for reason in reasons:
+            self.lines[reason] += lines
+            rows = self.first_rows.setdefault(reason, [])
+            if len(rows) < FIRST_ROWS and row not in rows:
+                rows.append(row)
+
+    def update(self, later: InvalidReasons) -> None:
+        """Add the reasons counted over later rows."""
+        for reason, lines in later.lines.items():
+            self.lines[reason] += lines
+            rows = self.first_rows.setdefault(reason, [])
+            rows += [row for row in later.first_rows[reason] if row not in rows]
+            del rows[FIRST_ROWS:]
+
+    def most_common(self, count: int = 5) -> list[tuple[str, int, list[int]]]:
+        """The ``count`` reasons that made the most lines invalid, two lines or more each:
+        each reason, its lines and its first rows."""
+        return [
+            (reason, lines, self.first_rows[reason])
+            for reason, lines in self.lines.most_common(count)
+            if lines >= 2
+        ]
+
+
+class Resolved(StrEnum):
+    """What became of a line left unknown once it was looked up at the vendor, or that it
+    could not be (the vendor has no task list to read)."""
+
+    FOUND = "found"
+    SENT_AGAIN = "sent again"
+    STILL_UNKNOWN = "still unknown"
+    NOT_ASKED = "not asked"
+
+
+@dataclass
+class Summary:
+    """How a run ended: counts per line status, rows, where the results are, why it stopped."""
+
+    results: Path
+    #: what a line is ("rows" when each row is one line, "prospects" for Saleshandy)
+    line_noun: str = "rows"
+    #: the vendor, as it writes its name ("Saleshandy"), for the summary's sentences
+    vendor: str = ""
+    counts: Counter[Status] = field(default_factory=Counter)
+    rows: RowTally = field(default_factory=RowTally)
+    notes: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    #: a key variable that was not set, or whose key the vendor refused -> what happened
+    keys_unused: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    #: validate: how many helper processes checked rows (0: this process did)
+    helpers: int = 0
+    #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines;
+    #: "not asked": those the vendor cannot be asked about
+    resolved: Counter[Resolved] = field(default_factory=Counter)
+    #: lines not sent because an earlier file sent them (the inbox), by the status they end
+    #: with: skipped (the task exists) or unknown (it may)
+    by_earlier_files: Counter[Status] = field(default_factory=Counter)
+    #: why lines were invalid
+    invalid_reasons: InvalidReasons = field(default_factory=InvalidReasons)
+
+    @property
+    def lines(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0: every line done; 1: finished, some lines not done; 2: stopped."""
+        if self.stopped:
+            return 2
+        return 0 if all(status in DONE for status in self.counts) else 1
+
+
+class Recorder:
+    """Ends lines: writes each one's outcome to the results file, counts it, ticks progress."""
+
+    def __init__(self, journal: Journal, summary: Summary, progress: Progress) -> None:
+        self._write = journal.write
+        self._counts = summary.counts
+        self._settle = summary.rows.settle
+        self._advance = progress.advance
+
+    def record(self, row: Row, fingerprint: str, outcome: Outcome) -> None:
+        """The outcome of one of ``row``'s lines, as its results line says it."""
+        self._write(row, outcome, fingerprint)
+        self._counts[outcome.status] += 1
+        done = self._settle(row.number, done=outcome.status in DONE)
+        self._advance(outcome.status, row_done=done)
+
+    def record_line(self, line: Line, outcome: Outcome) -> None:
+        """The outcome of ``line``, with its prospect and notes."""
+        self.record(line.row, line.fingerprint, line.complete(outcome))
