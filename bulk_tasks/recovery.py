@@ -23,8 +23,17 @@ from pathlib import Path
 
 from .inputs import Row
 from .lanes import LaneFactory
-from .resolving import Resolver, Unresolved, first_words, never_answered, sent_again
-from .results import RESULT_COLUMNS, Journal, Outcome, Status, input_columns, result_headers
+from .resolving import Resolver, Unresolved, looked_up, never_answered, sent_again
+from .results import (
+    RESULT_COLUMNS,
+    Journal,
+    Looked,
+    Lookup,
+    Outcome,
+    Status,
+    input_columns,
+    result_headers,
+)
 from .results.formats import Line as ResultsLine
 from .results.formats import read_lines
 from .rules import Line, Rules
@@ -329,7 +338,7 @@ async def look_up_earlier(
     name = settings.vendor.name
 
     def record(line: Line, outcome: Outcome) -> None:
-        complete = line.complete(outcome)
+        complete = line.complete(rules.worded(outcome))
         journal.write(line.row, complete, line.fingerprint)
         settled[line.fingerprint] = complete
         if complete.remote_id:  # no answer to another line's lookup in a later round
@@ -345,10 +354,7 @@ async def look_up_earlier(
 
     for fingerprint, (row, outcome) in lost.items():
         said = NOT_REBUILT.format(vendor=name)
-        before = first_words(outcome)
-        still_unknown(
-            row, fingerprint, replace(outcome, error_message=f"{before} [looked up: {said}]")
-        )
+        still_unknown(row, fingerprint, looked_up(outcome, Lookup(Looked.STILL_UNKNOWN, said=said)))
         summary.resolved[Resolved.STILL_UNKNOWN] += 1
     if not items:
         return settled
