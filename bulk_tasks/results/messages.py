@@ -7,6 +7,13 @@ would send it again when ``--resume`` left it alone. :func:`render_message` word
 nothing else does; the code that decides what becomes of a line reads the facts, never the
 text.
 
+An outcome's way to the disk: the vendor's :class:`~bulk_tasks.vendors.base.Answer` (with
+the fields its words name) becomes an outcome in the sender; a lookup adds what it found
+(:mod:`bulk_tasks.resolving`); the gate names the fields' cells by the user's columns
+(:meth:`~bulk_tasks.rules.Rules.worded`); the recorder adds the line's prospect and notes
+(:meth:`~bulk_tasks.rules.Line.complete`) and writes it (:meth:`Journal.write
+<bulk_tasks.results.Journal.write>`), whose cells hold ``error_message`` as worded here.
+
 The results file is also the journal, and its wording is kept from version to version, so a
 results file read back (``--resume``, ``bulk-tasks resolve``) turns each message back into
 facts: :func:`read_message`, the inverse of :func:`render_message`.
