@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bulk_tasks.results import Status
+from bulk_tasks.results import Facts, NamedCells, Status, render_message
 from bulk_tasks.rows.cells import Reading
 from bulk_tasks.rows.inputs import Cell
 from bulk_tasks.sending.sender import Job, Sender
@@ -278,10 +278,15 @@ def test_not_found_says_to_check_the_linked_records() -> None:
     )
     answer = ATTIO.read(404, {}, body, sent=SENT)
     assert answer.error_code == "not_found"
-    # the run writes the user's own headers in place of {cells:…} (test_attio_e2e)
-    assert answer.error_message == (
+    # the message names the fields; the run words them by the user's own columns
+    # (test_attio_e2e, test_messages)
+    assert answer.cells == NamedCells(
+        ("linked_records", "assignees"), then=", then run again with --resume --retry-failed"
+    )
+    facts = Facts(said=answer.error_message, cells=answer.cells)
+    assert render_message(facts) == (
         'Attio refused it: Object with slug/ID "people" not found; no record or workspace '
-        "member matches it: check {cells:linked_records,assignees}, then run again with "
+        "member matches it: check the linked_records and assignees cells, then run again with "
         "--resume --retry-failed"
     )
 

@@ -10,6 +10,7 @@ every other line passes with what it asks of the vendor.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from ..keys import Keys
 from ..results import DONE, Journal, Outcome, SentBefore, Status
@@ -176,12 +177,11 @@ def not_sent_again(before: SentBefore, settings: Settings) -> Outcome | None:
 
 
 def _left_alone(earlier: Outcome, option: str) -> Outcome:
-    reason = earlier.error_message.split(" [left alone by --resume")[0]
-    return Outcome(
+    left_alone = Outcome(
         status=earlier.status,
         remote_id=earlier.remote_id,
         http_status=earlier.http_status,
         error_code=earlier.error_code,
-        error_message=f"{reason} [left alone by --resume; to send it again add {option}]",
         attempts=earlier.attempts,
     )
+    return left_alone.with_facts(replace(earlier.said, left_alone=option))

@@ -21,7 +21,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ..results import RESULT_COLUMNS, Journal, Outcome, Status, input_columns, result_headers
+from ..results import (
+    RESULT_COLUMNS,
+    Journal,
+    Looked,
+    Lookup,
+    Outcome,
+    Status,
+    input_columns,
+    result_headers,
+)
 from ..results.formats import Line as ResultsLine
 from ..results.formats import read_lines
 from ..rows.inputs import Row
@@ -29,7 +38,7 @@ from ..rows.rules import Line, Rules
 from ..sending.lanes import LaneFactory
 from ..settings import Settings
 from ..vendors.base import Ask
-from .resolver import Resolver, Unresolved, first_words, never_answered, sent_again
+from .resolver import Resolver, Unresolved, looked_up, never_answered, sent_again
 from .summary import Progress, Resolved, Summary, counted
 
 #: called before a line's request goes out again (the journal's "sending" marks)
@@ -329,7 +338,7 @@ async def look_up_earlier(
     name = settings.vendor.name
 
     def record(line: Line, outcome: Outcome) -> None:
-        complete = line.complete(outcome)
+        complete = line.complete(rules.worded(outcome))
         journal.write(line.row, complete, line.fingerprint)
         settled[line.fingerprint] = complete
         if complete.remote_id:  # no answer to another line's lookup in a later round
@@ -345,10 +354,7 @@ async def look_up_earlier(
 
     for fingerprint, (row, outcome) in lost.items():
         said = NOT_REBUILT.format(vendor=name)
-        before = first_words(outcome)
-        still_unknown(
-            row, fingerprint, replace(outcome, error_message=f"{before} [looked up: {said}]")
-        )
+        still_unknown(row, fingerprint, looked_up(outcome, Lookup(Looked.STILL_UNKNOWN, said=said)))
         summary.resolved[Resolved.STILL_UNKNOWN] += 1
     if not items:
         return settled

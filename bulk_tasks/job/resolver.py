@@ -30,18 +30,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ..results import Outcome, Status
-from ..rows.rules import Line, with_notes
+from ..results import Looked, Lookup, Outcome, Status
+from ..rows.rules import Line
 from ..sending.sender import LookupFailed, Sender
 from ..vendors.base import Finder, Json, Request, Vendor
 from .summary import Resolved
 
 #: pages read at most for one lookup: a bound on the loop, far above a real list's length
 MOST_PAGES = 400
-
-
-#: how a line's message counts its lookup rounds (as many as recovery.LOOKUP_ROUNDS, or more)
-ORDINALS = ("first", "second", "third", "fourth", "fifth")
 
 
 @dataclass(frozen=True)
@@ -185,10 +181,10 @@ class Resolver:
                 status=Status.CREATED,
                 remote_id=task_id,
                 http_status=200,
-                error_message=_found_message(item, name),
                 attempts=item.outcome.attempts,
             )
-            settled.append((item.line, found))
+            lookup = Lookup(Looked.FOUND, resends=len(item.resent), vendor=name)
+            settled.append((item.line, found.with_facts(replace(found.said, lookup=lookup))))
         missing = group.waiting[len(group.candidates) :]
         if missing and not self._recent and not self._vendor.lists_done:
             said = (
@@ -211,59 +207,30 @@ class Resolver:
         self, item: Unresolved, said: str, tally: Resolved = Resolved.STILL_UNKNOWN
     ) -> Outcome:
         self.tally[tally] += 1
-        if item.resent:
-            said = f"{_looked_up(item, item.round)}; the {_nth(item)} time, {said}"
-        else:
-            said = f"looked up: {said}"
-        return replace(item.outcome, error_message=f"{first_words(item.outcome)} [{said}]")
+        lookup = Lookup(Looked.STILL_UNKNOWN, resends=len(item.resent), said=said)
+        return looked_up(item.outcome, lookup)
 
     @staticmethod
     def _id(group: _Group, task: Json) -> str:
         return group.finder.task_id(task)
 
 
+def looked_up(outcome: Outcome, lookup: Lookup) -> Outcome:
+    """``outcome`` saying what ``lookup`` found, in place of what an earlier lookup said; the
+    rest of its message (what was said first, its notes) as it was."""
+    return outcome.with_facts(replace(outcome.said, lookup=lookup, left_alone=""))
+
+
 def sent_again(item: Unresolved, outcome: Outcome, vendor: Vendor) -> Outcome:
     """The outcome of ``item`` once it was sent again and answered, saying why it was sent."""
-    note = f"sent again: {vendor.name} had no such task after no answer came"
-    if item.resent:
-        note += f" ({_looked_up(item, item.round)}; no task the {_nth(item)} time, so sent again)"
-    return replace(outcome, error_message=with_notes(outcome.error_message, [note]))
+    lookup = Lookup(Looked.SENT_AGAIN, resends=len(item.resent), vendor=vendor.name)
+    return looked_up(outcome, lookup)
 
 
 def never_answered(item: Unresolved, vendor: Vendor) -> Outcome:
     """The outcome of ``item``, whose last resend got no answer and which is looked up no
-    more (the rounds ran out, or the run stopped): unknown, naming each round."""
-    said = (
-        f"{_looked_up(item, len(item.resent))}: its last send may have landed, so look for it "
-        f"in {vendor.name}, and if it is missing, run again with --resume --retry-unknown"
-    )
-    return replace(item.resent[-1], error_message=f"{first_words(item.outcome)} [{said}]")
-
-
-def _looked_up(item: Unresolved, times: int) -> str:
-    """ "looked up 3 times: " and the rounds that sent ``item`` again without an answer: "no
-    task the first time, so sent again, no answer; no task the second time, …"."""
-    rounds = "; ".join(
-        f"no task the {ORDINALS[number]} time, so sent again, no answer"
-        for number in range(len(item.resent))
-    )
-    return f"looked up {'once' if times == 1 else f'{times} times'}: {rounds}"
-
-
-def _nth(item: Unresolved) -> str:
-    """The round ``item`` is in, as its message counts it ("second")."""
-    return ORDINALS[len(item.resent)]
-
-
-def _found_message(item: Unresolved, name: str) -> str:
-    if not item.resent:
-        return f"no answer came when it was sent; found at {name} afterwards"
-    return (
-        f"no answer came when it was sent; {_looked_up(item, item.round)}; found at {name} "
-        f"the {_nth(item)} time"
-    )
-
-
-def first_words(outcome: Outcome) -> str:
-    """What ``outcome``'s message said before any lookup added to it."""
-    return outcome.error_message.split(" [looked up")[0]
+    more (the rounds ran out, or the run stopped): unknown, naming each round, with what
+    was said when it was first sent."""
+    lookup = Lookup(Looked.NEVER_ANSWERED, resends=len(item.resent), vendor=vendor.name)
+    first = replace(item.resent[-1], facts=item.outcome.said)
+    return looked_up(first, lookup)

@@ -21,7 +21,8 @@ the run ends and the workbook is written from it. CSV and XLSX files are safe to
 spreadsheet program: no cell can run as a formula (see :mod:`bulk_tasks.rows.safe_cells`).
 
 The modules: :mod:`~bulk_tasks.results.outcomes` (what a line says: its status and the
-columns), :mod:`~bulk_tasks.results.formats` (how lines are written and read: CSV, JSON
+columns), :mod:`~bulk_tasks.results.messages` (its message's facts, worded in one place and
+read back), :mod:`~bulk_tasks.results.formats` (how lines are written and read: CSV, JSON
 Lines), :mod:`~bulk_tasks.results.journal` (the run's journal: writing, compacting, reading
 back), :mod:`~bulk_tasks.results.xlsx` (workbooks in and out).
 """
@@ -35,6 +36,7 @@ from .journal import (
     read_journal,
     sent_elsewhere,
 )
+from .messages import Facts, Looked, Lookup, NamedCells, read_message, render_message
 from .outcomes import (
     CORE_COLUMNS,
     DESTINATION,
@@ -66,7 +68,11 @@ __all__ = [
     "RESULT_COLUMNS",
     "SANDBOX",
     "CsvLines",
+    "Facts",
     "Journal",
+    "Looked",
+    "Lookup",
+    "NamedCells",
     "Outcome",
     "SentBefore",
     "Status",
@@ -81,6 +87,8 @@ __all__ = [
     "journal_path",
     "may_hold_tasks",
     "read_journal",
+    "read_message",
+    "render_message",
     "result_headers",
     "sent_elsewhere",
     "vendor_of",

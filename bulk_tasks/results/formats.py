@@ -19,6 +19,7 @@ from typing import IO
 from ..errors import ResultsError
 from ..rows.inputs import Row, cell_text
 from ..rows.safe_cells import defuse_all, restore
+from .messages import Facts, read_message
 from .outcomes import CORE_COLUMNS, Outcome, Status
 
 #: a results line read back: column -> text
@@ -237,7 +238,11 @@ def line_key(line: Line) -> str:
 
 
 def outcome_of(line: Line) -> Outcome | None:
-    """The outcome a line read back says; None for a line this tool did not write whole."""
+    """The outcome a line read back says, its message's facts read back from its words
+    (:func:`~bulk_tasks.results.messages.read_message`); None for a line this tool did not
+    write whole."""
+    message = line.get("error_message", "")
+    facts = read_message(message)
     try:
         http = line.get("http_status", "")
         return Outcome(
@@ -246,8 +251,9 @@ def outcome_of(line: Line) -> Outcome | None:
             prospect_id=line.get("prospect_id", ""),
             http_status=int(http) if http else None,
             error_code=line.get("error_code", ""),
-            error_message=line.get("error_message", ""),
+            error_message=message,
             attempts=int(line.get("attempts") or 0),
+            facts=None if facts == Facts(said=message) else facts,
         )
     except ValueError:
         return None

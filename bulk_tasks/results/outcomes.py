@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
 from ..errors import ResultsError
+from .messages import Facts, render_message
 
 #: the columns every results file starts with, in every version of this tool
 CORE_COLUMNS = (
@@ -52,7 +53,12 @@ INTERRUPTED = (
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
     """What became of one line: the columns of the results file between the row number and
-    the fingerprint."""
+    the fingerprint.
+
+    ``facts`` says what the message says, as data (found by a lookup, left alone by
+    ``--resume``, the cells a vendor's message names); ``error_message`` is then their words
+    (:meth:`with_facts`). Without facts, the message is what was said, as it stands.
+    """
 
     status: Status
     remote_id: str = ""
@@ -61,6 +67,16 @@ class Outcome:
     error_code: str = ""
     error_message: str = ""
     attempts: int = 0
+    facts: Facts | None = None
+
+    def with_facts(self, facts: Facts) -> Outcome:
+        """This outcome saying ``facts``, its message worded from them."""
+        return replace(self, facts=facts, error_message=render_message(facts))
+
+    @property
+    def said(self) -> Facts:
+        """What the message says, as facts: those it was made with, or its text as said."""
+        return self.facts if self.facts is not None else Facts(said=self.error_message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ColumnError, OptionError
+from ..results.messages import listed
 from ..vendors.base import Spec
 from .cells import Form, form_of
 from .inputs import Cell, Row
@@ -213,11 +214,6 @@ def _fitting_target(headers: Sequence[str], spec: type[Spec]) -> str | None:
 
 def _also_named(field: str, aliases: Sequence[str]) -> str:
     return f"{field} (or {' or '.join(aliases)})" if aliases else field
-
-
-def listed(words: Sequence[str]) -> str:
-    """Words as a sentence lists them: "a", "a and b", "a, b and c"."""
-    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else "".join(words)
 
 
 def read_map_file(path: Path) -> dict[str, str]:

@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..results import Outcome, Status, destination_of
+from ..results.messages import listed
 from ..vendors import VENDORS
 from ..vendors.base import Ask, Problem, Request, Spec, Vendor, check
 from .cells import Reading
-from .columns import KEY_ENV, ColumnMap, listed
+from .columns import KEY_ENV, ColumnMap
 from .inputs import Cell, Row
 
 
@@ -46,8 +47,9 @@ class Line:
         notes = self.notes
         if not notes and outcome.prospect_id == self.prospect_id:
             return outcome
-        message = with_notes(outcome.error_message, notes) if notes else outcome.error_message
-        return replace(outcome, prospect_id=self.prospect_id, error_message=message)
+        if notes:
+            outcome = outcome.with_facts(replace(outcome.said, notes=notes))
+        return replace(outcome, prospect_id=self.prospect_id)
 
 
 #: how ``validate`` reports a valid line
@@ -177,12 +179,13 @@ class Rules:
         )
 
     def worded(self, outcome: Outcome) -> Outcome:
-        """``outcome`` with the cells its vendor's message points to (``cells_of``) named by
+        """``outcome`` with the cells its vendor's message names (``facts.cells``) named by
         the user's own columns."""
-        if _CELLS.search(outcome.error_message) is None:
+        facts = outcome.facts
+        if facts is None or facts.cells is None:
             return outcome
-        message = _CELLS.sub(lambda mark: self._cells(mark[1].split(",")), outcome.error_message)
-        return replace(outcome, error_message=message)
+        where = self._cells(facts.cells.fields)
+        return outcome.with_facts(replace(facts, cells=replace(facts.cells, where=where)))
 
     def _cells(self, fields: Sequence[str]) -> str:
         """Where the user gave ``fields``: the "Linked Records" and "Assignees" cells, or the
@@ -228,8 +231,6 @@ class Rules:
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-#: a vendor's mark for the cells of some fields (:func:`~bulk_tasks.vendors.base.cells_of`)
-_CELLS = re.compile(r"\{cells:(\w+(?:,\w+)*)\}")
 
 
 _NOT_AN_ENV_NAME = (
@@ -237,12 +238,6 @@ _NOT_AN_ENV_NAME = (
     "TEAM_B_LEMLIST_KEY): write there the name of the variable that holds the row's key, "
     "never the key itself"
 )
-
-
-def with_notes(message: str, notes: Sequence[str]) -> str:
-    """``message`` and the line's notes, each once (a resumed message may hold them)."""
-    said = [message] if message else []
-    return "; ".join(said + [note for note in notes if note not in message])
 
 
 def _sent(request: Request) -> list[object]:

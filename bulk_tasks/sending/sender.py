@@ -27,7 +27,7 @@ import httpx
 import stamina
 
 from .. import __version__
-from ..results import INTERRUPTED, Outcome, Status
+from ..results import INTERRUPTED, Facts, Outcome, Status
 from ..vendors.base import Answer, Request, Vendor, Verdict
 from .transport import ExchangeFailed, MaybeApplied, NothingSent, exchange
 from .window import ArrivalWindow, Rate, RetryPolicy, WindowUnavailable
@@ -358,6 +358,8 @@ class Sender:
                 error_message=answer.error_message,
                 attempts=tries,
             )
+            if answer.cells is not None:
+                refused = refused.with_facts(Facts(said=answer.error_message, cells=answer.cells))
             return [refused] * len(subjects)
         done = Status.CREATED if job.creates else Status.UPDATED
         if answer.lines is None:  # the answer as a whole is every line's

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 
 from pydantic import BeforeValidator
 
+from ..results import NamedCells
 from ..rows.cells import (
     LIST_FORM,
     CellProblem,
@@ -48,7 +49,6 @@ from .base import (
     Spec,
     Vendor,
     Verdict,
-    cells_of,
     json_or_text,
     retry_after_seconds,
     retryable,
@@ -191,14 +191,13 @@ def _assignee_body(assignee: str) -> Json:
     return {"referenced_actor_type": "workspace-member", "referenced_actor_id": assignee.lower()}
 
 
-def _advice(code: str, status: int) -> str:
+def _advice(code: str, status: int) -> tuple[str, NamedCells | None]:
+    """What to do about a refusal: words, and the cells they name (None: none)."""
     if code == "not_found" or status == 404:
-        return (
-            "no record or workspace member matches it: check "
-            f"{cells_of('linked_records', 'assignees')}, then run again with --resume "
-            "--retry-failed"
-        )
-    return "fix the row, then run again with --resume --retry-failed"
+        check = "no record or workspace member matches it: check "
+        then = ", then run again with --resume --retry-failed"
+        return check, NamedCells(("linked_records", "assignees"), then=then)
+    return "fix the row, then run again with --resume --retry-failed", None
 
 
 def _answer_time(headers: Mapping[str, str]) -> datetime | None:
@@ -347,11 +346,13 @@ class Attio(Vendor):
                 error_message=message,
                 retry_after=wait,
             )
+        advice, cells = _advice(code, status)
         return Answer(
             verdict=Verdict.FAILED,
             http_status=status,
             error_code=code,
-            error_message=f"Attio refused it: {message.rstrip(' .')}; {_advice(code, status)}",
+            error_message=f"Attio refused it: {message.rstrip(' .')}; {advice}",
+            cells=cells,
         )
 
 

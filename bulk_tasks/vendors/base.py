@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..results import Outcome
+from ..results import NamedCells, Outcome
 from ..rows.cells import CellProblem, Reading
 from ..rows.inputs import Cell, cell_text
 
@@ -80,6 +80,9 @@ class Answer:
     error_message: str = ""
     retry_after: float | None = None  # seconds, when the vendor said how long to wait
     lines: tuple[Outcome, ...] | None = None
+    #: the input fields whose cells the message names, after its words (None: it names none);
+    #: the results line names them by the user's own columns
+    cells: NamedCells | None = None
 
 
 # --- specs ------------------------------------------------------------------------------------
@@ -291,13 +294,6 @@ class Vendor:
 
 
 # --- shared readings -----------------------------------------------------------------------
-
-
-def cells_of(*fields: str) -> str:
-    """How a vendor's message points to the cells of ``fields``: a mark, ``{cells:a,b}``, in
-    whose place the run writes the headers of the user's own columns ("the "Linked Records"
-    and "Assignees" cells"; :meth:`~bulk_tasks.rows.rules.Rules.worded`)."""
-    return "{cells:" + ",".join(fields) + "}"
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, model_validator
 
+from ..results import NamedCells
 from ..rows.cells import LIST_FORM, CellProblem, Form, Text, When, YesNo, read_items
 from ..rows.inputs import Cell, cell_text
 from .base import (
@@ -28,7 +29,6 @@ from .base import (
     Spec,
     Vendor,
     Verdict,
-    cells_of,
     json_or_text,
     rate_limit_used,
     retry_after_seconds,
@@ -396,17 +396,23 @@ class Lemlist(Vendor):
                 retry_after=retry_after_seconds(headers.get("retry-after")),
             )
         code = str(data["error"]) if data and "error" in data else f"http_{status}"
-        message = text or f"HTTP {status}"
+        message = f"lemlist refused it: {text or f'HTTP {status}'}"
+        advice = "; fix the row, then run again with --resume --retry-failed"
         if code in _HINTS:
             message = f"{message}: {_HINTS[code]}"
         elif status == 404:
-            message = f"{message}: lemlist has no task with this id; check {cells_of('id')}"
+            return Answer(
+                verdict=Verdict.FAILED,
+                http_status=status,
+                error_code=code,
+                error_message=f"{message}: lemlist has no task with this id; check ",
+                cells=NamedCells(("id",), then=advice),
+            )
         return Answer(
             verdict=Verdict.FAILED,
             http_status=status,
             error_code=code,
-            error_message=f"lemlist refused it: {message}; fix the row, then run again with "
-            "--resume --retry-failed",
+            error_message=message + advice,
         )
 
 
