@@ -1,12 +1,21 @@
 """The batch job as a library: input file -> lines -> requests -> results file.
 
-``validate`` and ``run`` are what the CLI's commands call; both are usable from Python with
-a :class:`~bulk_tasks.settings.Settings`. Data flows one way, each stage handing the next
-one type::
+``validate``, ``run`` and ``resolve`` are what the CLI's commands call; each is usable from
+Python with a :class:`~bulk_tasks.settings.Settings`. ``run`` and ``resolve`` build one
+:class:`Run`, which owns the run's state (settings, keys, journal, summary, progress, the
+stop, the lanes, the tasks already known) and hands it to the gate, the lookups and the
+sending. Data flows one way, each stage handing the next one type::
 
-    input file --inputs--> Row --rules--> Line --gate--> Ask --packing--> Batch
-        --sender--> httpx.Response --vendor.read--> Answer --sender--> Outcome
-        --Recorder--> a line of the results file
+    1. before sending: an earlier run's unknown creates (--resume; all that resolve does)
+       results file --EarlierLookup--> Lookup --LookupRounds--> found / sent again / unknown
+           --> the journal, and the EarlierRun that the gate reads
+    2. sending
+       input file --inputs--> Row --rules--> Line --gate--> Ask --packing--> Batch
+           --sender--> httpx.Response --vendor.read--> Answer --sender--> Outcome
+           --Recovery--> gate.settle --Recorder--> a line of the results file
+    3. after sending: the creates that got no answer, which Recovery held back
+       Recovery --Lookup--> LookupRounds --> found / sent again / unknown
+           --> gate.settle --Recorder--> a line of the results file
 
 - :mod:`~bulk_tasks.inputs` reads the file as a stream of :class:`~bulk_tasks.inputs.Row`
   (cells as text, spreadsheet row numbers);
@@ -14,7 +23,8 @@ one type::
   per row for lemlist and Attio, one per prospect for Saleshandy): what it asks of the
   vendor (an :class:`~bulk_tasks.vendors.base.Ask`) and its fingerprint, or its problems;
 - the :class:`~bulk_tasks.gate.LineGate` ends the lines not to send (invalid, settled by an
-  earlier run, sent by an earlier file of an inbox, key missing) and lets the others through;
+  earlier run or by the lookups before sending, sent by an earlier file of an inbox, key
+  missing) and lets the others through;
 - :mod:`~bulk_tasks.packing` gathers asks into requests, each a
   :class:`~bulk_tasks.packing.Batch` of lines; :mod:`~bulk_tasks.scheduler` hands them to
   the workers of their key's lane (:mod:`~bulk_tasks.lanes`);
@@ -22,6 +32,11 @@ one type::
   (:mod:`~bulk_tasks.transport`: httpx), the vendor reads the response as an
   :class:`~bulk_tasks.vendors.base.Answer`, and the sender makes it an
   :class:`~bulk_tasks.results.Outcome` per line;
+- :class:`~bulk_tasks.recovery.Recovery` holds back the creates that got no answer, to be
+  looked up once everything is sent, and passes every other outcome to the gate;
+- the lookups (:mod:`~bulk_tasks.recovery`: one :class:`~bulk_tasks.recovery.LookupRounds`
+  for all three uses, told by a :class:`~bulk_tasks.recovery.Lookup` what differs) wait out
+  the quiet period, look the lines up at the vendor, and send again those that never landed;
 - the :class:`~bulk_tasks.summary.Recorder` writes each outcome to the results file, which
   is also the run's journal (:mod:`~bulk_tasks.results`), counts it and ticks progress.
 
