@@ -140,10 +140,13 @@ class Recovery:
                 self.ended(item.line, item.outcome)
 
     def ended(self, line: Line, outcome: Outcome) -> None:
+        """A held line's last word, which passes on like any other line's."""
         if self._held.pop(id(line), None) is not None:
             self._settle(line, outcome)
 
-    still_unknown = ended  # the gate records a line left unknown as any other line
+    def still_unknown(self, line: Line, outcome: Outcome) -> None:
+        """A held line the lookup left unknown: its last word too."""
+        self.ended(line, outcome)
 
 
 class EarlierLookup:
@@ -161,6 +164,8 @@ class EarlierLookup:
         self._headers = headers
 
     async def look_up(self, lanes: LaneFactory) -> None:
+        """Look the lines up through ``lanes``, the quiet period counted from the file's last
+        change; a line whose cells no longer give its request stays unknown, saying so."""
         run = self._run
         unknown = run.earlier.unknown()
         if not unknown or not run.looks_up:
@@ -187,11 +192,13 @@ class EarlierLookup:
         await LookupRounds(run, lanes, lookup).look_up()
 
     def ended(self, line: Line, outcome: Outcome) -> None:
+        """Written to the journal; the gate records it so in place of sending the line."""
         complete = line.complete(outcome)
         self._run.journal.write(line.row, complete, line.fingerprint)
         self._run.earlier.settle(line.fingerprint, complete)
 
     def still_unknown(self, line: Line, outcome: Outcome) -> None:
+        """The earlier run's new word on the line."""
         self._leave_unknown(line.row, line.fingerprint, line.complete(outcome))
 
     def _leave_unknown(self, row: Row, fingerprint: str, outcome: Outcome) -> None:
@@ -240,6 +247,7 @@ class LookupRounds:
         self._sent_again = 0
 
     async def look_up(self) -> None:
+        """Every line of the lookup, round after round, to its last word."""
         run, lookup = self._run, self._lookup
         loop = asyncio.get_running_loop()
         timeout, vendor = run.settings.timeout, run.settings.vendor
