@@ -1,12 +1,21 @@
 """The batch job as a library: input file -> lines -> requests -> results file.
 
-``validate`` and ``run`` are what the CLI's commands call; both are usable from Python with
-a :class:`~bulk_tasks.settings.Settings`. Data flows one way, each stage handing the next
-one type::
+``validate``, ``run`` and ``resolve`` are what the CLI's commands call; each is usable from
+Python with a :class:`~bulk_tasks.settings.Settings`. ``run`` and ``resolve`` build one
+:class:`Run`, which owns the run's state (settings, keys, journal, summary, progress, the
+stop, the lanes, the tasks already known) and hands it to the gate, the lookups and the
+sending. Data flows one way, each stage handing the next one type::
 
-    input file --inputs--> Row --rules--> Line --gate--> Ask --packing--> Batch
-        --sender--> httpx.Response --vendor.read--> Answer --sender--> Outcome
-        --Recorder--> a line of the results file
+    1. before sending: an earlier run's unknown creates (--resume; all that resolve does)
+       results file --EarlierLookup--> LookupPlan --LookupRounds--> found / sent again / unknown
+           --> the journal, and the EarlierRun that the gate reads
+    2. sending
+       input file --inputs--> Row --rules--> Line --gate--> Ask --packing--> Batch
+           --sender--> httpx.Response --vendor.read--> Answer --sender--> Outcome
+           --Recovery--> gate.settle --Recorder--> a line of the results file
+    3. after sending: the creates that got no answer, which Recovery held back
+       Recovery --LookupPlan--> LookupRounds --> found / sent again / unknown
+           --> gate.settle --Recorder--> a line of the results file
 
 - :mod:`~bulk_tasks.rows.inputs` reads the file as a stream of :class:`~bulk_tasks.rows.inputs.Row`
   (cells as text, spreadsheet row numbers);
@@ -14,7 +23,8 @@ one type::
   per row for lemlist and Attio, one per prospect for Saleshandy): what it asks of the
   vendor (an :class:`~bulk_tasks.vendors.base.Ask`) and its fingerprint, or its problems;
 - the :class:`~bulk_tasks.job.gate.LineGate` ends the lines not to send (invalid, settled by an
-  earlier run, sent by an earlier file of an inbox, key missing) and lets the others through;
+  earlier run or by the lookups before sending, sent by an earlier file of an inbox, key
+  missing) and lets the others through;
 - :mod:`~bulk_tasks.sending.packing` gathers asks into requests, each a
   :class:`~bulk_tasks.sending.packing.Batch` of lines; :mod:`~bulk_tasks.sending.scheduler`
   hands them to the workers of their key's lane (:mod:`~bulk_tasks.sending.lanes`);
@@ -22,6 +32,11 @@ one type::
   (:mod:`~bulk_tasks.sending.transport`: httpx), the vendor reads the response as an
   :class:`~bulk_tasks.vendors.base.Answer`, and the sender makes it an
   :class:`~bulk_tasks.results.Outcome` per line;
+- :class:`~bulk_tasks.job.lookups.Recovery` holds back the creates that got no answer, to be
+  looked up once everything is sent, and passes every other outcome to the gate;
+- the lookups (:mod:`~bulk_tasks.job.lookups`: one :class:`~bulk_tasks.job.lookups.LookupRounds`
+  for all three uses, told by a :class:`~bulk_tasks.job.lookups.LookupPlan` what differs) wait out
+  the quiet period, look the lines up at the vendor, and send again those that never landed;
 - the :class:`~bulk_tasks.job.summary.Recorder` writes each outcome to the results file, which
   is also the run's journal (:mod:`~bulk_tasks.results`), counts it and ticks progress.
 
@@ -36,9 +51,11 @@ import dataclasses
 import functools
 import signal
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import MissingKey, OptionError, OtherDestination, ResultsError
 from ..keys import Keys
@@ -58,10 +75,15 @@ from ..rows.date_orders import read_date_orders
 from ..rows.inputs import Row, Table, is_blank, open_table
 from ..rows.rules import Dedupe, Line, Rules
 from ..settings import Settings
-from .gate import LineGate
+from ..vendors.base import Ask
+from .gate import EarlierRun, LineGate
 from .helper_pool import HelperPool, Verdicts, checked_here, helpers_for, warm_helpers
 from .lock import Busy, LockFile
 from .summary import Progress, Recorder, Resolved, Silent, Summary, counted
+
+if TYPE_CHECKING:
+    from ..sending.lanes import LaneFactory
+    from ..sending.scheduler import SendingRun
 
 __all__ = ["Progress", "Settings", "Summary", "resolve", "run", "run_async", "validate"]
 
@@ -288,9 +310,124 @@ async def run_async(
     return summary
 
 
-def _mark_sending(journal: Journal, lines: Sequence[Line]) -> None:
-    """``lines`` marked in ``journal`` as on their way: on disk when this returns."""
-    journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
+class Run:
+    """One run's state, built once by ``run`` and by ``resolve`` and handed to the gate, the
+    lookups and the sending: the settings and keys, the journal (the results file) with what
+    an earlier run of it said, the summary, progress and recorder, the stop, the lanes, and
+    the tasks already known (a lookup never takes one of them for another line's task)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        journal: Journal,
+        *,
+        keys: Keys,
+        summary: Summary,
+        progress: Progress,
+        sent_before: Mapping[str, SentBefore] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.journal = journal
+        self.summary = summary
+        self.progress = progress
+        self.recorder = Recorder(journal, summary, progress)
+        self.earlier = EarlierRun(journal.earlier, changed=journal.earlier_changed)
+        #: lines that other results files sent, by fingerprint (an inbox's earlier files)
+        self.sent_before: Mapping[str, SentBefore] = sent_before or {}
+        #: set by the first Ctrl-C or SIGTERM: no new request goes out
+        self.stop = asyncio.Event()
+        #: set by a second one, or when the grace is over: requests on their way are given up
+        self.abort = asyncio.Event()
+        # a task an earlier file created is no answer to a line of this run
+        before = {line.remote_id for line in self.sent_before.values() if line.remote_id}
+        self._task_ids = self.earlier.task_ids() | before
+
+    @property
+    def task_ids(self) -> AbstractSet[str]:
+        """The ids of the tasks this results file (or an inbox's earlier file) holds."""
+        return self._task_ids
+
+    def knows(self, outcome: Outcome) -> None:
+        """The task ``outcome`` names, if any, is known from now on."""
+        if outcome.remote_id:
+            self._task_ids.add(outcome.remote_id)
+
+    @property
+    def looks_up(self) -> bool:
+        """Whether lines left unknown are looked up at the vendor: creates, unless
+        ``--no-resolve``."""
+        return self.settings.resolve and self.settings.action == "create"
+
+    def mark_sending(self, lines: Sequence[Line]) -> None:
+        """``lines`` marked in the journal as on their way: on disk when this returns."""
+        self.journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
+
+    @contextlib.asynccontextmanager
+    async def going(self, *, key_of: Callable[[str], str | None]) -> AsyncIterator[LaneFactory]:
+        """The lanes, each key's opened when its first line comes (``key_of`` gives the key a
+        variable holds) and all closed at the end; meanwhile Ctrl-C and SIGTERM stop the run."""
+        from ..sending.lanes import LaneFactory  # imported late, as the whole sending stack is
+
+        with self._stopped_by_signals():
+            async with LaneFactory(
+                self.settings, keys=self.keys, key_of=key_of, stop=self.stop
+            ) as lanes:
+                yield lanes
+
+    def sending(
+        self,
+        lanes: LaneFactory,
+        *,
+        ask_of: Callable[[Line], Ask | None],
+        on_outcome: Callable[[Line, Outcome], None],
+        refusal_stops_run: bool,
+    ) -> SendingRun[Line]:
+        """A sending of lines through ``lanes``, each marked in the journal before it goes:
+        ``ask_of`` says what a line asks (None: not sent), ``on_outcome`` hears how each ended."""
+        from ..sending.scheduler import SendingRun
+
+        return SendingRun(
+            ask_of=ask_of,
+            open_lane=lanes.open,
+            lane_of=_key_env,
+            creates=self.settings.action == "create",
+            on_outcome=on_outcome,
+            stop=self.stop,
+            abort=self.abort,
+            before_send=self.mark_sending,
+            workers=lanes.workers,
+            refusal_stops_run=refusal_stops_run,
+        )
+
+    @contextlib.contextmanager
+    def _stopped_by_signals(self) -> Iterator[None]:
+        """Ctrl-C or SIGTERM: stop sending, let requests on their way finish; twice: at once."""
+        loop = asyncio.get_running_loop()
+        handled = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+                loop.add_signal_handler(sig, self._on_signal, sig.name)
+                handled.append(sig)
+        try:
+            yield
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, name: str) -> None:
+        if self.stop.is_set() and self.summary.stopped:
+            self.abort.set()
+            self.progress.notice("Stopping at once: rows on their way are marked unknown.")
+            return
+        grace = self.settings.grace
+        self.stop.set()
+        self.summary.stopped = f"stopped by {name}"
+        asyncio.get_running_loop().call_later(grace, self.abort.set)
+        self.progress.notice(
+            f"Stopping: no new rows are sent; waiting up to {grace:.0f} s for the ones on "
+            "their way (press Ctrl-C again to stop at once)."
+        )
 
 
 async def _send(
@@ -302,80 +439,33 @@ async def _send(
     sent_before: Mapping[str, SentBefore] | None,
 ) -> Summary:
     # imported late: validate, and every command but run, start a third faster without them
-    from ..sending.lanes import LaneFactory
-    from ..sending.scheduler import SendingRun
-    from .lookups import Recovery, look_up_earlier
+    from .lookups import EarlierLookup, Recovery
 
-    settings = plan.settings
     summary = plan.summary(journal.path)
-    recorder = Recorder(journal, summary, progress)
-    gate = LineGate(
-        settings,
-        plan.rules,
+    run = Run(
+        plan.settings,
         journal,
-        keys,
-        recorder=recorder,
+        keys=keys,
         summary=summary,
         progress=progress,
         sent_before=sent_before,
     )
-    stop, abort = asyncio.Event(), asyncio.Event()
-
-    mark_sending = functools.partial(_mark_sending, journal)
-    known_ids = {outcome.remote_id for outcome in journal.earlier.values() if outcome.remote_id}
-    # a task an earlier file created is no answer to a line of this run
-    known_ids |= {line.remote_id for line in (sent_before or {}).values() if line.remote_id}
-    recovery = Recovery(
-        settings,
-        journal,
-        settle=gate.settle,
-        summary=summary,
-        progress=progress,
-        known_ids=known_ids,
-    )
-
-    def on_outcome(line: Line, outcome: Outcome) -> None:
-        if not recovery.hold(line, outcome):
-            gate.settle(line, outcome)
-
+    gate = LineGate(run, plan.rules)
+    recovery = Recovery(run, settle=gate.settle)
+    refusal_stops_run = not plan.columns.names_keys
     started = time.monotonic()
     progress.start(plan.table.total, summary.notes, lines=summary.line_noun)
     try:
-        with _signals(summary, progress, stop, abort, grace=settings.grace):
-            async with LaneFactory(settings, keys=keys, key_of=gate.key, stop=stop) as lanes:
-                if journal.earlier:
-                    gate.settled_now = await look_up_earlier(
-                        settings,
-                        plan.rules,
-                        plan.table.headers,
-                        journal,
-                        lanes,
-                        summary=summary,
-                        progress=progress,
-                        stop=stop,
-                        abort=abort,
-                        before_send=mark_sending,
-                    )
-                sending: SendingRun[Line] = SendingRun(
-                    ask_of=gate.ask,
-                    open_lane=lanes.open,
-                    lane_of=_key_env,
-                    creates=settings.action == "create",
-                    on_outcome=on_outcome,
-                    stop=stop,
-                    abort=abort,
-                    before_send=mark_sending,
-                    workers=lanes.workers,
-                    refusal_stops_run=not plan.columns.names_keys,
-                )
-                ended = await sending.send_all(plan.lines(summary, progress))
-                await recovery.finish(
-                    lanes,
-                    stop=stop,
-                    abort=abort,
-                    before_send=mark_sending,
-                    refusal_stops_run=not plan.columns.names_keys,
-                )
+        async with run.going(key_of=gate.key) as lanes:
+            await EarlierLookup(run, plan.rules, plan.table.headers).look_up(lanes)
+            sending = run.sending(
+                lanes,
+                ask_of=gate.ask,
+                on_outcome=recovery.take,
+                refusal_stops_run=refusal_stops_run,
+            )
+            ended = await sending.send_all(plan.lines(summary, progress))
+            await recovery.finish(lanes, refusal_stops_run=refusal_stops_run)
     finally:
         progress.finish()
     if ended.stopped is not None:
@@ -401,16 +491,14 @@ async def resolve_async(
     settings: Settings, *, key: str | Keys, progress: Progress | None = None
 ) -> Summary:
     from ..rows.columns import map_columns as columns_of
-    from ..sending.lanes import LaneFactory
     from ..sending.sharing import ensure_reachable
-    from .lookups import input_headers, look_up_earlier, results_rows
+    from .lookups import EarlierLookup, input_headers, results_rows
 
     path = settings.results or settings.input
     if not (path.exists() or journal_path(path).exists()):
         raise ResultsError(f"{path} does not exist: give the results file of an earlier run")
     await ensure_reachable(settings.share)  # before the file is touched
     keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
-    watcher = progress or Silent()
     model = settings.vendor.spec(settings.action)
     assert model is not None  # Settings refuses an action the vendor does not have
     with _locked(path):
@@ -439,25 +527,11 @@ async def resolve_async(
             )
             vendor = settings.vendor
             summary = Summary(results=path, line_noun=vendor.line_noun, vendor=vendor.title)
-            stop, abort = asyncio.Event(), asyncio.Event()
-
-            mark_sending = functools.partial(_mark_sending, journal)
+            run = Run(settings, journal, keys=keys, summary=summary, progress=progress or Silent())
             started = time.monotonic()
-            with _signals(summary, watcher, stop, abort, grace=settings.grace):
-                async with LaneFactory(settings, keys=keys, key_of=keys.key, stop=stop) as lanes:
-                    settled = await look_up_earlier(
-                        settings,
-                        rules,
-                        headers,
-                        journal,
-                        lanes,
-                        summary=summary,
-                        progress=watcher,
-                        stop=stop,
-                        abort=abort,
-                        before_send=mark_sending,
-                    )
-            summary.counts.update(outcome.status for outcome in settled.values())
+            async with run.going(key_of=keys.key) as lanes:
+                await EarlierLookup(run, rules, headers).look_up(lanes)
+            summary.counts.update(run.earlier.settled_statuses())
             still = summary.resolved[Resolved.STILL_UNKNOWN] + summary.resolved[Resolved.NOT_ASKED]
             if still:
                 summary.counts[Status.UNKNOWN] += still
@@ -531,40 +605,3 @@ def _keep_or_back_up(path: Path, settings: Settings) -> None:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for old in existing:
         old.rename(old.with_name(f"{old.stem}.backup-{stamp}{old.suffix}"))
-
-
-@contextlib.contextmanager
-def _signals(
-    summary: Summary,
-    progress: Progress,
-    stop: asyncio.Event,
-    abort: asyncio.Event,
-    *,
-    grace: float,
-) -> Iterator[None]:
-    """Ctrl-C or SIGTERM: stop sending, let requests on their way finish; twice: at once."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal(name: str) -> None:
-        if stop.is_set() and summary.stopped:
-            abort.set()
-            progress.notice("Stopping at once: rows on their way are marked unknown.")
-            return
-        stop.set()
-        summary.stopped = f"stopped by {name}"
-        loop.call_later(grace, abort.set)
-        progress.notice(
-            f"Stopping: no new rows are sent; waiting up to {grace:.0f} s for the ones on "
-            "their way (press Ctrl-C again to stop at once)."
-        )
-
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
-            loop.add_signal_handler(sig, on_signal, sig.name)
-            handled.append(sig)
-    try:
-        yield
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)

@@ -1,53 +1,98 @@
 """The line gate: which lines of a run go to the vendor, and what becomes of the others.
 
 A line is not sent when it is invalid, when an earlier run of the same results file already
-settled it (``--resume``), when another results file says its task exists or may (the
-earlier files of an inbox: ``sent_before``), when its row comes after the first ``--limit``
-rows, or when the key it needs is not set. Such a line ends at the gate with its outcome;
-every other line passes with what it asks of the vendor.
+settled it or the lookups before sending did (``--resume``: the :class:`EarlierRun`), when
+another results file says its task exists or may (the earlier files of an inbox:
+``sent_before``), when its row comes after the first ``--limit`` rows, or when the key it
+needs is not set. Such a line ends at the gate with its outcome; every other line passes
+with what it asks of the vendor.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from ..keys import Keys
-from ..results import DONE, Journal, Outcome, SentBefore, Status
+from ..results import DONE, Outcome, SentBefore, Status
 from ..rows.rules import Line, Rules
 from ..settings import Settings
 from ..vendors.base import Ask
-from .summary import Progress, Recorder, Summary, counted
+from .summary import counted
+
+if TYPE_CHECKING:
+    from .batch import Run
+
+
+class EarlierRun:
+    """What an earlier run of the results file said of each line, by fingerprint (nothing
+    unless resuming), and what the lookups before sending made of its unknown lines: what
+    ``--resume`` carries on from, and what ``resolve`` looks up."""
+
+    def __init__(self, words: Mapping[str, Outcome], *, changed: float) -> None:
+        self._words = words
+        #: when the earlier run last wrote the file (seconds since the epoch): its requests
+        #: with no answer are that old at least
+        self.changed = changed
+        #: lines a lookup left unknown: their new word, saying what the lookup found
+        self._looked_up: dict[str, Outcome] = {}
+        #: lines a lookup settled (found, or sent again): how they end in this run
+        self._settled: dict[str, Outcome] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._words)
+
+    def word(self, fingerprint: str) -> Outcome | None:
+        """The earlier run's last word on a line, as the lookups left it; None: none."""
+        looked_up = self._looked_up.get(fingerprint) if self._looked_up else None
+        return looked_up if looked_up is not None else self._words.get(fingerprint)
+
+    def settled(self, fingerprint: str) -> Outcome | None:
+        """How the lookups before sending ended a line; None: they did not."""
+        return self._settled.get(fingerprint) if self._settled else None
+
+    def unknown(self) -> dict[str, Outcome]:
+        """The lines the earlier run left unknown, with its word on each."""
+        return {
+            fingerprint: outcome
+            for fingerprint, outcome in self._words.items()
+            if outcome.status is Status.UNKNOWN
+        }
+
+    def task_ids(self) -> set[str]:
+        """The ids of the tasks the earlier run made or found."""
+        return {outcome.remote_id for outcome in self._words.values() if outcome.remote_id}
+
+    def settle(self, fingerprint: str, outcome: Outcome) -> None:
+        """A lookup ended the line ``fingerprint`` with ``outcome`` (found, sent again, or
+        unknown naming each round): the gate records it so, and sends nothing."""
+        self._settled[fingerprint] = outcome
+
+    def leave_unknown(self, fingerprint: str, outcome: Outcome) -> None:
+        """A lookup left the line unknown: ``outcome`` is the earlier run's word on it now,
+        which the run's own rules follow (``--retry-unknown`` sends it)."""
+        self._looked_up[fingerprint] = outcome
+
+    def settled_statuses(self) -> Counter[Status]:
+        """How many lines the lookups ended with each status."""
+        return Counter(outcome.status for outcome in self._settled.values())
 
 
 class LineGate:
     """Lets through the lines to send; records the outcome of every other one."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        rules: Rules,
-        journal: Journal,
-        keys: Keys,
-        *,
-        recorder: Recorder,
-        summary: Summary,
-        progress: Progress,
-        sent_before: Mapping[str, SentBefore] | None = None,
-    ) -> None:
-        self._settings = settings
+    def __init__(self, run: Run, rules: Rules) -> None:
+        self._settings = run.settings
         self._rules = rules
-        self._earlier = journal.earlier
+        self._earlier = run.earlier
         #: lines other results files sent, by fingerprint: checked after this file's own word
-        self._sent_before = sent_before or {}
-        self._keys = keys
-        self._recorder = recorder
-        self._summary = summary
-        self._progress = progress
+        self._sent_before = run.sent_before
+        self._keys = run.keys
+        self._recorder = run.recorder
+        self._summary = run.summary
+        self._progress = run.progress
         self._found: dict[str, str | None] = {}  # variable named by rows -> its key, or None
-        #: lines of an earlier run that this run settled before sending (looked up), by
-        #: fingerprint
-        self.settled_now: dict[str, Outcome] = {}
         self._rows_seen = 0  # non-blank rows, each counted at its first line
         self._last_row = 0
 
@@ -67,12 +112,11 @@ class LineGate:
             self._summary.invalid_reasons.add(self._rules.reasons(line), line.row.number)
             self._recorder.record_line(line, self._rules.invalid_outcome(line))
             return None
-        if self.settled_now:
-            now = self.settled_now.pop(line.fingerprint, None)
-            if now is not None:
-                self._recorder.record_line(line, now)
-                return None
-        earlier = self._earlier.get(line.fingerprint)
+        now = self._earlier.settled(line.fingerprint)
+        if now is not None:
+            self._recorder.record_line(line, now)
+            return None
+        earlier = self._earlier.word(line.fingerprint)
         decided = resumed(earlier, self._settings) if earlier else None
         if decided is None and self._sent_before:
             before = self._sent_before.get(line.fingerprint)

@@ -1,15 +1,20 @@
 """When lines are looked up: at the end of a run, before ``--resume`` sends, and on demand.
 
-- :class:`LookupRounds` is how lines are looked up: it waits out the quiet period, has the
-  :class:`~bulk_tasks.job.resolver.Resolver` look the lines up, sends again those that never
-  landed, and looks up again, after a quiet period of their own, those whose resend got no
-  answer either, for at most :data:`LOOKUP_ROUNDS` rounds.
-- :class:`Recovery` holds back the lines a run leaves ``unknown`` (their journal line is
-  written at once, so a kill loses nothing) and has them looked up once the run has sent
-  everything; only then is each line's last word recorded.
-- :func:`look_up_earlier` does the same for an earlier run's ``unknown`` lines, rebuilt from
-  the results file's own cells: what ``--resume`` does before it sends anything, and what
-  ``bulk-tasks resolve`` does alone.
+One procedure looks lines up, :class:`LookupRounds`: it waits out the quiet period, has the
+:class:`~bulk_tasks.job.resolver.Resolver` look the lines up, sends again those that never
+landed, and looks up again, after a quiet period of their own, those whose resend got no
+answer either, for at most :data:`LOOKUP_ROUNDS` rounds. What differs between its uses is a
+:class:`LookupPlan`, given to it:
+
+- at the end of a run (:class:`Recovery`): the run's own ``unknown`` lines, held back as
+  they come (their journal line is written at once, so a kill loses nothing); the quiet
+  period counts from the last of them; a task cannot have been marked done yet; each line's
+  last word goes through the gate like any other line's;
+- before ``--resume`` sends, and in ``bulk-tasks resolve`` (:class:`EarlierLookup`): an
+  earlier run's ``unknown`` lines, rebuilt from the results file's own cells; the quiet
+  period counts from the file's last change; a lemlist task may have been marked done if the
+  run is older than :data:`RECENT`; each line's last word is written to the journal and told
+  to the run's :class:`~bulk_tasks.job.gate.EarlierRun`, which the gate reads.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from ..results import (
     RESULT_COLUMNS,
-    Journal,
     Looked,
     Lookup,
     Outcome,
@@ -36,13 +41,13 @@ from ..results.formats import read_lines
 from ..rows.inputs import Row
 from ..rows.rules import Line, Rules
 from ..sending.lanes import LaneFactory
-from ..settings import Settings
 from ..vendors.base import Ask
 from .resolver import Resolver, Unresolved, looked_up, never_answered, sent_again
-from .summary import Progress, Resolved, Summary, counted
+from .summary import Progress, Resolved, counted
 
-#: called before a line's request goes out again (the journal's "sending" marks)
-BeforeSend = Callable[[Sequence[Line]], None]
+if TYPE_CHECKING:
+    from .batch import Run
+
 #: called with a line and its last word
 Settle = Callable[[Line, Outcome], None]
 
@@ -70,85 +75,142 @@ NOT_REBUILT = (
 )
 
 
-class Recovery:
-    """A run's ``unknown`` creates, held back until they are looked up."""
+class LineEnds(Protocol):
+    """How a looked-up line's last word is recorded."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        journal: Journal,
-        *,
-        settle: Callable[[Line, Outcome], None],
-        summary: Summary,
-        progress: Progress,
-        known_ids: set[str],
-    ) -> None:
-        self._settings = settings
-        self._journal = journal
+    def ended(self, line: Line, outcome: Outcome) -> None:
+        """``line`` ends with ``outcome``: found, sent again, or, its last resend unanswered,
+        unknown naming each round."""
+
+    def still_unknown(self, line: Line, outcome: Outcome) -> None:
+        """A lookup left ``line`` unknown (the list could not be read, or held more tasks
+        than lines asked for): ``outcome`` says so."""
+
+
+@dataclass(frozen=True)
+class LookupPlan:
+    """Lines left unknown, to look up, and what tells the end of a run from ``--resume`` and
+    ``resolve``."""
+
+    #: the lines, each with the outcome it ended with
+    lines: Sequence[Unresolved]
+    #: when the quiet period starts, on the event loop's clock: the last line's send
+    quiet_from: float
+    #: whether the lines were sent minutes ago at most (a lemlist task cannot have been
+    #: marked done yet, so a task not found never landed)
+    recent: bool
+    #: how each line's last word is recorded
+    ends: LineEnds
+    #: a refused key stops the whole run (else only its own lines)
+    refusal_stops_run: bool
+    #: whose lines they are, as the wait for the first round says it ("an earlier run's ")
+    whose: str = ""
+
+
+class Recovery:
+    """A run's ``unknown`` creates, held back until they are looked up once the run has sent
+    everything; the other lines' outcomes pass on at once, to ``settle``."""
+
+    def __init__(self, run: Run, *, settle: Settle) -> None:
+        self._run = run
         self._settle = settle
-        self._summary = summary
-        self._progress = progress
-        self._known = known_ids
+        self._on = run.looks_up
         self._held: dict[int, Unresolved] = {}
         self._last = 0.0  # when the last line was held (the loop's clock)
-        self._on = settings.resolve and settings.action == "create"
 
-    def hold(self, line: Line, outcome: Outcome) -> bool:
-        """Hold ``line`` back when it ended unknown and will be looked up; else False."""
+    def take(self, line: Line, outcome: Outcome) -> None:
+        """What became of a line the run sent: an unknown create is held back, to be looked
+        up; any other outcome passes on."""
         if not self._on or outcome.status is not Status.UNKNOWN:
-            if outcome.remote_id:
-                self._known.add(outcome.remote_id)
-            return False
+            self._run.knows(outcome)
+            self._settle(line, outcome)
+            return
         # on disk at once: a run killed before the lookup leaves the line unknown, as it is
-        self._journal.write(line.row, line.complete(outcome), line.fingerprint)
+        self._run.journal.write(line.row, line.complete(outcome), line.fingerprint)
         self._held[id(line)] = Unresolved(line, outcome)
         self._last = asyncio.get_running_loop().time()
-        return True
 
-    async def finish(
-        self,
-        lanes: LaneFactory,
-        *,
-        stop: asyncio.Event,
-        abort: asyncio.Event,
-        before_send: BeforeSend,
-        refusal_stops_run: bool,
-    ) -> None:
+    async def finish(self, lanes: LaneFactory, *, refusal_stops_run: bool) -> None:
         """Look up the held lines, send again those that never landed, for as many rounds as
         it takes (:class:`LookupRounds`); every held line is recorded, looked up or not (a
         stop leaves the rest as they were)."""
         try:
-            resolver = Resolver(
-                self._settings.vendor, lanes.sender, known_ids=self._known, recent=True
-            )
-            rounds = LookupRounds(
-                resolver,
-                lanes,
-                timeout=self._settings.timeout,
-                summary=self._summary,
-                progress=self._progress,
-                stop=stop,
-                abort=abort,
-                before_send=before_send,
-                refusal_stops_run=refusal_stops_run,
-                settle=self._release,
-                leave_unknown=self._release,
-            )
-            unknown = counted(len(self._held), f"unknown {self._summary.line_noun}")
-            await rounds.run(
+            lookup = LookupPlan(
                 list(self._held.values()),
-                wait=self._last + self._settings.timeout - asyncio.get_running_loop().time(),
-                looked_up=f"{unknown} at {self._settings.vendor.name}",
+                quiet_from=self._last,
+                recent=True,
+                ends=self,
+                refusal_stops_run=refusal_stops_run,
             )
+            await LookupRounds(self._run, lanes, lookup).look_up()
         finally:
             for item in list(self._held.values()):
-                self._release(item.line, item.outcome)
+                self.ended(item.line, item.outcome)
 
-    def _release(self, line: Line, outcome: Outcome) -> None:
+    def ended(self, line: Line, outcome: Outcome) -> None:
+        """A held line's last word, which passes on like any other line's."""
         if self._held.pop(id(line), None) is not None:
-            if outcome.remote_id:
-                self._known.add(outcome.remote_id)
             self._settle(line, outcome)
+
+    def still_unknown(self, line: Line, outcome: Outcome) -> None:
+        """A held line the lookup left unknown: its last word too."""
+        self.ended(line, outcome)
+
+
+class EarlierLookup:
+    """An earlier run's unknown creates, rebuilt from the results file's own cells and
+    looked up: what ``--resume`` does before it sends anything, and what
+    ``bulk-tasks resolve`` does alone (``headers``: the input's).
+
+    A line found or sent again is written to the journal, and the gate records it so in
+    place of sending it; a line that stays unknown gets its new message in the journal and
+    in the earlier run's word on it, and is left to the run's own rules."""
+
+    def __init__(self, run: Run, rules: Rules, headers: Sequence[str]) -> None:
+        self._run = run
+        self._rules = rules
+        self._headers = headers
+
+    async def look_up(self, lanes: LaneFactory) -> None:
+        """Look the lines up through ``lanes``, the quiet period counted from the file's last
+        change; a line whose cells no longer give its request stays unknown, saying so."""
+        run = self._run
+        unknown = run.earlier.unknown()
+        if not unknown or not run.looks_up:
+            return
+        items, lost = _rebuilt(run.journal.file, self._rules, self._headers, unknown)
+        for fingerprint, (row, outcome) in lost.items():
+            said = NOT_REBUILT.format(vendor=run.settings.vendor.name)
+            not_rebuilt = Lookup(Looked.STILL_UNKNOWN, said=said)
+            self._leave_unknown(row, fingerprint, looked_up(outcome, not_rebuilt))
+            run.summary.resolved[Resolved.STILL_UNKNOWN] += 1
+        if not items:
+            return
+        age = time.time() - run.earlier.changed
+        lookup = LookupPlan(
+            items,
+            quiet_from=asyncio.get_running_loop().time() - age,
+            recent=age < RECENT,
+            ends=self,
+            refusal_stops_run=True,
+            whose="an earlier run's ",
+        )
+        await LookupRounds(run, lanes, lookup).look_up()
+
+    def ended(self, line: Line, outcome: Outcome) -> None:
+        """Written to the journal; the gate records it so in place of sending the line."""
+        complete = line.complete(self._rules.worded(outcome))
+        self._run.journal.write(line.row, complete, line.fingerprint)
+        self._run.earlier.settle(line.fingerprint, complete)
+
+    def still_unknown(self, line: Line, outcome: Outcome) -> None:
+        """The earlier run's new word on the line."""
+        self._leave_unknown(line.row, line.fingerprint, line.complete(outcome))
+
+    def _leave_unknown(self, row: Row, fingerprint: str, outcome: Outcome) -> None:
+        """Said in the file, and left to the run's rules (``--retry-unknown`` sends it)."""
+        self._run.journal.write(row, outcome, fingerprint)
+        self._run.earlier.leave_unknown(fingerprint, outcome)
 
 
 async def quiet_period(
@@ -165,77 +227,62 @@ async def quiet_period(
 
 
 class LookupRounds:
-    """Lines with no answer looked up, round after round, until each has its last word.
+    """The lines of a :class:`LookupPlan`, looked up round after round until each has its last
+    word.
 
     A round waits out the quiet period, looks the lines up, and sends again those that never
     landed; the lines whose resend got no answer either go to the next round, whose quiet
     period counts from the last of those, for at most :data:`LOOKUP_ROUNDS` rounds. Each
-    line ends through ``settle`` (found, sent again, or, its last resend unanswered, unknown
-    naming each round) or ``leave_unknown`` (a lookup left it unknown: the list could not be
-    read, or held more tasks than lines asked for). A stop ends the wait; a line sent again
+    line ends through the lookup's ``ends``: ended (found, sent again, or, its last resend
+    unanswered, unknown naming each round), or still unknown (a lookup left it so). A task
+    found or made is known to the run from then on. A stop ends the wait; a line sent again
     ends unknown naming its rounds so far, and the others are left as they were.
     """
 
-    def __init__(
-        self,
-        resolver: Resolver,
-        lanes: LaneFactory,
-        *,
-        timeout: float,
-        summary: Summary,
-        progress: Progress,
-        stop: asyncio.Event,
-        abort: asyncio.Event,
-        before_send: BeforeSend,
-        refusal_stops_run: bool,
-        settle: Settle,
-        leave_unknown: Settle,
-    ) -> None:
-        self._resolver = resolver
+    def __init__(self, run: Run, lanes: LaneFactory, lookup: LookupPlan) -> None:
+        self._run = run
         self._lanes = lanes
-        self._timeout = timeout
-        self._summary = summary
-        self._progress = progress
-        self._stop = stop
-        self._abort = abort
-        self._before_send = before_send
-        self._refusal_stops_run = refusal_stops_run
-        self._settle = settle
-        self._leave_unknown = leave_unknown
+        self._lookup = lookup
+        self._resolver = Resolver(
+            run.settings.vendor, lanes.sender, known_ids=run.task_ids, recent=lookup.recent
+        )
         #: the lines still to settle, by id(line), each with its rounds so far: after a
         #: round, those whose resend got no answer, for the next
         self._waiting: dict[int, Unresolved] = {}
         self._unanswered_at = 0.0  # when a resend last got no answer (the loop's clock)
         self._sent_again = 0
 
-    async def run(self, items: Sequence[Unresolved], *, wait: float, looked_up: str) -> None:
-        """Look ``items`` up, the first quiet period ``wait`` seconds long, ``looked_up``
-        saying what ("2 unknown rows at lemlist")."""
+    async def look_up(self) -> None:
+        """Every line of the lookup, round after round, to its last word."""
+        run, lookup = self._run, self._lookup
         loop = asyncio.get_running_loop()
-        pending = list(items)
-        self._waiting = {id(item.line): item for item in items}
-        vendor = self._lanes.vendor
+        timeout, vendor = run.settings.timeout, run.settings.vendor
+        pending = list(lookup.lines)
+        self._waiting = {id(item.line): item for item in pending}
+        wait = lookup.quiet_from + timeout - loop.time()
+        unknown = counted(len(pending), f"unknown {run.summary.line_noun}")
+        looked_up = f"{lookup.whose}{unknown} at {vendor.name}"
         try:
             for _ in range(LOOKUP_ROUNDS):
-                if not pending or self._stop.is_set():
+                if not pending or run.stop.is_set():
                     break
                 if any(map(self._resolver.can_look_up, pending)):
                     await quiet_period(
-                        looked_up, seconds=wait, progress=self._progress, stop=self._stop
+                        looked_up, seconds=wait, progress=run.progress, stop=run.stop
                     )
-                if self._stop.is_set():
+                if run.stop.is_set():
                     break
                 pending = await self._round(pending)
-                wait = self._unanswered_at + self._timeout - loop.time()
-                unknown = counted(len(pending), f"unknown {self._summary.line_noun}")
+                wait = self._unanswered_at + timeout - loop.time()
+                unknown = counted(len(pending), f"unknown {run.summary.line_noun}")
                 looked_up = f"{unknown} at {vendor.name} again"
         finally:
             for item in self._waiting.values():
                 if item.resent:
                     self._sent_again += 1
-                    self._settle(item.line, never_answered(item, vendor))
-            self._summary.resolved.update(self._resolver.tally)
-            self._summary.resolved[Resolved.SENT_AGAIN] += self._sent_again
+                    self._end(item.line, never_answered(item, vendor))
+            run.summary.resolved.update(self._resolver.tally)
+            run.summary.resolved[Resolved.SENT_AGAIN] += self._sent_again
 
     async def _round(self, items: Sequence[Unresolved]) -> list[Unresolved]:
         """Look ``items`` up, send again those that never landed; returns those whose
@@ -244,24 +291,23 @@ class LookupRounds:
         for line, outcome in decided:
             del self._waiting[id(line)]
             if outcome.status is Status.UNKNOWN:
-                self._leave_unknown(line, outcome)
+                self._lookup.ends.still_unknown(line, outcome)
             else:
-                self._settle(line, outcome)
-        await resend(
-            [item.line for item in again],
-            self._lanes,
-            on_outcome=self._resent,
-            stop=self._stop,
-            abort=self._abort,
-            before_send=self._before_send,
-            refusal_stops_run=self._refusal_stops_run,
-        )
+                self._end(line, outcome)
+        if again:
+            sending = self._run.sending(
+                self._lanes,
+                ask_of=_ask,
+                on_outcome=self._resent,
+                refusal_stops_run=self._lookup.refusal_stops_run,
+            )
+            await sending.send_all([item.line for item in again])
         return list(self._waiting.values())
 
     def _resent(self, line: Line, outcome: Outcome) -> None:
         """A line sent again this round ended with ``outcome``."""
         item = self._waiting.pop(id(line))
-        vendor = self._lanes.vendor
+        vendor = self._run.settings.vendor
         if outcome.status is Status.UNKNOWN:
             self._unanswered_at = asyncio.get_running_loop().time()
             rounds_left = item.round < LOOKUP_ROUNDS  # every line of a round is in it alike
@@ -273,113 +319,11 @@ class LookupRounds:
         else:
             outcome = sent_again(item, outcome, vendor)
         self._sent_again += 1
-        self._settle(line, outcome)
+        self._end(line, outcome)
 
-
-async def resend(
-    lines: Sequence[Line],
-    lanes: LaneFactory,
-    *,
-    on_outcome: Settle,
-    stop: asyncio.Event,
-    abort: asyncio.Event,
-    before_send: BeforeSend,
-    refusal_stops_run: bool,
-) -> None:
-    """Send the lines whose create never landed, once more; ``on_outcome`` hears how each
-    ended."""
-    if not lines:
-        return
-    from ..sending.scheduler import SendingRun  # imported late, as in job.py
-
-    sending: SendingRun[Line] = SendingRun(
-        ask_of=_ask,
-        open_lane=lanes.open,
-        lane_of=_key_env,
-        creates=True,
-        on_outcome=on_outcome,
-        stop=stop,
-        abort=abort,
-        before_send=before_send,
-        workers=lanes.workers,
-        refusal_stops_run=refusal_stops_run,
-    )
-    await sending.send_all(lines)
-
-
-async def look_up_earlier(
-    settings: Settings,
-    rules: Rules,
-    headers: Sequence[str],
-    journal: Journal,
-    lanes: LaneFactory,
-    *,
-    summary: Summary,
-    progress: Progress,
-    stop: asyncio.Event,
-    abort: asyncio.Event,
-    before_send: BeforeSend,
-) -> dict[str, Outcome]:
-    """The unknown creates of an earlier run of ``journal``, looked up (the quiet period
-    counted from the file's last change), the missing ones sent again; returns the new
-    outcome of each line found or sent again, by fingerprint (also written to the journal).
-    A line that stays unknown gets its new message in the journal and in its earlier
-    outcome, and is left to the run's own rules."""
-    earlier = [
-        (fingerprint, outcome)
-        for fingerprint, outcome in journal.earlier.items()
-        if outcome.status is Status.UNKNOWN
-    ]
-    if not earlier or settings.action != "create" or not settings.resolve:
-        return {}
-    settled: dict[str, Outcome] = {}
-    found_ids = {outcome.remote_id for outcome in journal.earlier.values() if outcome.remote_id}
-    items, lost = _rebuilt(journal.file, rules, headers, dict(earlier))
-    name = settings.vendor.name
-
-    def record(line: Line, outcome: Outcome) -> None:
-        complete = line.complete(rules.worded(outcome))
-        journal.write(line.row, complete, line.fingerprint)
-        settled[line.fingerprint] = complete
-        if complete.remote_id:  # no answer to another line's lookup in a later round
-            found_ids.add(complete.remote_id)
-
-    def still_unknown(row: Row, fingerprint: str, outcome: Outcome) -> None:
-        """Said in the file, and left to the run's rules (``--retry-unknown`` sends it)."""
-        journal.write(row, outcome, fingerprint)
-        journal.earlier[fingerprint] = outcome
-
-    def looked_up_unknown(line: Line, outcome: Outcome) -> None:
-        still_unknown(line.row, line.fingerprint, line.complete(outcome))
-
-    for fingerprint, (row, outcome) in lost.items():
-        said = NOT_REBUILT.format(vendor=name)
-        still_unknown(row, fingerprint, looked_up(outcome, Lookup(Looked.STILL_UNKNOWN, said=said)))
-        summary.resolved[Resolved.STILL_UNKNOWN] += 1
-    if not items:
-        return settled
-    changed = journal.earlier_changed
-    recent = time.time() - changed < RECENT
-    rounds = LookupRounds(
-        Resolver(settings.vendor, lanes.sender, known_ids=found_ids, recent=recent),
-        lanes,
-        timeout=settings.timeout,
-        summary=summary,
-        progress=progress,
-        stop=stop,
-        abort=abort,
-        before_send=before_send,
-        refusal_stops_run=True,
-        settle=record,
-        leave_unknown=looked_up_unknown,
-    )
-    unknown = counted(len(items), f"unknown {summary.line_noun}")
-    await rounds.run(
-        items,
-        wait=changed + settings.timeout - time.time(),
-        looked_up=f"an earlier run's {unknown} at {name}",
-    )
-    return settled
+    def _end(self, line: Line, outcome: Outcome) -> None:
+        self._run.knows(outcome)  # no answer to another line's lookup in a later round
+        self._lookup.ends.ended(line, outcome)
 
 
 def _rebuilt(
@@ -431,10 +375,6 @@ def _line_of(rules: Rules, row: Row, fingerprint: str, prospect_id: str) -> Line
 
 def _ask(line: Line) -> Ask | None:
     return line.ask
-
-
-def _key_env(line: Line) -> str:
-    return line.key_env
 
 
 def input_headers(columns: Sequence[str]) -> list[str]:

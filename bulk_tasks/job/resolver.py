@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from ..results import Looked, Lookup, Outcome, Status
@@ -71,8 +72,9 @@ class Resolver:
     """Looks up unknown lines at the vendor; says what each became, or that it is sent again.
 
     ``sender_of`` gives the sender of a key variable ("": the vendor's own); ``known_ids``
-    are the task ids the results file already holds. ``recent``: the lines were sent by
-    this very run (a lemlist task cannot have been marked done yet).
+    are the task ids the results file already holds (the run adds each task found, for the
+    next round). ``recent``: the lines were sent by this very run (a lemlist task cannot have
+    been marked done yet).
     """
 
     def __init__(
@@ -80,7 +82,7 @@ class Resolver:
         vendor: Vendor,
         sender_of: Callable[[str], Sender],
         *,
-        known_ids: set[str],
+        known_ids: AbstractSet[str],
         recent: bool,
     ) -> None:
         self._vendor = vendor
@@ -175,7 +177,6 @@ class Resolver:
         settled = []
         for item, task in zip(group.waiting, group.candidates, strict=False):
             task_id = self._id(group, task)
-            self._known.add(task_id)
             self.tally[Resolved.FOUND] += 1
             found = Outcome(
                 status=Status.CREATED,

@@ -10,7 +10,7 @@ import functools
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import IO
 
@@ -245,7 +245,7 @@ class Journal:
         )
         self._headers = compact(self._journal, headers=wanted) if resuming else wanted
         #: the last word of earlier runs on each row, by fingerprint (empty unless resuming)
-        self.earlier: dict[str, Outcome] = {}
+        self.earlier: Mapping[str, Outcome] = {}
         if resuming:
             self.earlier, destinations = _read_earlier(self._journal)
             elsewhere = sorted(destinations - {destination})
