@@ -148,7 +148,7 @@ def test_what_a_lookup_before_sending_settles_the_gate_records_in_place_of_sendi
     gate = LineGate(run, plan.rules)
     first, second = plan.lines(run.summary, run.progress)
     found = Outcome(status=Status.CREATED, remote_id="opp_Found000000000001", http_status=200)
-    run.earlier.settle(first.fingerprint, found)
+    run.earlier.decide(first.fingerprint, found)
     run.earlier.leave_unknown(
         second.fingerprint, Outcome(status=Status.UNKNOWN, error_message="no answer [looked up]")
     )
@@ -163,4 +163,4 @@ def test_what_a_lookup_before_sending_settles_the_gate_records_in_place_of_sendi
         "no answer [looked up] [left alone by --resume; to send it again add --retry-unknown, "
         "which may create it twice]"
     )
-    assert run.earlier.settled_statuses() == {Status.CREATED: 1}
+    assert run.earlier.decided_statuses() == {Status.CREATED: 1}

@@ -348,3 +348,29 @@ def test_resolve_counts_the_quiet_period_from_the_earlier_runs_last_write(tmp_pa
     assert "waiting" not in resolved.stderr
     assert "Looking up" in resolved.stderr
     assert [line["status"] for line in read_results(results)] == ["created"] * 60
+
+
+def test_resolve_rebuilds_a_repeated_lines_unknown_create_by_its_numbered_fingerprint(
+    tmp_path: Path,
+) -> None:
+    # two identical rows: the second line's fingerprint is the first's with "#2" after it
+    data = tmp_path / "in.csv"
+    row = f"lea_{0:017d},phone,{USER},2026-12-01 09:00,Call twice"
+    data.write_text(f"leadId,type,assignedTo,dueDate,title\n{row}\n{row}\n", encoding="utf-8")
+    results = tmp_path / "in.results.csv"
+    sandbox = fast_sandbox(never_answered("drop", "drop"))  # both applied, neither answered
+    with SandboxServer(sandbox) as server:
+        first = invoke(
+            "run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--no-resolve"
+        )  # fmt: skip
+        assert first.code == 1, first.stderr
+        written = read_results(results)
+        assert [line["status"] for line in written] == ["unknown", "unknown"]
+        assert written[1]["fingerprint"] == f"{written[0]['fingerprint']}#2"
+        sandbox.faults = Faults()
+        resolved = invoke("resolve", results, "-t", "lemlist", "--base-url", server.url, *FAST)
+    assert resolved.code == 0, resolved.stderr
+    lines = read_results(results)
+    assert [line["status"] for line in lines] == ["created", "created"]
+    assert {line["remote_id"] for line in lines} == {task.task_id for task in sandbox.applied}
+    assert len(sandbox.applied) == 2

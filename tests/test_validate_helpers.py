@@ -63,7 +63,7 @@ def test_helpers_write_the_same_file_as_checking_here(
     if suffix == ".csv":  # the results are separated as the input is
         assert (tmp_path / "here.csv").read_bytes().startswith(f"\ufeffrow{delimiter}".encode())
     assert apart.counts == here.counts
-    assert (apart.rows.blank, apart.rows.settled) == (here.rows.blank, here.rows.settled)
+    assert (apart.rows.blank, apart.rows.ended) == (here.rows.blank, here.rows.ended)
     lines = read_results(tmp_path / "apart.csv") if suffix == ".csv" else None
     if lines is not None:
         assert len(lines) == 4_600 - 658  # every row but the blank ones, in order

@@ -399,11 +399,11 @@ def reconcile(
     say.json = log_format is LogFormat.json
     from ..results import delimiter_of, write_table
     from ..results.reconcile import failed_lines
-    from ..results.reconcile import reconcile as settle
+    from ..results.reconcile import reconcile as reconcile_files
     from ..results.report import write_report
 
     with _user_errors():
-        settled = settle(results)
+        settled = reconcile_files(results)
         if failed_out is not None:
             header, rows = failed_lines(settled, include_unknown=include_unknown)
             # a failed-rows CSV is opened where its results were: with their delimiter

@@ -200,7 +200,7 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
         lines.append(f"{what}: {counted(summary.lines, noun)} in {summary.seconds:.1f} s")
     else:
         lines.append(
-            f"{what}: {counted(rows.settled, 'rows')}, {counted(summary.lines, noun)} in "
+            f"{what}: {counted(rows.ended, 'rows')}, {counted(summary.lines, noun)} in "
             f"{summary.seconds:.1f} s"
         )
     counts = {status.value: n for status, n in summary.counts.items() if n}
@@ -215,7 +215,7 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
         lines += [f"  {count:,} {noun}: {reason}" for reason, count, _ in reasons]
     fields: dict[str, Any] = {
         "what": what,
-        "rows": rows.settled,
+        "rows": rows.ended,
         "lines": summary.lines,
         "line_noun": noun,
         "counts": counts,

@@ -12,10 +12,10 @@ sending. Data flows one way, each stage handing the next one type::
     2. sending
        input file --inputs--> Row --rules--> Line --gate--> Ask --packing--> Batch
            --sender--> httpx.Response --vendor.read--> Answer --sender--> Outcome
-           --Recovery--> gate.settle --Recorder--> a line of the results file
+           --Recovery--> gate.record --Recorder--> a line of the results file
     3. after sending: the creates that got no answer, which Recovery held back
        Recovery --LookupPlan--> LookupRounds --> found / sent again / unknown
-           --> gate.settle --Recorder--> a line of the results file
+           --> gate.record --Recorder--> a line of the results file
 
 - :mod:`~bulk_tasks.rows.inputs` reads the file as a stream of :class:`~bulk_tasks.rows.inputs.Row`
   (cells as text, spreadsheet row numbers);
@@ -451,7 +451,7 @@ async def _send(
         sent_before=sent_before,
     )
     gate = LineGate(run, plan.rules)
-    recovery = Recovery(run, settle=gate.settle)
+    recovery = Recovery(run, record=gate.record)
     refusal_stops_run = not plan.columns.names_keys
     started = time.monotonic()
     progress.start(plan.table.total, summary.notes, lines=summary.line_noun)
@@ -531,7 +531,7 @@ async def resolve_async(
             started = time.monotonic()
             async with run.going(key_of=keys.key) as lanes:
                 await EarlierLookup(run, rules, headers).look_up(lanes)
-            summary.counts.update(run.earlier.settled_statuses())
+            summary.counts.update(run.earlier.decided_statuses())
             still = summary.resolved[Resolved.STILL_UNKNOWN] + summary.resolved[Resolved.NOT_ASKED]
             if still:
                 summary.counts[Status.UNKNOWN] += still

@@ -1,7 +1,7 @@
 """The line gate: which lines of a run go to the vendor, and what becomes of the others.
 
 A line is not sent when it is invalid, when an earlier run of the same results file already
-settled it or the lookups before sending did (``--resume``: the :class:`EarlierRun`), when
+ended it or the lookups before sending did (``--resume``: the :class:`EarlierRun`), when
 another results file says its task exists or may (the earlier files of an inbox:
 ``sent_before``), when its row comes after the first ``--limit`` rows, or when the key it
 needs is not set. Such a line ends at the gate with its outcome; every other line passes
@@ -37,8 +37,8 @@ class EarlierRun:
         self.changed = changed
         #: lines a lookup left unknown: their new word, saying what the lookup found
         self._looked_up: dict[str, Outcome] = {}
-        #: lines a lookup settled (found, or sent again): how they end in this run
-        self._settled: dict[str, Outcome] = {}
+        #: lines a lookup decided (found, or sent again): how they end in this run
+        self._decided: dict[str, Outcome] = {}
 
     def __bool__(self) -> bool:
         return bool(self._words)
@@ -48,9 +48,9 @@ class EarlierRun:
         looked_up = self._looked_up.get(fingerprint) if self._looked_up else None
         return looked_up if looked_up is not None else self._words.get(fingerprint)
 
-    def settled(self, fingerprint: str) -> Outcome | None:
+    def decided(self, fingerprint: str) -> Outcome | None:
         """How the lookups before sending ended a line; None: they did not."""
-        return self._settled.get(fingerprint) if self._settled else None
+        return self._decided.get(fingerprint) if self._decided else None
 
     def unknown(self) -> dict[str, Outcome]:
         """The lines the earlier run left unknown, with its word on each."""
@@ -64,19 +64,19 @@ class EarlierRun:
         """The ids of the tasks the earlier run made or found."""
         return {outcome.remote_id for outcome in self._words.values() if outcome.remote_id}
 
-    def settle(self, fingerprint: str, outcome: Outcome) -> None:
+    def decide(self, fingerprint: str, outcome: Outcome) -> None:
         """A lookup ended the line ``fingerprint`` with ``outcome`` (found, sent again, or
         unknown naming each round): the gate records it so, and sends nothing."""
-        self._settled[fingerprint] = outcome
+        self._decided[fingerprint] = outcome
 
     def leave_unknown(self, fingerprint: str, outcome: Outcome) -> None:
         """A lookup left the line unknown: ``outcome`` is the earlier run's word on it now,
         which the run's own rules follow (``--retry-unknown`` sends it)."""
         self._looked_up[fingerprint] = outcome
 
-    def settled_statuses(self) -> Counter[Status]:
+    def decided_statuses(self) -> Counter[Status]:
         """How many lines the lookups ended with each status."""
-        return Counter(outcome.status for outcome in self._settled.values())
+        return Counter(outcome.status for outcome in self._decided.values())
 
 
 class LineGate:
@@ -112,7 +112,7 @@ class LineGate:
             self._summary.invalid_reasons.add(self._rules.reasons(line), line.row.number)
             self._recorder.record_line(line, self._rules.invalid_outcome(line))
             return None
-        now = self._earlier.settled(line.fingerprint)
+        now = self._earlier.decided(line.fingerprint)
         if now is not None:
             self._recorder.record_line(line, now)
             return None
@@ -147,7 +147,7 @@ class LineGate:
                 self._progress.notice(trouble)
         return self._found[key_env]
 
-    def settle(self, line: Line, outcome: Outcome) -> None:
+    def record(self, line: Line, outcome: Outcome) -> None:
         """What became of a line the gate let through; a refused key is said once."""
         outcome = self._rules.worded(outcome)
         if outcome.error_code == "key_rejected":

@@ -39,7 +39,7 @@ from ..results import (
 from ..results.formats import Line as ResultsLine
 from ..results.formats import read_lines
 from ..rows.inputs import Row
-from ..rows.rules import Line, Rules
+from ..rows.rules import Dedupe, Line, Rules
 from ..sending.lanes import LaneFactory
 from ..vendors.base import Ask
 from .resolver import Resolver, Unresolved, looked_up, never_answered, sent_again
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from .batch import Run
 
 #: called with a line and its last word
-Settle = Callable[[Line, Outcome], None]
+RecordLine = Callable[[Line, Outcome], None]
 
 #: How many times a line is looked up at most. A line is still unknown after k rounds when
 #: its first send and the resends of the first k - 1 rounds never landed and the resend of
@@ -109,11 +109,11 @@ class LookupPlan:
 
 class Recovery:
     """A run's ``unknown`` creates, held back until they are looked up once the run has sent
-    everything; the other lines' outcomes pass on at once, to ``settle``."""
+    everything; the other lines' outcomes pass on at once, to ``record``."""
 
-    def __init__(self, run: Run, *, settle: Settle) -> None:
+    def __init__(self, run: Run, *, record: RecordLine) -> None:
         self._run = run
-        self._settle = settle
+        self._record = record
         self._on = run.looks_up
         self._held: dict[int, Unresolved] = {}
         self._last = 0.0  # when the last line was held (the loop's clock)
@@ -123,7 +123,7 @@ class Recovery:
         up; any other outcome passes on."""
         if not self._on or outcome.status is not Status.UNKNOWN:
             self._run.knows(outcome)
-            self._settle(line, outcome)
+            self._record(line, outcome)
             return
         # on disk at once: a run killed before the lookup leaves the line unknown, as it is
         self._run.journal.write(line.row, line.complete(outcome), line.fingerprint)
@@ -150,7 +150,7 @@ class Recovery:
     def ended(self, line: Line, outcome: Outcome) -> None:
         """A held line's last word, which passes on like any other line's."""
         if self._held.pop(id(line), None) is not None:
-            self._settle(line, outcome)
+            self._record(line, outcome)
 
     def still_unknown(self, line: Line, outcome: Outcome) -> None:
         """A held line the lookup left unknown: its last word too."""
@@ -201,7 +201,7 @@ class EarlierLookup:
         """Written to the journal; the gate records it so in place of sending the line."""
         complete = line.complete(self._rules.worded(outcome))
         self._run.journal.write(line.row, complete, line.fingerprint)
-        self._run.earlier.settle(line.fingerprint, complete)
+        self._run.earlier.decide(line.fingerprint, complete)
 
     def still_unknown(self, line: Line, outcome: Outcome) -> None:
         """The earlier run's new word on the line."""
@@ -246,7 +246,7 @@ class LookupRounds:
         self._resolver = Resolver(
             run.settings.vendor, lanes.sender, known_ids=run.task_ids, recent=lookup.recent
         )
-        #: the lines still to settle, by id(line), each with its rounds so far: after a
+        #: the lines still to end, by id(line), each with its rounds so far: after a
         #: round, those whose resend got no answer, for the next
         self._waiting: dict[int, Unresolved] = {}
         self._unanswered_at = 0.0  # when a resend last got no answer (the loop's clock)
@@ -365,9 +365,12 @@ def _row_of(cells: ResultsLine, columns: Sequence[str]) -> Row:
 
 
 def _line_of(rules: Rules, row: Row, fingerprint: str, prospect_id: str) -> Line | None:
-    base = fingerprint.split("#")[0]
     for line in rules.lines(row):
-        if line.ask is not None and line.fingerprint == base and line.prospect_id == prospect_id:
+        if (
+            line.ask is not None
+            and Dedupe.told_apart(fingerprint, line.fingerprint)
+            and line.prospect_id == prospect_id
+        ):
             line.fingerprint = fingerprint
             return line
     return None

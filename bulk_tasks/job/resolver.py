@@ -94,22 +94,22 @@ class Resolver:
         self.tally: Counter[Resolved] = Counter()
 
     def can_look_up(self, item: Unresolved) -> bool:
-        """Whether the vendor can be asked about ``item`` (else it is settled at once)."""
+        """Whether the vendor can be asked about ``item`` (else it is decided at once)."""
         ask = item.line.ask
         return ask is not None and self._vendor.finder(ask.request) is not None
 
     async def resolve(
         self, lines: Sequence[Unresolved]
     ) -> tuple[list[tuple[Line, Outcome]], list[Unresolved]]:
-        """The lines settled now with their outcomes, and the lines to send again."""
+        """The lines decided now with their outcomes, and the lines to send again."""
         self._pages.clear()  # a later round reads the list again: a resend may have landed
-        settled: list[tuple[Line, Outcome]] = []
+        decided: list[tuple[Line, Outcome]] = []
         groups: dict[tuple[str, str], _Group] = {}
         for item in lines:
             ask = item.line.ask
             finder = self._vendor.finder(ask.request) if ask is not None else None
             if finder is None:
-                settled.append((item.line, self._cannot(item)))
+                decided.append((item.line, self._cannot(item)))
                 continue
             sent = json.dumps(finder.sent.body, sort_keys=True)
             group = groups.setdefault(
@@ -123,10 +123,10 @@ class Resolver:
         )
         again: list[Unresolved] = []
         for group in groups.values():
-            settled_now, to_send = self._decide(group, claimed)
-            settled.extend(settled_now)
+            decided_now, to_send = self._decide(group, claimed)
+            decided.extend(decided_now)
             again.extend(to_send)
-        return settled, again
+        return decided, again
 
     async def _look(self, group: _Group) -> None:
         found: dict[str, Json] = {}
@@ -174,7 +174,7 @@ class Resolver:
                 "any duplicate"
             )
             return [(item.line, self._still(item, said)) for item in group.waiting], []
-        settled = []
+        decided = []
         for item, task in zip(group.waiting, group.candidates, strict=False):
             task_id = self._id(group, task)
             self.tally[Resolved.FOUND] += 1
@@ -185,7 +185,7 @@ class Resolver:
                 attempts=item.outcome.attempts,
             )
             lookup = Lookup(Looked.FOUND, resends=len(item.resent), vendor=name)
-            settled.append((item.line, found.with_facts(replace(found.said, lookup=lookup))))
+            decided.append((item.line, found.with_facts(replace(found.said, lookup=lookup))))
         missing = group.waiting[len(group.candidates) :]
         if missing and not self._recent and not self._vendor.lists_done:
             said = (
@@ -193,9 +193,9 @@ class Resolver:
                 f"done since ({name} does not list done tasks); look for it in {name}, and if "
                 "it is missing, run again with --resume --retry-unknown"
             )
-            settled.extend((item.line, self._still(item, said)) for item in missing)
-            return settled, []
-        return settled, missing
+            decided.extend((item.line, self._still(item, said)) for item in missing)
+            return decided, []
+        return decided, missing
 
     def _cannot(self, item: Unresolved) -> Outcome:
         if not self._vendor.no_lookup:

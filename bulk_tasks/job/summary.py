@@ -28,18 +28,18 @@ class Progress(Protocol):
         """``total`` rows are coming (None: unknown); ``lines`` says what a line is."""
 
     def advance(self, status: Status | None, *, row_done: bool = True) -> None:
-        """One more line settled with ``status`` (None: a blank row); ``row_done`` when it
+        """One more line ended with ``status`` (None: a blank row); ``row_done`` when it
         was its row's last."""
 
     def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
-        """Many lines settled at once, ``counts`` of each status, ending ``rows`` rows
+        """Many lines ended at once, ``counts`` of each status, ending ``rows`` rows
         (blank ones included)."""
 
     def notice(self, message: str) -> None:
         """Something the user should know now (a stop has begun, say)."""
 
     def wait(self, what: str, *, seconds: float) -> None:
-        """The run waits ``seconds`` before more lines settle, ``what`` for ("for late
+        """The run waits ``seconds`` before more lines end, ``what`` for ("for late
         answers before looking up 2 unknown rows at lemlist"): said in place of a time left,
         and left out of the pace."""
 
@@ -70,7 +70,7 @@ class Silent:
 
 @dataclass
 class RowTally:
-    """How rows ended, as their lines settle: every line done, some, or none."""
+    """How rows ended, as their lines end: every line done, some, or none."""
 
     fully: int = 0
     partly: int = 0
@@ -78,18 +78,18 @@ class RowTally:
     blank: int = 0
     #: the first few rows partly done, to point at
     partly_rows: list[int] = field(default_factory=list)
-    #: rows with lines still to settle: row -> [lines left, lines done, lines in all]
+    #: rows with lines still to end: row -> [lines left, lines done, lines in all]
     _open: dict[int, list[int]] = field(default_factory=dict, repr=False)
 
     @property
-    def settled(self) -> int:
+    def ended(self) -> int:
         return self.fully + self.partly + self.not_done
 
     def expect(self, row: int, lines: int) -> None:
         self._open[row] = [lines, 0, lines]
 
-    def settle(self, row: int, *, done: bool) -> bool:
-        """One of ``row``'s lines settled; True when it was the row's last."""
+    def line_ended(self, row: int, *, done: bool) -> bool:
+        """One of ``row``'s lines ended; True when it was the row's last."""
         entry = self._open[row]
         entry[0] -= 1
         entry[1] += done
@@ -200,14 +200,14 @@ class Recorder:
     def __init__(self, journal: Journal, summary: Summary, progress: Progress) -> None:
         self._write = journal.write
         self._counts = summary.counts
-        self._settle = summary.rows.settle
+        self._line_ended = summary.rows.line_ended
         self._advance = progress.advance
 
     def record(self, row: Row, fingerprint: str, outcome: Outcome) -> None:
         """The outcome of one of ``row``'s lines, as its results line says it."""
         self._write(row, outcome, fingerprint)
         self._counts[outcome.status] += 1
-        done = self._settle(row.number, done=outcome.status in DONE)
+        done = self._line_ended(row.number, done=outcome.status in DONE)
         self._advance(outcome.status, row_done=done)
 
     def record_line(self, line: Line, outcome: Outcome) -> None:

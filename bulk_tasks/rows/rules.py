@@ -77,6 +77,10 @@ _FINGERPRINT_JSON = json.JSONEncoder(
 ).encode
 
 
+#: what tells a repeated line's fingerprint from the first's: ``#2``, ``#3``...
+REPEAT = "#"
+
+
 class Dedupe:
     """Identical lines are told apart by their order: ``#2``, ``#3``... after the first."""
 
@@ -90,7 +94,13 @@ class Dedupe:
             return fingerprint
         times = self._again.get(fingerprint, 1) + 1
         self._again[fingerprint] = times
-        return f"{fingerprint}#{times}"
+        return f"{fingerprint}{REPEAT}{times}"
+
+    @staticmethod
+    def told_apart(fingerprint: str, first: str) -> bool:
+        """Whether ``fingerprint`` is that of a line whose first has ``first``: the first
+        itself, or a repeat told apart from it."""
+        return fingerprint == first or fingerprint.startswith(f"{first}{REPEAT}")
 
     def text(self, text: str, fingerprints: Sequence[str], offsets: Sequence[int]) -> str:
         """Rendered results lines, each fingerprint (at its offset in ``text``) told apart
