@@ -228,13 +228,15 @@ class ArrivalWindow:
         margin: float = 0.01,
         answer_timeout: float = math.inf,
         probes: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.rate = rate
         #: a request goes alone first when the server's count must be learned
         self.probes = probes
-        self._store: WindowStore = store if store is not None else MemoryStore()
-        self._clock = clock
+        #: "now": by default the running event loop's clock (a monotonic one), which the
+        #: window's waits keep too, so a loop whose clock a test moves moves the window's
+        self._clock = clock or _loop_time
+        self._store: WindowStore = store if store is not None else MemoryStore(clock=self._clock)
         self._answered_hold = rate.period + margin
         self._in_flight_hold = answer_timeout + rate.period + margin
         #: how often to look again when the first slot to end is one still in flight: a
@@ -370,6 +372,10 @@ class ArrivalWindow:
 _PROCESS = secrets.token_hex(4)
 #: asleep until a slot ends, wake this much later: a timer may fire a hair early
 _LATE = 0.001
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _end_of(ended: tuple[float, float]) -> float:

@@ -1,4 +1,4 @@
-"""The real command, in a child process, against the sandbox over real HTTP."""
+"""The real command against the sandbox over real HTTP."""
 
 from __future__ import annotations
 

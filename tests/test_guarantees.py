@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from helpers import KEY, ROOT, Background, bulk_tasks, invoke, read_results, wait_for_sent
+from helpers import KEY, ROOT, Background, bulk_tasks, read_results, wait_for_sent
 
 from bulk_tasks.lockfile import LockFile
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
@@ -488,7 +488,7 @@ def test_a_full_disk_stops_the_run_and_loses_nothing_written(tmp_path: Path) -> 
 def test_a_sandbox_trial_is_never_carried_on_by_a_real_run(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(3))
     results = tmp_path / "in.results.csv"
-    demo = invoke("run", data, "-t", "lemlist", "--sandbox", key=None)
+    demo = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", key=None)
     assert demo.code == 0, demo.stderr
     assert {line["destination"] for line in read_results(results)} == {"lemlist sandbox"}
     trial = results.read_bytes()
@@ -500,9 +500,9 @@ def test_a_sandbox_trial_is_never_carried_on_by_a_real_run(tmp_path: Path) -> No
     )
     with SandboxServer(fast_sandbox()) as real:  # stands for lemlist itself here
         for resume in ((), ("--resume",)):
-            ran = invoke("run", data, "-t", "lemlist", "--base-url", real.url, *resume)
+            ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", real.url, *resume)
             assert (ran.code, ran.stderr) == (2, refusal)
-        looked_up = invoke("resolve", results, "-t", "lemlist", "--base-url", real.url)
+        looked_up = bulk_tasks("resolve", results, "-t", "lemlist", "--base-url", real.url)
         assert (looked_up.code, looked_up.stderr) == (
             2,
             f"bulk-tasks: {results} holds lines sent to lemlist sandbox, not to lemlist: "
@@ -511,7 +511,7 @@ def test_a_sandbox_trial_is_never_carried_on_by_a_real_run(tmp_path: Path) -> No
         )
         assert real.sandbox.arrivals == []
         assert results.read_bytes() == trial
-        ran = invoke("run", data, "-t", "lemlist", "--base-url", real.url, "--force")
+        ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", real.url, "--force")
         assert ran.code == 0, ran.stderr
         assert len(real.sandbox.applied) == 3
     lines = read_results(results)
@@ -519,7 +519,7 @@ def test_a_sandbox_trial_is_never_carried_on_by_a_real_run(tmp_path: Path) -> No
     assert {line["destination"] for line in lines} == {"lemlist"}
     [backup] = tmp_path.glob("in.results.backup-*.csv")
     assert backup.read_bytes() == trial
-    again = invoke("run", data, "-t", "lemlist", "--sandbox", "--resume", key=None)
+    again = bulk_tasks("run", data, "-t", "lemlist", "--sandbox", "--resume", key=None)
     assert (again.code, again.stderr) == (
         2,
         f"bulk-tasks: {results} holds the results of a run sent to lemlist; a --sandbox "
