@@ -313,15 +313,14 @@ def test_a_second_ctrl_c_stops_at_once_and_marks_rows_on_their_way_unknown(
         wait_for_sent(sandbox, 5, process)
         process.send_signal(signal.SIGINT)
         time.sleep(0.3)
-        started = time.monotonic()
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
-        assert time.monotonic() - started < 5  # not the 30 s the hung requests would take
         assert process.returncode == 2
     lines = read_results(results)
     statuses = check_nothing_twice_nothing_lost(sandbox, lines, allowed={"unknown", "not_sent"})
     assert statuses["unknown"] == len(sandbox.applied) >= 5
     unknown = [line for line in lines if line["status"] == "unknown"]
+    # ended by the second Ctrl-C, not by waiting out their hung requests ("no_answer")
     assert {line["error_code"] for line in unknown} == {"interrupted"}
 
 
@@ -335,14 +334,15 @@ def test_sigterm_waits_a_bounded_time_for_requests_on_their_way(
             "run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--timeout", "2"
         )
         wait_for_sent(sandbox, 3, process)
-        started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
         assert process.returncode == 2
-        assert time.monotonic() - started < 8  # the request timeout plus 5 s, at most
-    statuses = Counter(line["status"] for line in read_results(tmp_path / "in.results.csv"))
+    lines = read_results(tmp_path / "in.results.csv")
+    statuses = Counter(line["status"] for line in lines)
     assert statuses["unknown"] == len(sandbox.applied)
     assert statuses["unknown"] + statuses["not_sent"] == 20
+    # waited for: each ended at its request's own 2 s timeout, not cut short by the stop
+    assert {line["error_code"] for line in lines if line["status"] == "unknown"} == {"no_answer"}
 
 
 # --- kill -9 -------------------------------------------------------------------------------
