@@ -244,7 +244,8 @@ class ArrivalWindow:
         self._look_again = min(self._answered_hold / 4, 0.5)
         self._turn = asyncio.Lock()  # this process's senders queue up in order
         self._answered = asyncio.Event()  # one of this process's slots got its answer
-        self._names = (f"{_PROCESS}-{id(self):x}-{n}" for n in itertools.count())
+        window = next(_WINDOWS)  # not id(self): a window may get the id of one gone before
+        self._names = (f"{_PROCESS}-{window}-{n}" for n in itertools.count())
         self._in_flight: set[Slot] = set()  # this process's slots taken and not ended yet
         #: when this process's slots ended and when each was taken (oldest end first), while
         #: they are still held or ended within a period before a slot in flight was taken
@@ -370,6 +371,8 @@ class ArrivalWindow:
 
 #: slot names start with it, so that processes sharing a store never pick the same
 _PROCESS = secrets.token_hex(4)
+#: numbers the windows of this process, whose slot names follow that of the process
+_WINDOWS = itertools.count()
 #: asleep until a slot ends, wake this much later: a timer may fire a hair early
 _LATE = 0.001
 

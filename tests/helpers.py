@@ -9,8 +9,9 @@ import os
 import selectors
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -155,6 +156,30 @@ def wait_for_sent(
             )
         assert time.monotonic() < deadline, f"{len(sandbox.arrivals)} of {count} in {seconds} s"
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def once_sent(
+    sandbox: Sandbox, count: int, action: Callable[[], object], *, seconds: float = 120
+) -> Iterator[None]:
+    """Within the block (a run of the command in this process), ``action`` is done from a
+    thread as soon as the sandbox has seen ``count`` requests; the block fails if it never
+    was. ``seconds`` only bounds a run that never sends that many."""
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + seconds
+        while len(sandbox.arrivals) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if len(sandbox.arrivals) >= count:
+            action()
+            done.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    yield
+    watcher.join(seconds)
+    assert done.is_set(), f"{len(sandbox.arrivals)} of {count} requests: never acted"
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
