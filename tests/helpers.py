@@ -1,4 +1,5 @@
-"""What the end-to-end tests share: running the real command, reading its results."""
+"""What the end-to-end tests share: running the real command, reading its results; and an
+event loop whose clock the tests move."""
 
 from __future__ import annotations
 
@@ -50,10 +51,10 @@ def bulk_tasks(
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
 ) -> Ran:
-    """Run the real command as a user would, in this process: typer's runner calls the
-    command's entry (:func:`bulk_tasks.cli.main`'s) with ``args``, in ``cwd``, and captures
-    what it prints and its exit code. For every test where the process itself is not the
-    point; :func:`bulk_tasks_in_child` is for those where it is.
+    """Run the real command as a user would, in this process: typer's runner runs the app
+    as :func:`bulk_tasks.cli.main` does (named ``bulk-tasks``, its warnings on stderr) with
+    ``args``, in ``cwd``, and captures what it prints and its exit code. For every test where
+    the process itself is not the point; :func:`bulk_tasks_in_child` is for those where it is.
 
     ``key`` goes into every vendor's variable (None: none is set); ``env`` adds variables.
     An exception the command lets out fails the test with its traceback.
