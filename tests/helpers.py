@@ -1,14 +1,21 @@
-"""What the end-to-end tests share: running the real command, reading its results."""
+"""What the end-to-end tests share: running the real command, reading its results; and an
+event loop whose clock the tests move."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import os
+import selectors
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bulk_tasks.sandbox import Sandbox
 
@@ -18,6 +25,8 @@ SAMPLES = ROOT / "sample_inputs"
 SEEDS = ROOT / "tests" / "seeds"
 KEY = "test-key-Zq7-never-printed"
 KEY_VARIABLES = ("LEMLIST_API_KEY", "SALESHANDY_API_KEY", "ATTIO_API_KEY")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,10 +49,42 @@ def bulk_tasks(
     *args: str | Path,
     key: str | None = KEY,
     cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+) -> Ran:
+    """Run the real command as a user would, in this process: typer's runner runs the app
+    as :func:`bulk_tasks.cli.main` does (named ``bulk-tasks``, its warnings on stderr) with
+    ``args``, in ``cwd``, and captures what it prints and its exit code. For every test where
+    the process itself is not the point; :func:`bulk_tasks_in_child` is for those where it is.
+
+    ``key`` goes into every vendor's variable (None: none is set); ``env`` adds variables.
+    An exception the command lets out fails the test with its traceback.
+    """
+    from typer.testing import CliRunner
+
+    from bulk_tasks.cli.commands import app, terminal_logging
+    from bulk_tasks.cli.output import say
+
+    unset: dict[str, str | None] = {name: None for name in os.environ if name.endswith("_API_KEY")}
+    variables = unset | dict.fromkeys(KEY_VARIABLES, key) | (env or {})
+    say.json = False  # as in a new process: --log-format's default until a command sets it
+    with contextlib.chdir(cwd), terminal_logging():
+        result = CliRunner().invoke(
+            app, [str(arg) for arg in args], env=variables, prog_name="bulk-tasks"
+        )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def bulk_tasks_in_child(
+    *args: str | Path,
+    key: str | None = KEY,
+    cwd: Path = ROOT,
     timeout: float = 300,
     env: dict[str, str] | None = None,
 ) -> Ran:
-    """Run the real command in a child process, as a user would.
+    """Run the real command in a child process (``python -m bulk_tasks``), for the tests
+    where the process is the point: its entry point, its exit, several processes at once.
 
     ``key`` goes into every vendor's variable (None: none is set); ``env`` adds variables.
     """
@@ -118,6 +159,30 @@ def wait_for_sent(
         time.sleep(0.02)
 
 
+@contextlib.contextmanager
+def once_sent(
+    sandbox: Sandbox, count: int, action: Callable[[], object], *, seconds: float = 120
+) -> Iterator[None]:
+    """Within the block (a run of the command in this process), ``action`` is done from a
+    thread as soon as the sandbox has seen ``count`` requests; the block fails if it never
+    was. ``seconds`` only bounds a run that never sends that many."""
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + seconds
+        while len(sandbox.arrivals) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if len(sandbox.arrivals) >= count:
+            action()
+            done.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    yield
+    watcher.join(seconds)
+    assert done.is_set(), f"{len(sandbox.arrivals)} of {count} requests: never acted"
+
+
 def read_results(path: Path) -> list[dict[str, str]]:
     """A results CSV's lines, separated by commas, or by semicolons when its header is."""
     with path.open(encoding="utf-8-sig", newline="") as file:
@@ -126,16 +191,41 @@ def read_results(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file, delimiter=delimiter))
 
 
-def invoke(*args: str | Path, key: str | None = KEY, env: dict[str, str] | None = None) -> Ran:
-    """Run the command in this process (typer's runner), as :func:`bulk_tasks` does in a
-    child: for tests where the process itself is not the point."""
-    from typer.testing import CliRunner
+class _JumpingSelector:
+    """An event loop's selector that never sleeps: when nothing is ready and the loop would
+    wait for its next timer, it moves the loop's clock to that timer instead."""
 
-    from bulk_tasks.cli.commands import app
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self._loop = loop
+        self._real = selectors.DefaultSelector()
 
-    variables: dict[str, str | None] = dict.fromkeys(KEY_VARIABLES, key)
-    variables |= env or {}
-    result = CliRunner().invoke(app, [str(arg) for arg in args], env=variables)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Ran(result.exit_code, result.stdout, result.stderr)
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self._real.select(0 if timeout is not None else None)
+        if not ready and timeout:
+            self._loop.now += timeout
+        return ready
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop on a clock of its own, which jumps to the next timer whenever every task
+    waits: a sleep takes no real time, and times read from ``loop.time()`` are exact. For
+    code whose waits and clock are the loop's (the rate window's are, by default)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(_JumpingSelector(self))  # type: ignore[arg-type]
+
+    def time(self) -> float:
+        return self.now
+
+
+def in_virtual_time(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` to its end on a :class:`VirtualTimeLoop`."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.close()

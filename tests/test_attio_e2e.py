@@ -1,11 +1,11 @@
-"""Attio end to end: the real command in a child process, the sandbox over real HTTP."""
+"""Attio end to end: the real command, the sandbox over real HTTP."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
-from helpers import KEY, SAMPLES, Ran, bulk_tasks, read_results
+from helpers import KEY, SAMPLES, Ran, bulk_tasks, bulk_tasks_in_child, read_results
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer, max_in_window
 
@@ -133,8 +133,9 @@ def write_map(folder: Path) -> Path:
 
 
 def test_the_sample_on_the_built_in_sandbox(tmp_path: Path) -> None:
+    # in a child, through the entry point, which starts reading the spreadsheet early
     results = tmp_path / "demo.csv"
-    ran = bulk_tasks(
+    ran = bulk_tasks_in_child(
         "run",
         SAMPLES / "attio_create.xlsx",
         "--target",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.helpers import invoke
+from helpers import bulk_tasks
 
 EARLIER = Path(__file__).parent / "data" / "earlier_run"
 
@@ -20,7 +20,7 @@ def test_an_earlier_versions_results_resume_with_the_same_messages(tmp_path: Pat
     shutil.copy(EARLIER / "tasks.csv", tmp_path / "tasks.csv")
     results = tmp_path / "tasks.results.csv"
     shutil.copy(EARLIER / "earlier.results.csv", results)
-    ran = invoke(
+    ran = bulk_tasks(
         "run", tmp_path / "tasks.csv", "--target", "lemlist", "--resume", "--no-resolve",
         "--base-url", "http://127.0.0.1:9", "--share", "off",
     )  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-from helpers import KEY, SAMPLES, Ran, bulk_tasks, invoke, read_results
+from helpers import KEY, SAMPLES, Ran, bulk_tasks, read_results
 from typer.testing import CliRunner
 
 from bulk_tasks import job
@@ -552,11 +552,11 @@ def test_a_sandbox_trial_is_never_counted_with_real_runs(tmp_path: Path) -> None
     rows = [f"lea_{n:017d},phone,{user},2026-12-01,Call {n}" for n in range(3)]
     data.write_text("leadId,type,assignedTo,dueDate,title\n" + "\n".join(rows) + "\n")
     trial, real = tmp_path / "trial.csv", tmp_path / "real.csv"
-    assert invoke("run", data, "-t", "lemlist", "--sandbox", "--results", trial).code == 0
+    assert bulk_tasks("run", data, "-t", "lemlist", "--sandbox", "--results", trial).code == 0
     with SandboxServer(Sandbox(keys={KEY})) as server:  # stands for lemlist itself here
-        ran = invoke("run", data, "-t", "lemlist", "--base-url", server.url, "--results", real)
+        ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", server.url, "--results", real)
         assert ran.code == 0, ran.stderr
-    both = invoke("reconcile", trial, real)
+    both = bulk_tasks("reconcile", trial, real)
     assert (both.code, both.stdout, both.stderr) == (
         2,
         "",
@@ -565,7 +565,7 @@ def test_a_sandbox_trial_is_never_counted_with_real_runs(tmp_path: Path) -> None
         "trial's tasks exist only in the sandbox, never at the vendor). Reconcile the real "
         f"runs' files apart: bulk-tasks reconcile {real}\n",
     )
-    alone = invoke("reconcile", trial, "--report", tmp_path / "trial.xlsx")
+    alone = bulk_tasks("reconcile", trial, "--report", tmp_path / "trial.xlsx")
     assert alone.code == 0, alone.stderr
     assert alone.stdout.splitlines()[:3] == [
         "reconcile: 1 file, 3 lines",

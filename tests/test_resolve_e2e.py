@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from helpers import KEY, Background, bulk_tasks, invoke, read_results
+from helpers import KEY, Background, bulk_tasks, read_results
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
@@ -224,7 +224,7 @@ def test_a_line_whose_resend_got_no_answer_is_looked_up_again(tmp_path: Path) ->
     # its create is lost, and its resend is applied but its answer is cut off
     sandbox = fast_sandbox(never_answered("lose", "drop"))
     with SandboxServer(sandbox) as server:
-        ran = invoke(
+        ran = bulk_tasks(
             "run", write_lemlist(tmp_path / "in.csv", 1), "-t", "lemlist",
             "--base-url", server.url, *FAST,
         )  # fmt: skip
@@ -247,7 +247,7 @@ def test_an_attio_line_is_looked_up_as_many_rounds_as_it_takes(tmp_path: Path) -
     )
     sandbox = fast_sandbox(never_answered("lose", "lose", "drop"))
     with SandboxServer(sandbox) as server:
-        ran = invoke("run", data, "-t", "attio", "--base-url", server.url, *FAST)
+        ran = bulk_tasks("run", data, "-t", "attio", "--base-url", server.url, *FAST)
     assert ran.code == 0, ran.stderr
     [line] = read_results(tmp_path / "in.results.csv")
     [task] = sandbox.applied
@@ -262,7 +262,7 @@ def test_an_attio_line_is_looked_up_as_many_rounds_as_it_takes(tmp_path: Path) -
 def test_a_line_never_answered_ends_unknown_naming_every_round(tmp_path: Path) -> None:
     sandbox = fast_sandbox(Faults(p_lose=1.0))  # no create ever lands
     with SandboxServer(sandbox) as server:
-        ran = invoke(
+        ran = bulk_tasks(
             "run", write_lemlist(tmp_path / "in.csv", 1), "-t", "lemlist",
             "--base-url", server.url, *FAST,
         )  # fmt: skip
@@ -285,12 +285,12 @@ def test_resolve_looks_up_again_a_line_whose_resend_got_no_answer(tmp_path: Path
     results = tmp_path / "in.results.csv"
     sandbox = fast_sandbox(Faults(p_lose=1.0))
     with SandboxServer(sandbox) as server:
-        first = invoke(
+        first = bulk_tasks(
             "run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--no-resolve"
         )
         assert first.code == 1
         sandbox.faults = Faults(p_drop=1.0)  # the resend lands, and its answer is cut off
-        resolved = invoke("resolve", results, "-t", "lemlist", "--base-url", server.url, *FAST)
+        resolved = bulk_tasks("resolve", results, "-t", "lemlist", "--base-url", server.url, *FAST)
     assert resolved.code == 0, resolved.stderr
     [line] = read_results(results)
     [task] = sandbox.applied
@@ -360,7 +360,7 @@ def test_resolve_rebuilds_a_repeated_lines_unknown_create_by_its_numbered_finger
     results = tmp_path / "in.results.csv"
     sandbox = fast_sandbox(never_answered("drop", "drop"))  # both applied, neither answered
     with SandboxServer(sandbox) as server:
-        first = invoke(
+        first = bulk_tasks(
             "run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--no-resolve"
         )  # fmt: skip
         assert first.code == 1, first.stderr
@@ -368,7 +368,7 @@ def test_resolve_rebuilds_a_repeated_lines_unknown_create_by_its_numbered_finger
         assert [line["status"] for line in written] == ["unknown", "unknown"]
         assert written[1]["fingerprint"] == f"{written[0]['fingerprint']}#2"
         sandbox.faults = Faults()
-        resolved = invoke("resolve", results, "-t", "lemlist", "--base-url", server.url, *FAST)
+        resolved = bulk_tasks("resolve", results, "-t", "lemlist", "--base-url", server.url, *FAST)
     assert resolved.code == 0, resolved.stderr
     lines = read_results(results)
     assert [line["status"] for line in lines] == ["created", "created"]

@@ -1,4 +1,4 @@
-"""Saleshandy end to end: the real command in a child process, the sandbox over real HTTP.
+"""Saleshandy end to end: the real command, the sandbox over real HTTP.
 
 Every claim is checked against the sandbox's own record of the tasks it created (one
 ``Applied`` per task, ``subject`` = the prospect), not only against the results file.

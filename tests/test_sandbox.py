@@ -473,12 +473,11 @@ def test_shutdown_ends_a_hang_at_once() -> None:
         deadline = time.monotonic() + 5
         while not server.sandbox.applied and time.monotonic() < deadline:
             time.sleep(0.01)  # the task is created before the hang begins
-        stopping = time.monotonic()
     caller.join(5)
 
-    assert time.monotonic() - stopping < 5  # not the 10 s timeout, nor the hang's 600 s
     assert len(server.sandbox.applied) == 1
     assert len(errors) == 1
+    # the connection was closed: the caller did not wait out its 10 s (a ReadTimeout)
     assert isinstance(errors[0], httpx.RemoteProtocolError)
 
 
@@ -504,14 +503,10 @@ def test_deliberate_drops_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
 def test_latency_delays_writes_only(launch: Launch) -> None:
     served = launch(faults=Faults(latency=(1.5, 1.5)))
 
-    started = time.monotonic()
-    served.client.get("/api/tasks")
-    listed = time.monotonic()
-    served.client.post("/api/tasks", json=task_body())
-    created = time.monotonic()
-
-    assert listed - started < 1.0  # a read on 127.0.0.1 takes milliseconds
-    assert created - listed >= 1.5
+    # within a second: a read on 127.0.0.1 takes milliseconds, a write 1.5 s
+    assert served.client.get("/api/tasks", timeout=1.0).status_code == 200
+    with pytest.raises(httpx.ReadTimeout):
+        served.client.post("/api/tasks", json=task_body(), timeout=1.0)
 
 
 def test_faults_are_reproducible_from_the_seed(launch: Launch) -> None:

@@ -10,7 +10,7 @@ from typing import Literal
 
 import httpx
 import pytest
-from helpers import KEY, invoke
+from helpers import KEY, bulk_tasks, in_virtual_time
 
 from bulk_tasks.errors import OptionError
 from bulk_tasks.results import Outcome, Status
@@ -107,55 +107,68 @@ async def arrivals_through(
     return arrivals
 
 
-async def test_the_window_keeps_arrivals_under_the_limit_despite_uneven_delays() -> None:
-    rate = Rate(5, 0.2)
-    window = ArrivalWindow(rate)
+def test_the_window_keeps_arrivals_under_the_limit_despite_uneven_delays() -> None:
+    rate = Rate(20, 2.0)  # lemlist's, over ten windows: time is the loop's, moved, not slept
 
-    @contextlib.asynccontextmanager
-    async def gate() -> AsyncIterator[None]:
-        async with window.slot():  # held from send to answer, as Sender does
-            yield
+    async def arrivals() -> list[float]:
+        window = ArrivalWindow(rate)
 
-    arrivals = await arrivals_through(gate, rows=40)
-    assert len(arrivals) == 40
-    assert max_in_window(arrivals, rate.period) <= rate.limit
+        @contextlib.asynccontextmanager
+        async def gate() -> AsyncIterator[None]:
+            async with window.slot():  # held from send to answer, as Sender does
+                yield
 
+        return await arrivals_through(gate, rows=200)
 
-async def test_a_429_pauses_every_sender() -> None:
-    window = ArrivalWindow(Rate(100, 1.0))
-    loop = asyncio.get_running_loop()
-    await window.pause(0.2)
-    started = loop.time()
-    async with window.slot():
-        waited = loop.time() - started
-    assert waited >= 0.19
+    times = in_virtual_time(arrivals())
+    assert len(times) == 200
+    assert max_in_window(times, rate.period) == rate.limit  # full windows, never more
 
 
-async def test_slots_free_only_a_period_after_the_answer() -> None:
-    rate = Rate(2, 0.2)
-    window = ArrivalWindow(rate, margin=0.0)
-    loop = asyncio.get_running_loop()
-    answered: list[float] = []
-    for _ in range(2):
+def test_a_429_pauses_every_sender() -> None:
+    async def waited() -> float:
+        window = ArrivalWindow(Rate(100, 1.0))
+        loop = asyncio.get_running_loop()
+        await window.pause(0.2)
+        started = loop.time()
         async with window.slot():
-            await asyncio.sleep(0.05)
-        answered.append(loop.time())
-    async with window.slot():
-        third = loop.time()
-    assert third >= answered[0] + rate.period - 0.005
+            return loop.time() - started
+
+    assert 0.2 <= in_virtual_time(waited()) < 0.21
+
+
+def test_slots_free_only_a_period_after_the_answer() -> None:
+    rate = Rate(2, 0.2)
+
+    async def third_after_first_answer() -> float:
+        window = ArrivalWindow(rate, margin=0.0)
+        loop = asyncio.get_running_loop()
+        answered: list[float] = []
+        for _ in range(2):
+            async with window.slot():
+                await asyncio.sleep(0.05)
+            answered.append(loop.time())
+        async with window.slot():
+            return loop.time() - answered[0]
+
+    assert rate.period <= in_virtual_time(third_after_first_answer()) < rate.period + 0.01
 
 
 # --- retries ---------------------------------------------------------------------------------
 
 
-async def test_429_waits_for_retry_after_then_succeeds() -> None:
-    send = sender(scripted(429, headers={"Retry-After": "0.2"}))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    [outcome] = await send.send(CREATE)
+def test_429_waits_for_retry_after_then_succeeds() -> None:
+    async def send_once() -> tuple[Outcome, float]:
+        send = sender(scripted(429, headers={"Retry-After": "0.2"}))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        [outcome] = await send.send(CREATE)
+        return outcome, loop.time() - started
+
+    outcome, waited = in_virtual_time(send_once())
     assert (outcome.status, outcome.attempts) == (Status.CREATED, 2)
     assert outcome.remote_id == "opp_AAAAAAAAAAAAAAAAA"
-    assert loop.time() - started >= 0.2
+    assert waited >= 0.2
 
 
 async def test_server_errors_are_retried_with_backoff() -> None:
@@ -633,7 +646,7 @@ def run_on(sandbox: Sandbox, data: Path) -> list[float]:
     """``run`` of ``data`` against ``sandbox`` (lemlist's own window, 20 per 2 s), in this
     process; when each request reached the sandbox."""
     with SandboxServer(sandbox) as server:
-        ran = invoke("run", data, "-t", "lemlist", "--base-url", server.url)
+        ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", server.url)
     assert ran.code == 0, ran.stderr
     return sorted(arrival.time for arrival in sandbox.arrivals)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from helpers import invoke
+from helpers import bulk_tasks
 
 from bulk_tasks.sandbox import SandboxServer
 
@@ -36,7 +36,7 @@ def test_results_of_a_semicolon_file_are_separated_by_semicolons(
 ) -> None:
     data = french_export(tmp_path / "taches.csv")
     results = tmp_path / "taches.results.csv"
-    ran = invoke("run", data, "-t", "lemlist", "--base-url", server.url)
+    ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", server.url)
     assert ran.code == 1, ran.stderr
     raw = results.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbfrow;status;remote_id;")  # UTF-8, as Excel reads it
@@ -47,14 +47,14 @@ def test_results_of_a_semicolon_file_are_separated_by_semicolons(
         "4": "created",
     }
     assert lines["2"]["title"] == "Appeler Hélène"
-    again = invoke("run", data, "-t", "lemlist", "--base-url", server.url, "--resume")
+    again = bulk_tasks("run", data, "-t", "lemlist", "--base-url", server.url, "--resume")
     assert again.code == 1, again.stderr
     assert results.read_bytes().startswith(b"\xef\xbb\xbfrow;status;")
     statuses = sorted(line["status"] for line in read_semicolons(results))
     assert statuses == ["invalid", "skipped", "skipped"]
     assert len(server.sandbox.applied) == 2
     failed = tmp_path / "a-corriger.csv"
-    settled = invoke("reconcile", results, "--failed-out", failed)
+    settled = bulk_tasks("reconcile", results, "--failed-out", failed)
     assert settled.code == 1, settled.stderr
     assert "  skipped           2\n" in settled.stdout
     [row] = read_semicolons(failed)
@@ -63,7 +63,7 @@ def test_results_of_a_semicolon_file_are_separated_by_semicolons(
 
 def test_validation_of_a_semicolon_file_is_separated_by_semicolons(tmp_path: Path) -> None:
     data = french_export(tmp_path / "taches.csv")
-    checked = invoke("validate", data, "-t", "lemlist")
+    checked = bulk_tasks("validate", data, "-t", "lemlist")
     assert checked.code == 1
     lines = read_semicolons(tmp_path / "taches.validation.csv")
     assert [line["error_code"] for line in lines] == ["valid", "extra_cells", "valid"]
@@ -77,6 +77,6 @@ def test_results_of_a_comma_file_stay_separated_by_commas(
         f"leadId,type,assignedTo,dueDate,title\nlea_huG8GP38g4o5MNJAY,phone,{USER},2026-12-01,A\n",
         encoding="utf-8",
     )
-    ran = invoke("run", data, "-t", "lemlist", "--base-url", server.url)
+    ran = bulk_tasks("run", data, "-t", "lemlist", "--base-url", server.url)
     assert ran.code == 0, ran.stderr
     assert (tmp_path / "tasks.results.csv").read_bytes().startswith(b"\xef\xbb\xbfrow,status,")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import subprocess
 import sys
@@ -198,6 +199,19 @@ async def test_ours_answered_a_period_before_the_answer_may_still_be_counted(
     clock.now += 0.01  # the early slot has ended: only the late one is held
     assert await store.take("x", limit=3, hold=IN_FLIGHT) == (0.0, 2)
     assert await store.take("y", limit=3, hold=IN_FLIGHT) == (0.0, 3)
+
+
+async def test_the_windows_of_one_process_never_share_a_slot_name(clock: Clock) -> None:
+    # a process runs several runs one after another (run-folder, the tests), each with its
+    # windows, while the slots of the runs before are still held in the machine's store
+    store = MemoryStore(clock=clock)
+    for _ in range(20):
+        window = ArrivalWindow(Rate(100, 2.0), store=store, clock=clock)
+        async with window.slot():
+            pass
+        del window
+        gc.collect()  # the next window may be made where this one was
+    assert await store.take("another", limit=1000, hold=1.0) == (0.0, 21)
 
 
 def test_another_tools_count_is_kept_whole_until_it_is_not_seen() -> None:

@@ -687,10 +687,24 @@ def _watcher(input: Path) -> Progress:
 
 
 def main() -> None:
+    with terminal_logging():
+        app(prog_name="bulk-tasks")
+
+
+@contextlib.contextmanager
+def terminal_logging() -> Iterator[None]:
+    """While a command runs: the library's warnings on stderr, and no line of stamina's per
+    retry. Undone afterwards, for a process that runs several commands (the tests)."""
     # retries show in the progress line and the results; stamina's own log line per retry
     # ("stamina.retry_scheduled", without its details) would only be noise on the terminal
     stamina.instrumentation.set_on_retry_hooks([])
     library = logging.getLogger("bulk_tasks")
-    library.addHandler(ToStderr(logging.WARNING))
+    handler = ToStderr(logging.WARNING)
+    library.addHandler(handler)
     library.propagate = False
-    app(prog_name="bulk-tasks")
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
+        library.propagate = True
+        stamina.instrumentation.set_on_retry_hooks(None)

@@ -228,13 +228,15 @@ class ArrivalWindow:
         margin: float = 0.01,
         answer_timeout: float = math.inf,
         probes: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.rate = rate
         #: a request goes alone first when the server's count must be learned
         self.probes = probes
-        self._store: WindowStore = store if store is not None else MemoryStore()
-        self._clock = clock
+        #: "now": by default the running event loop's clock (a monotonic one), which the
+        #: window's waits keep too, so a loop whose clock a test moves moves the window's
+        self._clock = clock or _loop_time
+        self._store: WindowStore = store if store is not None else MemoryStore(clock=self._clock)
         self._answered_hold = rate.period + margin
         self._in_flight_hold = answer_timeout + rate.period + margin
         #: how often to look again when the first slot to end is one still in flight: a
@@ -242,7 +244,8 @@ class ArrivalWindow:
         self._look_again = min(self._answered_hold / 4, 0.5)
         self._turn = asyncio.Lock()  # this process's senders queue up in order
         self._answered = asyncio.Event()  # one of this process's slots got its answer
-        self._names = (f"{_PROCESS}-{id(self):x}-{n}" for n in itertools.count())
+        window = next(_WINDOWS)  # not id(self): a window may get the id of one gone before
+        self._names = (f"{_PROCESS}-{window}-{n}" for n in itertools.count())
         self._in_flight: set[Slot] = set()  # this process's slots taken and not ended yet
         #: when this process's slots ended and when each was taken (oldest end first), while
         #: they are still held or ended within a period before a slot in flight was taken
@@ -368,8 +371,14 @@ class ArrivalWindow:
 
 #: slot names start with it, so that processes sharing a store never pick the same
 _PROCESS = secrets.token_hex(4)
+#: numbers the windows of this process, whose slot names follow that of the process
+_WINDOWS = itertools.count()
 #: asleep until a slot ends, wake this much later: a timer may fire a hair early
 _LATE = 0.001
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _end_of(ended: tuple[float, float]) -> float:
