@@ -26,7 +26,7 @@ Lines), :mod:`~bulk_tasks.results.journal` (the run's journal: writing, compacti
 back), :mod:`~bulk_tasks.results.xlsx` (workbooks in and out).
 """
 
-from .formats import CsvLines, delimiter_of
+from .formats import delimiter_of
 from .journal import (
     Journal,
     compact,
@@ -65,7 +65,6 @@ __all__ = [
     "INTERRUPTED",
     "RESULT_COLUMNS",
     "SANDBOX",
-    "CsvLines",
     "Journal",
     "Outcome",
     "SentBefore",
