@@ -50,13 +50,8 @@ class Settings:
     batch_size: int | None = None
     #: pack lines of different rows into one request when they ask for the same task
     pack: bool = True
-    #: mark each line "sending", fsynced, before its request goes out (off only to measure
-    #: what that costs: without the marks a crash can lose track of lines on their way)
-    durable: bool = True
     #: sending to the built-in sandbox: its lines never count as done for the real vendor
     sandbox: bool = False
-    #: validate: helper processes checking rows (None: by the file's size and the cores)
-    helpers: int | None = None
     #: who shares each key's rate window: "local" (the processes of this machine), a
     #: redis:// URL (every machine using that Redis), or "off" (this process alone)
     share: str = "local"

@@ -120,9 +120,7 @@ def test_the_samples_lines_keep_the_fingerprints_of_version_0_1_0(
     written = json.loads((ROOT / "tests" / "data" / "fingerprints_0.1.0.json").read_text("utf-8"))
     target, action = SAMPLE_ACTIONS[sample]
     results = tmp_path / "validation.csv"
-    settings = job.Settings(
-        input=SAMPLES / sample, target=target, action=action, results=results, helpers=0
-    )
+    settings = job.Settings(input=SAMPLES / sample, target=target, action=action, results=results)
     job.validate(settings)
     lines = [[r["row"], r["prospect_id"], r["fingerprint"]] for r in read_results(results)]
     assert lines == written[sample]

@@ -113,16 +113,15 @@ def test_no_reason_line_when_every_row_is_valid(tmp_path: Path) -> None:
 
 
 def test_the_five_commonest_reasons_of_two_lines_or_more_keep_their_first_rows() -> None:
-    first, later = InvalidReasons(), InvalidReasons()
+    first = InvalidReasons()
     for row in range(2, 10):
         first.add(["a"], row)
     first.add(["b"], 10, lines=3)  # a row of three prospects
     first.add(["c"], 10)
-    for row in range(11, 17):  # as a helper counts the rows after those
-        later.add(["d", "e", "f", "g"], row)
-    later.add(["b"], 11)
-    later.add(["h"], 12)
-    first.update(later)
+    for row in range(11, 17):
+        first.add(["d", "e", "f", "g"], row)
+    first.add(["b"], 11)
+    first.add(["h"], 12)
     assert first.most_common() == [
         ("a", 8, [2, 3, 4, 5, 6]),
         ("d", 6, [11, 12, 13, 14, 15]),

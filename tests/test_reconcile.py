@@ -41,7 +41,7 @@ def snapshot(results: Path, name: str) -> Path:
 def run_saleshandy(data: Path, url: str, results: Path, *, timeout: float = 30) -> None:
     """A Saleshandy run in this process."""
     settings = job.Settings(
-        input=data, target="saleshandy", base_url=url, results=results, timeout=timeout, helpers=0
+        input=data, target="saleshandy", base_url=url, results=results, timeout=timeout
     )
     job.run(settings, key=KEY)
 

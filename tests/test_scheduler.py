@@ -573,63 +573,60 @@ async def test_batches_are_not_cut_short_while_every_sender_is_busy() -> None:
 # --- the journal's marks ---------------------------------------------------------------------
 
 
-async def marked_run(
-    rows: int, *, workers: int, answer_after: float
-) -> tuple[list[list[int]], int]:
-    """``rows`` lemlist creates, each its own request; the lines of every ``before_send``
-    call, and the most lines ever marked whose requests had not arrived yet. Fails if a
-    request arrives before its line was marked."""
-    marked: set[int] = set()
-    arrived: set[int] = set()
-    calls: list[list[int]] = []
-    most_ahead = 0
+class Marks:
+    """The ``before_send`` marks of a run of lemlist creates, one line a request, checked as
+    each request arrives: its line must have been marked before."""
 
-    async def handle(request: httpx.Request) -> httpx.Response:
-        nonlocal most_ahead
+    def __init__(self, *, answer_after: float) -> None:
+        self.answer_after = answer_after
+        self.calls: list[list[int]] = []  # the lines of each call, in order
+        self.marked: set[int] = set()
+        self.arrived: set[int] = set()
+        #: the most lines ever marked whose requests had not arrived yet
+        self.most_ahead = 0
+
+    def mark(self, lines: Sequence[int]) -> None:
+        self.calls.append(list(lines))
+        self.marked.update(lines)
+        self.most_ahead = max(self.most_ahead, len(self.marked - self.arrived))
+
+    async def answer(self, request: httpx.Request) -> httpx.Response:
         row = int(json.loads(request.content)["recordId"].removeprefix("lea_"))
-        assert row in marked, f"row {row} went out before its mark"
-        arrived.add(row)
-        most_ahead = max(most_ahead, len(marked - arrived))
-        await asyncio.sleep(answer_after)
+        assert row in self.marked, f"row {row} went out before its mark"
+        self.arrived.add(row)
+        await asyncio.sleep(self.answer_after)
         return httpx.Response(200, json={"_id": f"opp_{row:017d}"})
 
-    def mark(lines: Sequence[int]) -> None:
-        calls.append(list(lines))
-        marked.update(lines)
 
+async def marked_run(rows: int, *, workers: int, answer_after: float) -> Marks:
+    marks = Marks(answer_after=answer_after)
     outcomes: dict[int, Outcome] = {}
     ended = await SendingRun(
         ask_of=lambda row: Ask(Request("POST", "/api/tasks", {"recordId": f"lea_{row}"})),
         open_lane=lambda _: (
-            sender(handle, rate=Rate(100_000, 1.0)),
+            sender(marks.answer, rate=Rate(100_000, 1.0)),
             Packer(LEMLIST, row_of=lambda row: row, size=1),
         ),
         creates=True,
         on_outcome=outcomes.__setitem__,
         stop=asyncio.Event(),
-        before_send=mark,
+        before_send=marks.mark,
         workers=workers,
     ).send_all(range(rows))
     assert ended.stopped is None
     assert {row for row, o in outcomes.items() if o.status is Status.CREATED} == set(range(rows))
-    assert sorted(row for call in calls for row in call) == list(range(rows))  # each once
-    return calls, most_ahead
+    return marks
 
 
-async def test_fast_requests_share_their_waits_for_the_disk() -> None:
-    calls, most_ahead = await marked_run(600, workers=4, answer_after=0)
-    # past the first hundred a second, marks are made durable together with others
-    assert len(calls) < 600 / 2
-    assert max(len(call) for call in calls) <= 4  # its own line and three queued behind it
-    # marked and not yet arrived: the four on their way to the server, three queued
-    assert most_ahead <= 4 + 3
-
-
-async def test_slow_requests_mark_only_their_own_lines() -> None:
-    calls, most_ahead = await marked_run(24, workers=2, answer_after=0.05)  # ~40 a second
-    assert calls == [[row] for row in sorted(row for [row] in calls)]
-    assert len(calls) == 24
-    assert most_ahead <= 2
+@pytest.mark.parametrize(("rows", "answer_after"), [(600, 0), (24, 0.05)])
+async def test_each_request_marks_its_own_lines_just_before_it_goes_out(
+    rows: int, answer_after: float
+) -> None:
+    marks = await marked_run(rows, workers=4, answer_after=answer_after)
+    # one call per request, with that request's line alone, however fast requests go out
+    assert sorted(marks.calls) == [[row] for row in range(rows)]
+    # marked and not arrived: only lines a worker has taken off the queue, one per worker
+    assert marks.most_ahead <= 4
 
 
 # --- the server's own count, against the sandbox ---------------------------------------------

@@ -250,20 +250,19 @@ async def test_a_holder_written_before_the_machine_restarted_is_not_obeyed(
     after.close()
 
 
-async def test_a_window_far_from_full_takes_slots_ahead_of_need(
+async def test_a_window_far_from_full_takes_only_the_slots_its_requests_need(
     tmp_path: Path, clock: Clock
 ) -> None:
     files = [SQLiteWindows(tmp_path / "w.sqlite3", clock=clock) for _ in range(2)]
-    ahead, other = (file.store("w") for file in files)
-    assert await ahead.take("a", limit=100, hold=IN_FLIGHT) == (0.0, 1)
-    # a and 8 ahead of need: the others count them at once
-    assert await other.take("x", limit=40, hold=IN_FLIGHT) == (0.0, 10)  # too little room
-    assert [await ahead.take(f"b{n}", limit=100, hold=IN_FLIGHT) for n in range(8)] == [
-        (0.0, n + 2) for n in range(8)
-    ]  # no transaction: what the other process counted then is not known to this one
-    assert (await ahead.take("c", limit=10, hold=IN_FLIGHT))[0] > 0  # 9 here, 1 there
-    clock.now += 0.05  # given up when not needed within 50 ms
-    assert await ahead.take("c", limit=100, hold=IN_FLIGHT) == (0.0, 11)
+    one, other = (file.store("w") for file in files)
+    assert await one.take("a", limit=100, hold=IN_FLIGHT) == (0.0, 1)
+    # the other process counts the one slot taken, and nothing more
+    assert await other.take("x", limit=100, hold=IN_FLIGHT) == (0.0, 2)
+    assert [await one.take(f"b{n}", limit=100, hold=IN_FLIGHT) for n in range(8)] == [
+        (0.0, n + 3) for n in range(8)
+    ]  # each take reads the file again: the other process's slot counted every time
+    assert await other.take("y", limit=11, hold=IN_FLIGHT) == (0.0, 11)
+    assert (await other.take("z", limit=11, hold=IN_FLIGHT))[0] > 0  # 9 there, 2 here
     for file in files:
         file.close()
 

@@ -229,8 +229,6 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
             {"reason": reason, "lines": count, "first_rows": first}
             for reason, count, first in reasons
         ]
-    if not sent:
-        fields["helpers"] = summary.helpers
     if noun != "rows" and sent:
         lines.append(
             f"Rows: {rows.fully} fully created, {rows.partly} partly created, "

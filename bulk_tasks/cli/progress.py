@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,9 +77,6 @@ class Announced:
 
     def advance(self, status: Status | None, *, row_done: bool = True) -> None:
         self._watcher.advance(status, row_done=row_done)
-
-    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
-        self._watcher.advance_many(counts, rows=rows)
 
     def notice(self, message: str) -> None:
         self._watcher.notice(message)
@@ -181,11 +178,6 @@ class _BarProgress:
         self._done += row_done
         self._show(rows=int(row_done))
 
-    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
-        self._lines += sum(counts.values())
-        self._done += rows
-        self._show(rows=rows)
-
     def _show(self, *, rows: int) -> None:
         rate = f"{self._pace.per_second(self._done):.1f} rows/s"
         if self._noun != "rows":
@@ -228,12 +220,6 @@ class _LogProgress:
         self._done += row_done
         if status is not None:
             self._counts[status] += 1
-        if self._pace.clock() - self._last >= self.every:
-            self._line()
-
-    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
-        self._done += rows
-        self._counts.update(counts)
         if self._pace.clock() - self._last >= self.every:
             self._line()
 

@@ -51,7 +51,7 @@ import dataclasses
 import functools
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
@@ -72,12 +72,11 @@ from ..results import (
 )
 from ..rows.columns import ColumnMap, map_columns
 from ..rows.date_orders import read_date_orders
-from ..rows.inputs import Row, Table, is_blank, open_table
+from ..rows.inputs import Table, is_blank, open_table
 from ..rows.rules import Dedupe, Line, Rules
 from ..settings import Settings
 from ..vendors.base import Ask
 from .gate import EarlierRun, LineGate
-from .helper_pool import HelperPool, Verdicts, checked_here, helpers_for, warm_helpers
 from .lock import Busy, LockFile
 from .summary import Progress, Recorder, Resolved, Silent, Summary, counted
 
@@ -172,18 +171,11 @@ class Plan:
 
 
 def validate(settings: Settings, *, progress: Progress | None = None) -> Summary:
-    """Every line's verdict into the results file; nothing is sent.
-
-    Rows are checked in helper processes when the file is large and the machine has cores
-    to spare (``settings.helpers``); the results keep the input's order either way.
-    """
-    if settings.helpers is None and settings.limit is None:
-        warm_helpers(settings.input)
+    """Every line's verdict into the results file; nothing is sent."""
     plan = Plan(settings, read_past_limit=False)
     path = settings.results or default_path(settings.input, suffix=".validation.csv")
     summary = plan.summary(path)
     watcher = progress or Silent()
-    helpers = helpers_for(plan.table.total) if settings.helpers is None else settings.helpers
     started = time.monotonic()
     _not_the_input(path, settings)
     with _locked(path):
@@ -193,18 +185,11 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
             plan.table.headers,
             destination=plan.rules.destination,
             delimiter=plan.results_delimiter,
-            durable=False,
-            flush_each=False,
+            validation=True,
         )
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
-            if helpers > 0:
-                with HelperPool(plan.rules, helpers, delimiter=journal.delimiter) as pool:
-                    _check_in_helpers(plan, journal, summary, watcher, pool)
-                summary.helpers = len(pool.used)
-            else:
-                rows = checked_here(plan.rules, plan.table)
-                _record_verdicts(rows, Recorder(journal, summary, watcher), summary, watcher)
+            _record_verdicts(plan, Recorder(journal, summary, watcher), summary, watcher)
             journal.close()
         finally:
             watcher.finish()
@@ -212,33 +197,15 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     return summary
 
 
-def _check_in_helpers(
-    plan: Plan, journal: Journal, summary: Summary, watcher: Progress, pool: HelperPool
-) -> None:
-    if not journal.renders_csv or plan.table.parts is None:
-        rows = pool.checked_rows(plan.table)
-        _record_verdicts(rows, Recorder(journal, summary, watcher), summary, watcher)
-        return
+def _record_verdicts(plan: Plan, recorder: Recorder, summary: Summary, watcher: Progress) -> None:
+    """Each row's lines, checked by the rules, recorded as ``validate`` reports them."""
     dedupe = Dedupe()
-    for part in pool.rendered_parts(plan.table):  # the helpers render, this process writes
-        journal.write_lines(dedupe.text(part.text, part.fingerprints, part.offsets))
-        # validation does no task: each row ends "not done"
-        summary.rows.blank += part.blank
-        summary.rows.not_done += part.rows - part.blank
-        summary.counts.update(part.counts)
-        summary.invalid_reasons.update(part.invalid_reasons)
-        watcher.advance_many(part.counts, rows=part.rows)
-
-
-def _record_verdicts(
-    rows: Iterable[tuple[Row, Verdicts]], recorder: Recorder, summary: Summary, watcher: Progress
-) -> None:
-    dedupe = Dedupe()
-    for row, lines in rows:
-        if lines is None:
+    for row in plan.table.rows():
+        if is_blank(row):
             summary.rows.blank += 1
             watcher.advance(None)
             continue
+        lines = plan.rules.verdicts(row)
         summary.rows.expect(row.number, len(lines))
         for fingerprint, outcome, reasons in lines:
             if reasons:
@@ -297,7 +264,6 @@ async def run_async(
             destination=settings.destination,
             delimiter=plan.results_delimiter,
             resume=settings.resume,
-            durable=settings.durable,
         )
         try:
             summary = await _send(
@@ -545,9 +511,7 @@ async def resolve_async(
 
 def _resolving_journal(path: Path, settings: Settings) -> Journal:
     try:
-        return Journal(
-            path, (), destination=settings.destination, resume=True, durable=settings.durable
-        )
+        return Journal(path, (), destination=settings.destination, resume=True)
     except OtherDestination as error:
         raise OtherDestination(
             f"{path} holds lines sent to {error.found}, not to {error.wanted}: there is nothing "

@@ -4,7 +4,7 @@ its tick of :class:`Progress`, all three through one :class:`Recorder`."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -31,10 +31,6 @@ class Progress(Protocol):
         """One more line ended with ``status`` (None: a blank row); ``row_done`` when it
         was its row's last."""
 
-    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
-        """Many lines ended at once, ``counts`` of each status, ending ``rows`` rows
-        (blank ones included)."""
-
     def notice(self, message: str) -> None:
         """Something the user should know now (a stop has begun, say)."""
 
@@ -53,9 +49,6 @@ class Silent:
         pass
 
     def advance(self, status: Status | None, *, row_done: bool = True) -> None:
-        pass
-
-    def advance_many(self, counts: Mapping[Status, int], *, rows: int) -> None:
         pass
 
     def notice(self, message: str) -> None:
@@ -127,14 +120,6 @@ class InvalidReasons:
             if len(rows) < FIRST_ROWS and row not in rows:
                 rows.append(row)
 
-    def update(self, later: InvalidReasons) -> None:
-        """Add the reasons counted over later rows."""
-        for reason, lines in later.lines.items():
-            self.lines[reason] += lines
-            rows = self.first_rows.setdefault(reason, [])
-            rows += [row for row in later.first_rows[reason] if row not in rows]
-            del rows[FIRST_ROWS:]
-
     def most_common(self, count: int = 5) -> list[tuple[str, int, list[int]]]:
         """The ``count`` reasons that made the most lines invalid, two lines or more each:
         each reason, its lines and its first rows."""
@@ -171,8 +156,6 @@ class Summary:
     #: a key variable that was not set, or whose key the vendor refused -> what happened
     keys_unused: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    #: validate: how many helper processes checked rows (0: this process did)
-    helpers: int = 0
     #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines;
     #: "not asked": those the vendor cannot be asked about
     resolved: Counter[Resolved] = field(default_factory=Counter)

@@ -2,14 +2,13 @@
 
 The file reports on *lines*: one per row, or one per row and prospect for a vendor whose
 task names many prospects (Saleshandy); each line ends with an :class:`Outcome`. While a run
-works, the file only grows. Before a request goes out, a line with status ``sending`` is
-written for each line it carries and made durable (flushed, and fsynced together with
-whatever else is pending, so the disk is not asked once per line); when the answer comes, a
-second line with the outcome follows. Whatever stops the run, even ``kill -9``, the file
-tells every line's state: a line whose last entry says ``sending`` may have reached the
-vendor, and :func:`read_journal` reports it as ``unknown``. When a run ends (finished,
-stopped, or interrupted), the file is compacted in place: one entry per line, no
-``sending`` entries.
+works, the file only grows. Right before a request goes out, a line with status ``sending``
+is written for each line it carries and made durable (flushed, and fsynced once for the
+request, not once per line); when the answer comes, a second line with the outcome
+follows. Whatever stops the run, even ``kill -9``, the file tells every line's state: a
+line whose last entry says ``sending`` may have reached the vendor, and
+:func:`read_journal` reports it as ``unknown``. When a run ends (finished, stopped, or
+interrupted), the file is compacted in place: one entry per line, no ``sending`` entries.
 
 Lines are known by their *fingerprint* (the ``fingerprint`` column): a hash of what the line
 asks for, plus ``#2``, ``#3``... for identical lines after the first, so an edited row makes
@@ -27,7 +26,7 @@ Lines), :mod:`~bulk_tasks.results.journal` (the run's journal: writing, compacti
 back), :mod:`~bulk_tasks.results.xlsx` (workbooks in and out).
 """
 
-from .formats import CsvLines, delimiter_of
+from .formats import delimiter_of
 from .journal import (
     Journal,
     compact,
@@ -67,7 +66,6 @@ __all__ = [
     "INTERRUPTED",
     "RESULT_COLUMNS",
     "SANDBOX",
-    "CsvLines",
     "Facts",
     "Journal",
     "Looked",

@@ -50,41 +50,6 @@ def line_cells(row: Row, outcome: Outcome, fingerprint: str, destination: str) -
     return [str(row.number), *outcome_cells(outcome), fingerprint, destination, *input_cells(row)]
 
 
-class CsvLines:
-    """A results line as CSV text in two parts around its fingerprint: a helper process
-    renders lines, and the process that writes them (:meth:`Journal.write_lines`) may still
-    tell a fingerprint from the same earlier one with a ``#2``.
-
-    The text is what the csv writer makes of the whole line. The part after the fingerprint
-    (the destination and the input's cells) is rendered once per row, however many lines the
-    row has; the part before it once per outcome, the row number put in front.
-    """
-
-    def __init__(self, input_width: int, destination: str, *, delimiter: str = ",") -> None:
-        self._width = input_width
-        self._destination = destination
-        self._csv = CsvFormat(delimiter)
-        self._row: Row | None = None
-        self._tail = ""
-        self._heads: dict[tuple[str, ...], str] = {}
-
-    def __call__(self, row: Row, outcome: Outcome) -> tuple[str, str]:
-        if row is not self._row:
-            cells = input_cells(row)
-            cells += [""] * (self._width - len(cells))
-            # begins with an empty cell: the comma after the fingerprint
-            self._row, self._tail = row, self._csv.line((), ["", self._destination, *cells])
-        ours = outcome_cells(outcome)
-        rest = self._heads.get(ours)
-        if rest is None:
-            if len(self._heads) >= 256:  # invalid lines' messages differ from row to row
-                self._heads.clear()
-            # ends with an empty cell, then \r\n: the comma before the fingerprint
-            rest = self._heads[ours] = self._csv.line((), ["", *ours, ""])[:-2]
-        # the row number: digits, never quoted nor defused
-        return f"{row.number}{rest}", self._tail
-
-
 class LineFormat:
     """How lines are written to and read from a journal file."""
 

@@ -9,6 +9,7 @@ import csv
 import functools
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
@@ -151,33 +152,48 @@ def compact(
 
     The last line per fingerprint is kept, a ``sending`` mark with no outcome after it
     becomes ``unknown``, and a row no longer in the input (``current`` says which are) keeps
-    its line only when it tells of a task that exists or may. Streams twice, so memory stays
-    small; written to a temporary file and renamed, so a crash leaves the old file or the new.
+    its line only when it tells of a task that exists or may. Streams twice, with the place
+    of each fingerprint's last line kept in a temporary SQLite file, so memory stays the same
+    however long the journal; written to a temporary file and renamed, so a crash leaves the
+    old file or the new.
     """
-    last: dict[str, int] = {}
-    with read_lines(path) as (old_headers, lines):
-        for index, line in enumerate(lines):
-            last[line_key(line)] = index
-    columns = [*headers, *(name for name in old_headers if name not in headers)]
-    kind = format_of(path)
-    temporary = path.with_name(path.name + ".tmp")
-    with (
-        read_lines(path) as (_, lines),
-        temporary.open("w", encoding=kind.encoding, newline="") as out,
-    ):
-        if kind.has_header:
-            out.write(kind.line(columns, columns))
-        for index, line in enumerate(lines):
-            key = line_key(line)
-            if last[key] != index:
-                continue
-            if current is not None and key not in current and line["status"] not in EXISTS_OR_MAY:
-                continue
-            out.write(kind.again(_settled(line), columns))
-        out.flush()
-        os.fsync(out.fileno())
+    with contextlib.closing(sqlite3.connect("")) as places:  # "": a temporary file
+        old_headers = _place_last_lines(path, places)
+        last = (index for (index,) in places.execute("SELECT line FROM last ORDER BY line"))
+        columns = [*headers, *(name for name in old_headers if name not in headers)]
+        kind = format_of(path)
+        temporary = path.with_name(path.name + ".tmp")
+        with (
+            read_lines(path) as (_, lines),
+            temporary.open("w", encoding=kind.encoding, newline="") as out,
+        ):
+            if kind.has_header:
+                out.write(kind.line(columns, columns))
+            kept = next(last, None)
+            for index, line in enumerate(lines):
+                if index != kept:
+                    continue
+                kept = next(last, None)
+                stale = current is not None and line_key(line) not in current
+                if stale and line["status"] not in EXISTS_OR_MAY:
+                    continue
+                out.write(kind.again(_settled(line), columns))
+            out.flush()
+            os.fsync(out.fileno())
     os.replace(temporary, path)
     return columns
+
+
+def _place_last_lines(path: Path, places: sqlite3.Connection) -> list[str]:
+    """Where each fingerprint's last line is in a journal, into ``places``' table ``last``;
+    returns the journal's headers."""
+    places.execute("CREATE TABLE last (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+    with read_lines(path) as (headers, lines):
+        places.executemany(
+            "INSERT OR REPLACE INTO last VALUES (?, ?)",
+            ((line_key(line), index) for index, line in enumerate(lines)),
+        )
+    return headers
 
 
 def sent_elsewhere(path: Path, *, found: str, wanted: str) -> OtherDestination:
@@ -211,7 +227,8 @@ class Journal:
     With ``resume``, the existing file is compacted (which also drops a line torn by a kill)
     and appended to; otherwise a new file is started, a CSV one with ``delimiter``. Every
     line names ``destination`` (where the run sends); a file whose lines went elsewhere
-    cannot be resumed (:class:`~bulk_tasks.errors.OtherDestination`).
+    cannot be resumed (:class:`~bulk_tasks.errors.OtherDestination`). A ``validation`` writes
+    one line per row, each flushed only at the end, and never marks one ``sending``.
     """
 
     def __init__(
@@ -222,8 +239,7 @@ class Journal:
         destination: str,
         delimiter: str = ",",
         resume: bool = False,
-        durable: bool = True,
-        flush_each: bool = True,
+        validation: bool = False,
     ) -> None:
         check_format(path)
         self.path = path
@@ -255,9 +271,10 @@ class Journal:
                 raise sent_elsewhere(path, found=elsewhere[0], wanted=destination)
         # which rows this run wrote: only a resumed file can hold rows no longer in the input
         self._written: set[str] | None = set() if resuming else None
-        self._durable = durable
         #: flush every line to the OS as it is written (a run), or only at the end (validate)
-        self._flush_each = flush_each
+        self._flush_each = not validation
+        #: tidy the file to one line per row at the end (a validation's has one already)
+        self._compacts = not validation
         self._width = len(self._headers)
         self._file = self._open("a" if resuming else "w")
         if not resuming and self._format.has_header:
@@ -307,33 +324,13 @@ class Journal:
         """The file lines are appended to: the results file, or its partial CSV beside an XLSX."""
         return self._journal
 
-    @property
-    def renders_csv(self) -> bool:
-        """Whether lines rendered by :class:`CsvLines` (with :attr:`delimiter`) may be
-        written here."""
-        return isinstance(self._format, CsvFormat) and self._written is None
-
-    @property
-    def delimiter(self) -> str:
-        """What separates the cells of a CSV results file ("," for any other)."""
-        return self._format.delimiter if isinstance(self._format, CsvFormat) else ","
-
-    def write_lines(self, text: str) -> None:
-        """Lines :class:`CsvLines` rendered, their fingerprints as they end up."""
-        self._put(text)
-
     def sending(self, lines: Iterable[tuple[Row, str, str]]) -> None:
         """Mark lines (row, prospect id, fingerprint) as on their way; returns once the marks
         would survive a power cut.
 
-        The fsync runs here, on the event loop's own thread, before anything else: every
-        other way measured cost more CPU than the fsync's wait (handing it to a thread, or
-        gathering the marks of several requests over turns of the event loop: each turn a
-        request waits costs more than the wait it shares). Fast runs mark several lines in
-        one call instead (see :mod:`bulk_tasks.sending.scheduler`).
+        The fsync runs here, on the event loop's own thread, right before the request goes
+        out: at a vendor's pace (tens of requests a second) its wait costs little.
         """
-        if not self._durable:
-            return
         for row, prospect_id, fingerprint in lines:
             self.write(row, Outcome(status=Status.SENDING, prospect_id=prospect_id), fingerprint)
         try:
@@ -364,7 +361,7 @@ class Journal:
             raise self._failure(error) from None
         self._file.close()
         try:
-            if self._durable or self._written is not None:  # else one line per row already
+            if self._compacts:
                 compact(self._journal, headers=self._headers, current=self._written)
         except OSError as error:
             raise ResultsError(

@@ -4,8 +4,7 @@ A row becomes one or more :class:`Line` (one per row for lemlist, one per prospe
 Saleshandy): what the line asks for and its fingerprint, or the problems that keep it from
 being sent. The vendors' pydantic specs hold every rule; :class:`Rules` applies them to a
 row with the input's column map. ``validate`` reports each line as its
-:class:`~bulk_tasks.results.Outcome` (:meth:`Rules.verdicts`), in this process or in helper
-processes (:mod:`bulk_tasks.job.helper_pool`).
+:class:`~bulk_tasks.results.Outcome` (:meth:`Rules.verdicts`).
 """
 
 from __future__ import annotations
@@ -101,21 +100,6 @@ class Dedupe:
         """Whether ``fingerprint`` is that of a line whose first has ``first``: the first
         itself, or a repeat told apart from it."""
         return fingerprint == first or fingerprint.startswith(f"{first}{REPEAT}")
-
-    def text(self, text: str, fingerprints: Sequence[str], offsets: Sequence[int]) -> str:
-        """Rendered results lines, each fingerprint (at its offset in ``text``) told apart
-        from the same earlier ones."""
-        fresh = set(fingerprints)
-        if len(fresh) == len(fingerprints) and self._once.isdisjoint(fresh):
-            self._once |= fresh  # most parts: no line seen before, the text stands as it is
-            return text
-        pieces: list[str] = []
-        start = 0
-        for fingerprint, offset in zip(fingerprints, offsets, strict=True):
-            pieces += (text[start:offset], self(fingerprint))
-            start = offset + len(fingerprint)
-        pieces.append(text[start:])
-        return "".join(pieces)
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,10 @@ that has waited goes out unfilled only when one of its lane's workers has nothin
 while the rate limit keeps every worker busy, waiting longer costs nothing and fills
 requests fuller.
 
-Just before a request goes out, ``before_send`` marks its lines as on their way (the
-journal makes the marks durable before it returns). Each such wait for the disk costs the
-client about a third of the CPU of the request itself, so while requests go out faster than
-:data:`MARK_AHEAD_ABOVE` a second, far above one key's limit at these vendors, a request's
-marks take with them those of the lines queued right behind it, one per other worker at
-most, and those lines go out later without a wait of their own. A line so marked that
-never leaves ends ``not_sent`` when the run stops; after a kill or a power cut it reads
-``unknown``, as a line on its way does, and is looked up like one.
+Just before a request goes out, ``before_send`` marks its lines, and only its lines, as on
+their way (the journal makes the marks durable before it returns): after a kill or a power
+cut, the lines marked with no outcome after them are exactly those whose requests were on
+their way, read as ``unknown`` and looked up.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -42,11 +37,6 @@ L = TypeVar("L")
 
 #: what a line is when the run stopped before it was sent
 NOT_SENT = Attempts().cut_short()
-
-#: while at least this many requests started on their way within the last second, a
-#: request's "sending" marks are made durable together with those of the lines queued right
-#: behind it (far above one key's limit at these vendors: there, each request's own)
-MARK_AHEAD_ABOVE = 100
 
 
 @dataclass
@@ -79,15 +69,6 @@ class ReadAhead:
         self._taken.set()
 
 
-@dataclass(eq=False)
-class Ready(Generic[L]):
-    """A batch in its lane's queue."""
-
-    batch: Batch[L]
-    #: its lines' "sending" marks are on disk already (marked with a request before it)
-    marked: bool = False
-
-
 class Lane(Generic[L]):
     """One API key's share of a run: its sender (its own window and rate), packer, queue."""
 
@@ -95,7 +76,7 @@ class Lane(Generic[L]):
         self.sender = sender
         self.packer = packer
         #: the batches ready to go, in order
-        self.ready: collections.deque[Ready[L]] = collections.deque()
+        self.ready: collections.deque[Batch[L]] = collections.deque()
         #: one ticket per batch in ``ready``, then one "no more" per worker: each ticket
         #: wakes exactly one waiting worker
         self._tickets: asyncio.Queue[bool] = asyncio.Queue()
@@ -103,7 +84,7 @@ class Lane(Generic[L]):
         self.refused: StopRun | None = None
 
     def put(self, batch: Batch[L]) -> None:
-        self.ready.append(Ready(batch))
+        self.ready.append(batch)
         self._tickets.put_nowait(True)
 
     def end(self, workers: int) -> None:
@@ -111,7 +92,7 @@ class Lane(Generic[L]):
         for _ in range(workers):
             self._tickets.put_nowait(False)
 
-    async def take(self) -> Ready[L] | None:
+    async def take(self) -> Batch[L] | None:
         """The next batch, once there is one; None once there will be none."""
         self.idle_workers += 1
         try:
@@ -119,18 +100,6 @@ class Lane(Generic[L]):
         finally:
             self.idle_workers -= 1
         return self.ready.popleft() if more else None
-
-    def unmarked_ahead(self, most: int) -> list[Ready[L]]:
-        """The batches at the front of the queue, ``most`` lines at most (those marked
-        already count), that are not marked yet."""
-        ahead: list[Ready[L]] = []
-        for ready in self.ready:
-            most -= len(ready.batch.lines)
-            if most < 0:
-                break
-            if not ready.marked:
-                ahead.append(ready)
-        return ahead
 
     def wants_due(self) -> bool:
         """A worker waits with nothing to send: a batch that has waited may go now."""
@@ -176,8 +145,6 @@ class SendingRun(Generic[L]):
         self._read_ahead = ReadAhead(read_ahead)
         self._refusal_stops_run = refusal_stops_run
         self._lanes: dict[Hashable, Lane[L]] = {}
-        #: when the last batches started on their way (how fast requests go out)
-        self._started: collections.deque[float] = collections.deque(maxlen=MARK_AHEAD_ABOVE)
         self._sending: set[asyncio.Task[Any]] = set()  # workers with a request on its way
         self._aborted: set[asyncio.Task[Any]] = set()  # ... that the abort cancelled
         self._ended = Ended()
@@ -242,8 +209,8 @@ class SendingRun(Generic[L]):
 
     async def _work(self, name: Hashable, lane: Lane[L]) -> None:
         """One worker: takes the lane's batches one by one and sends each."""
-        while (ready := await self._next_batch(lane)) is not None:
-            batch, every = ready.batch, len(ready.batch.lines)
+        while (batch := await self._next_batch(lane)) is not None:
+            every = len(batch.lines)
             if self._stop.is_set():
                 self._report(batch.lines, [NOT_SENT] * every)
                 continue
@@ -251,10 +218,9 @@ class SendingRun(Generic[L]):
                 self._report(batch.lines, [lane.refused.outcome] * every)
                 continue
             attempts = Attempts()
-            self._started.append(time.monotonic())
             announce = None
-            if self._before_send is not None and not ready.marked:
-                announce = functools.partial(self._mark, self._before_send, lane, batch)
+            if self._before_send is not None:
+                announce = functools.partial(self._before_send, batch.lines)
             try:
                 outcomes = await self._send(
                     lane, Job(batch.request, self._creates), announce, attempts
@@ -264,25 +230,11 @@ class SendingRun(Generic[L]):
                 outcomes = [stop_run.outcome] * every
             self._report(batch.lines, outcomes or [attempts.cut_short()] * every)
 
-    async def _next_batch(self, lane: Lane[L]) -> Ready[L] | None:
-        ready = await lane.take()
-        if ready is not None:
-            self._read_ahead.taken(len(ready.batch.lines))
-        return ready
-
-    def _mark(
-        self, before_send: Callable[[Sequence[L]], None], lane: Lane[L], batch: Batch[L]
-    ) -> None:
-        """``batch``'s lines marked as on their way, just before its request goes out; while
-        requests go out fast, with the lines queued right behind it (one per other worker
-        at most), so that one wait for the disk covers the next few requests too."""
-        started = self._started
-        ahead: list[Ready[L]] = []
-        if len(started) == MARK_AHEAD_ABOVE and started[-1] - started[0] < 1.0:
-            ahead = lane.unmarked_ahead(self._workers - 1)
-        before_send([*batch.lines, *(line for ready in ahead for line in ready.batch.lines)])
-        for ready in ahead:  # only once the marks are on disk
-            ready.marked = True
+    async def _next_batch(self, lane: Lane[L]) -> Batch[L] | None:
+        batch = await lane.take()
+        if batch is not None:
+            self._read_ahead.taken(len(batch.lines))
+        return batch
 
     async def _send(
         self, lane: Lane[L], job: Job, announce: Announce | None, attempts: Attempts

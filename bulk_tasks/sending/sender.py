@@ -176,10 +176,7 @@ class Sender:
         if self._refused is not None:  # not even a window slot for a key refused already
             raise StopRun(self._refused.outcome, str(self._refused), key_only=True)
         try:
-            try:
-                answer = await self._attempt(job, attempts, announce)
-            except _Retry as first:  # most requests succeed at once: retrying starts here
-                answer = await self._retrying(job, attempts, announce, first)
+            answer = await self._answer(job, attempts, announce)
         except _Retry as gave_up:
             outcome = self._gave_up(gave_up, attempts.tries)
         except _NoAnswer as lost:
@@ -196,16 +193,11 @@ class Sender:
             return self._outcomes(answer, job, attempts.tries, subjects)
         return [outcome] * len(subjects)
 
-    async def _retrying(
-        self, job: Job, attempts: Attempts, announce: Announce | None, first: _Retry
-    ) -> Answer:
-        """The attempts after a first one failed with ``first``, backing off between them."""
-        failed: _Retry | None = first
+    async def _answer(self, job: Job, attempts: Attempts, announce: Announce | None) -> Answer:
+        """The vendor's answer to ``job``, attempted again as the retry policy allows; the
+        last :class:`_Retry` once it allows no more."""
         async for attempt in self._attempts(on=self._backoff):
             with attempt:
-                if failed is not None:  # the first attempt, replayed: stamina backs off
-                    error, failed = failed, None
-                    raise error
                 return await self._attempt(job, attempts, announce)
         raise AssertionError("stamina ends by returning or raising")  # pragma: no cover
 

@@ -9,17 +9,15 @@ cells of a spreadsheet, which stay ``datetime``: the specs decide what a cell me
 from __future__ import annotations
 
 import dataclasses
-import functools
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from ...errors import InputError, OptionError
 from ..safe_cells import restore
 from .csv_file import delimiter_option, open_csv
 from .sheet import SHEET_EXTENSIONS, open_sheet, read_ahead
-from .table import FOLDER, Cell, Part, Row, Table, cell_text, is_blank, os_problem
+from .table import FOLDER, Cell, Row, Table, cell_text, is_blank, os_problem
 
 __all__ = [
     "CSV_EXTENSIONS",
@@ -59,22 +57,12 @@ def _restoring(table: Table) -> Table:
     def rows() -> Iterator[Row]:
         return map(_restored, source())
 
-    parts = None if table.parts is None else functools.partial(_restored_parts, table.parts)
-    return dataclasses.replace(table, _source=rows, parts=parts)
+    return dataclasses.replace(table, _source=rows)
 
 
 def _restored(row: Row) -> Row:
     cells = tuple(restore(cell) if isinstance(cell, str) else cell for cell in row.cells)
     return Row(row.number, cells, row.extra)
-
-
-def _restored_parts(parts: Callable[[], Iterator[Part]]) -> Iterator[Part]:
-    for read, arguments in parts():
-        yield functools.partial(_read_restored, read), arguments
-
-
-def _read_restored(read: Callable[..., list[Row]], *arguments: Any) -> list[Row]:
-    return [_restored(row) for row in read(*arguments)]
 
 
 def _open_table(

@@ -14,13 +14,11 @@ import csv
 import functools
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ...errors import InputError, OptionError
 from .table import (
-    SPAN,
-    Part,
     Row,
     Table,
     content_kind,
@@ -104,13 +102,11 @@ def open_csv(path: Path, encoding: str | None, delimiter: str | None) -> Table:
 def _csv_table(path: Path, shown: str, codec: str, delimiter: str, notes: list[str]) -> Table:
     # a file with no NUL and nothing undecodable, as most are, is read without a check per line
     checked = not _clean(path, codec)
-    marks: list[tuple[int, int]] = []
-    header_number, header, total = _survey(path, codec, delimiter, checked=checked, marks=marks)
+    header_number, header, total = _survey(path, codec, delimiter, checked=checked)
     headers = unique_headers(cell.strip() for cell in header)
     where = (path, codec, delimiter, header_number, len(headers))
     source = functools.partial(_csv_rows, *where, checked=checked)
-    spans = functools.partial(_csv_spans, functools.partial(_csv_span, *where, checked), marks)
-    return Table(path, headers, total, notes, shown, delimiter, source, spans)
+    return Table(path, headers, total, notes, shown, delimiter, source)
 
 
 def _clean(path: Path, encoding: str) -> bool:
@@ -147,14 +143,13 @@ def _detect_delimiter(path: Path, encoding: str) -> str:
 
 
 def _survey(
-    path: Path, encoding: str, delimiter: str, *, checked: bool, marks: list[tuple[int, int]]
+    path: Path, encoding: str, delimiter: str, *, checked: bool
 ) -> tuple[int, list[str], int]:
     """First pass: the header (first non-blank record), its number, and how many records
-    follow; ``marks`` gets where each span of records begins."""
+    follow."""
     header: tuple[int, list[str]] | None = None
     last = 0
-    marks.append((0, 1))
-    for last, cells in _records(path, encoding, delimiter, checked=checked, marks=marks):
+    for last, cells in _records(path, encoding, delimiter, checked=checked):
         if header is None and any(cell.strip() for cell in cells):
             header = (last, cells)
     if header is None:
@@ -170,72 +165,27 @@ def _csv_rows(
             yield _csv_row(number, cells, width)
 
 
-def _csv_spans(
-    read_span: Callable[[int, int, int | None], list[Row]], marks: Sequence[tuple[int, int]]
-) -> Iterator[Part]:
-    """A part per span between two marks: its start, first record and number of records."""
-    for index, (start, first) in enumerate(marks):
-        following = marks[index + 1][1] if index + 1 < len(marks) else None
-        yield read_span, (start, first, None if following is None else following - first)
-
-
-def _csv_span(
-    path: Path,
-    encoding: str,
-    delimiter: str,
-    header_number: int,
-    width: int,
-    checked: bool,
-    start: int,
-    first: int,
-    count: int | None,
-) -> list[Row]:
-    """The rows of one span: ``count`` records (None: to the end) from a mark of the survey."""
-    rows: list[Row] = []
-    end = None if count is None else first + count
-    for number, cells in _records(
-        path, encoding, delimiter, checked=checked, start=start, first=first
-    ):
-        if end is not None and number >= end:
-            break
-        if number > header_number:
-            rows.append(_csv_row(number, cells, width))
-    return rows
-
-
 def _records(
     path: Path,
     encoding: str,
     delimiter: str,
     *,
     checked: bool = True,
-    start: int = 0,
-    first: int = 1,
-    marks: list[tuple[int, int]] | None = None,
 ) -> Iterator[tuple[int, list[str]]]:
     """(row number, raw cells) of every record; a quoted newline does not start a new row.
 
     ``checked``: each line is checked for NUL and undecodable bytes on the way (else the
-    file is known to be clean). ``start`` and ``first``: where to begin (a position a
-    ``marks`` list collected) and that record's number. ``marks`` collects, every
-    :data:`SPAN` records, where the next record begins and its number.
+    file is known to be clean).
     """
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-    number = first - 1
+    number = 0
     try:
         with path.open(encoding=encoding, errors="surrogateescape", newline="") as file:
-            if start:
-                file.seek(start)
-            # readline, not iteration: tell() works between the lines it reads
-            lines: Iterable[str] = iter(file.readline, "")
-            if checked:
-                lines = _checked_lines(lines)
+            lines: Iterable[str] = _checked_lines(file) if checked else file
             # strict: an unclosed quote at the end of the file is an error, not a swallowed tail
             reader = csv.reader(lines, delimiter=delimiter, strict=True)
-            for number, cells in enumerate(reader, first):
+            for number, cells in enumerate(reader, 1):
                 yield number, cells
-                if marks is not None and number % SPAN == 0:
-                    marks.append((file.tell(), number + 1))
     except UnicodeError:  # from the codec, or from _checked_lines
         raise _Undecodable(path, number + 1, encoding.removesuffix("-sig")) from None
     except csv.Error as error:

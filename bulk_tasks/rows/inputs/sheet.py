@@ -11,16 +11,13 @@ import datetime
 import functools
 import threading
 from collections.abc import Iterator, Sequence
-from itertools import islice
 from pathlib import Path
 
 import python_calamine
 
 from ...errors import InputError
 from .table import (
-    SPAN,
     Cell,
-    Part,
     Row,
     Table,
     content_kind,
@@ -44,8 +41,7 @@ def open_sheet(path: Path, sheet_name: str | None) -> Table:
     headers = unique_headers(str(_sheet_cell(value)) for value in next(rows, ()))
     total = max(sheet.height - 1, 0)
     source = functools.partial(_sheet_rows, sheet, header_number, len(headers))
-    parts = functools.partial(_sheet_parts, sheet, header_number, len(headers))
-    return Table(path, headers, total, [], None, None, source, parts)
+    return Table(path, headers, total, [], None, None, source)
 
 
 def _check_content(path: Path, kind: str) -> None:
@@ -154,31 +150,12 @@ def _used_rows(sheet: python_calamine.CalamineSheet, above: int) -> Iterator[Seq
 def _sheet_rows(
     sheet: python_calamine.CalamineSheet, header_number: int, width: int
 ) -> Iterator[Row]:
-    for read, arguments in _sheet_parts(sheet, header_number, width):
-        yield from read(*arguments)
-
-
-def _sheet_parts(
-    sheet: python_calamine.CalamineSheet, header_number: int, width: int
-) -> Iterator[Part]:
-    """The rows below the header, SPAN at a time, as python-calamine gives them: whoever
-    reads the part turns them into cells."""
     rows = _used_rows(sheet, header_number - 1)
     next(rows, None)  # the header
-    first = header_number + 1
-    read = functools.partial(_sheet_span, width)
-    while values := list(islice(rows, SPAN)):
-        yield read, (first, values)
-        first += len(values)
-
-
-def _sheet_span(width: int, first: int, values: list[Sequence[_SheetValue]]) -> list[Row]:
-    rows = []
-    for number, row in enumerate(values, first):
+    for number, values in enumerate(rows, header_number + 1):
         # most cells are text: stripped here without a call per cell
-        cells = tuple([v.strip() if v.__class__ is str else _sheet_cell(v) for v in row])
-        rows.append(Row(number, cells + ("",) * (width - len(cells))))
-    return rows
+        cells = tuple([v.strip() if v.__class__ is str else _sheet_cell(v) for v in values])
+        yield Row(number, cells + ("",) * (width - len(cells)))
 
 
 def _sheet_cell(value: _SheetValue | None) -> Cell:

@@ -8,7 +8,6 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from ...errors import InputError
 
@@ -17,7 +16,6 @@ FOLDER = (
     "is a folder; give the path of a CSV or spreadsheet file (to run each spreadsheet dropped "
     "in a folder, use bulk-tasks run-folder)"
 )
-SPAN = 2_000  # records a part (see Table.parts)
 
 
 @dataclass(slots=True)  # not frozen: built per row, a third of the cost
@@ -25,11 +23,6 @@ class Row:
     number: int
     cells: tuple[Cell, ...]
     extra: tuple[str, ...] = ()
-
-
-#: a part of a table that a helper process reads on its own: a function (which pickles)
-#: and its arguments, giving a list of rows
-Part = tuple[Callable[..., list["Row"]], tuple[Any, ...]]
 
 
 @dataclass
@@ -41,10 +34,6 @@ class Table:
     encoding: str | None
     delimiter: str | None
     _source: Callable[[], Iterator[Row]] = field(repr=False, compare=False)
-    #: the rows again, as parts of about SPAN rows in order, each for a helper process to
-    #: read: a CSV file's records from a position the first pass marked, a sheet's raw
-    #: values (None: the rows are read through :meth:`rows` only)
-    parts: Callable[[], Iterator[Part]] | None = field(default=None, repr=False, compare=False)
 
     def rows(self) -> Iterator[Row]:
         """Every record after the header, blank ones included, streamed afresh."""
@@ -62,7 +51,7 @@ class Table:
                     return
 
         total = rows if self.total is None else min(self.total, rows)
-        return replace(self, total=total, _source=source, parts=None)
+        return replace(self, total=total, _source=source)
 
 
 def cell_text(cell: Cell) -> str:

@@ -6,9 +6,7 @@ file as one row: the times its slots end (``holders``). Taking a slot is one sho
 and publish this process's row with the new slot, atomically against every other process.
 Ending a slot needs no transaction of its own: the row says the slot ends later than it
 really does (its in-flight end) until the next take publishes it, or a flush 20 ms later,
-so another process may wait longer than it must, never less. A window far from full (a
-high ``--rate``) takes a few slots ahead of need in one transaction, for the requests of
-the next 50 ms.
+so another process may wait longer than it must, never less.
 
 A process that dies leaves a row whose slots end on their own; a row with nothing left in it
 is deleted by whoever reads it.
@@ -62,12 +60,6 @@ _FOREIGN = "~foreign"
 _CLOCK_SLACK = 1.0
 #: how soon ended slots are published when no take publishes them first
 _FLUSH_AFTER = 0.02
-#: a window with this much room left (a high --rate) takes slots ahead of need, a quarter
-#: of the room and at most _MOST_RESERVED, so that a transaction serves several requests
-_ROOM_TO_RESERVE = 32
-_MOST_RESERVED = 8
-#: a slot taken ahead of need is given to a request this soon, or given up
-_RESERVED_FOR = 0.05
 #: how long opening the file waits for other runs making it at the same moment (seconds)
 _OPENING = 5.0
 
@@ -168,35 +160,18 @@ class SQLiteStore:
         #: another tool's requests answers showed, and until when they count: not written yet
         self._foreign_seen: list[tuple[int, float]] = []
         self._flush: asyncio.TimerHandle | None = None
-        #: slots taken in the file ahead of need, while the window was far from full (their
-        #: in-flight ends), when, and how many other processes' slots were counted then
-        self._reserved: list[float] = []
-        self._reserved_at = 0.0
-        self._others = 0
 
     async def take(self, slot: str, *, limit: int, hold: float) -> tuple[float, int]:
         now = self._windows.clock()
-        if self._reserved:
-            if now - self._reserved_at < _RESERVED_FOR:
-                self._in_flight[slot] = self._reserved.pop()
-                return 0.0, self._own() + self._others
-            self._reserved.clear()  # not needed after all: the next write drops them
-            self._unpublished = True
         self._end_own(now)
         with self._windows.transaction("taking a slot") as db:
             seen = self._read_others(db, now)
             self._write_foreign(db, seen, now)
-            self._others = seen.others
             if seen.paused > now:
                 return seen.paused - now, self._own() + seen.others
             room = limit - (self._own() + seen.others + len(seen.foreign))
             if room > 0:
                 self._in_flight[slot] = now + hold
-                if room >= _ROOM_TO_RESERVE:
-                    self._reserved = [now + hold] * min(_MOST_RESERVED, room // 4)
-                    self._reserved_at = now
-                    loop = asyncio.get_running_loop()
-                    loop.call_later(_RESERVED_FOR, self._give_up_reserved, now)
                 self._publish(db, now)
                 return 0.0, self._own() + seen.others
             if self._unpublished:
@@ -248,13 +223,6 @@ class SQLiteStore:
                 self._publish(db, now)
         except WindowUnavailable:
             pass  # the row says the slots end later than they do: safe; the next take retries
-
-    def _give_up_reserved(self, reserved_at: float) -> None:
-        """The slots taken ahead of need at ``reserved_at`` and not used go."""
-        if self._reserved and self._reserved_at == reserved_at:
-            self._reserved.clear()
-            self._unpublished = True
-            self.flush()
 
     def _end_own(self, now: float) -> None:
         answered = self._answered
@@ -308,7 +276,6 @@ class SQLiteStore:
     def _publish(self, db: sqlite3.Connection, now: float) -> None:
         """This process's row: when each of its slots ends (in no order)."""
         ends = array("d", itertools.chain(self._in_flight.values(), self._answered))
-        ends.extend(self._reserved)
         db.execute(
             "INSERT OR REPLACE INTO holders VALUES (?, ?, ?, ?)",
             (self._window, self._windows.holder, now, ends.tobytes()),
