@@ -14,6 +14,33 @@ The CLI prints ``str(error)`` as one line (it already says what to do) and exits
 
 Row-level problems (a bad date in one row, a vendor refusing one task) are not exceptions:
 they become lines of the results file with a status and a reason.
+
+Inside a run, a few exceptions carry control flow. None reaches the user as such: each is
+caught in the module named, and becomes a line's outcome, a notice, or one of the errors
+above. They live beside the code that raises them::
+
+    Exception
+    ├── ExchangeFailed          sending.transport: no whole answer came back
+    │   ├── NothingSent         the request never reached the vendor: safe to send again
+    │   └── MaybeApplied        it left and no answer came: a create may exist
+    ├── WindowUnavailable       sending.window: a shared window's store is gone; nothing
+    │                           more may be sent safely, so it becomes StopRun
+    ├── StopRun                 sending.sender: no later request of this key can succeed
+    │                           (the key was refused, the vendor cannot be reached)
+    ├── LookupFailed            sending.sender: a vendor's task list could not be read; the
+    │                           line stays unknown, saying why
+    ├── _Retry, _LookupRetry    sending.sender: this attempt may be made again (stamina's
+    │                           retry loop catches them)
+    ├── _NoAnswer               sending.sender: a create got no answer; never sent again
+    ├── _Stopped                sending.sender: the run is stopping, no new request goes out
+    ├── Busy                    job.lock: another run holds the results file's lock
+    │                           (becomes ResultsError)
+    └── ValueError
+        └── CellProblem         rows.cells: one cell's value is wrong; becomes the line's
+                                invalid reason, naming the row, column, value and fix
+    InputError
+    └── _Undecodable            rows.inputs.csv_file: a record the chosen encoding cannot
+                                decode (its message names the row and the --encoding to try)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 from bulk_tasks.results import Facts, NamedCells, Status, render_message
 from bulk_tasks.rows.cells import Reading
 from bulk_tasks.rows.inputs import Cell
-from bulk_tasks.sending.sender import Job, Sender
+from bulk_tasks.sending.sender import Delivery, Sender
 from bulk_tasks.sending.transport import open_client
 from bulk_tasks.sending.window import Rate, RetryPolicy
 from bulk_tasks.vendors.attio import ATTIO, AttioCreate
@@ -377,7 +377,7 @@ async def test_a_skewed_server_clock_neither_stalls_nor_hammers() -> None:
     )
     arrivals: list[float] = []
     sender = sender_answering(skewed, retry=FAST, arrivals=arrivals)
-    [outcome] = await sender.send(Job(SENT, creates=True))
+    [outcome] = await sender.send(Delivery(SENT, creates=True))
     assert (outcome.status, outcome.remote_id, outcome.attempts) == (Status.CREATED, TASK_ID, 2)
     # the one second the server asked, by its own clock: not six years, nor at once
     assert 0.95 <= arrivals[1] - arrivals[0] < 10
@@ -395,7 +395,7 @@ async def test_a_wait_beyond_the_policys_cap_is_not_believed() -> None:
     capped = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.02, longest_retry_after=0.2)
     arrivals: list[float] = []
     [outcome] = await sender_answering(far, retry=capped, arrivals=arrivals).send(
-        Job(SENT, creates=True)
+        Delivery(SENT, creates=True)
     )
     assert outcome.status is Status.CREATED
     assert 0.19 <= arrivals[1] - arrivals[0] < 60  # the cap, not the hour asked for

@@ -14,8 +14,9 @@ from helpers import KEY, read_results
 from bulk_tasks.job.batch import Plan, Run
 from bulk_tasks.job.gate import LineGate
 from bulk_tasks.job.lookups import LookupPlan, LookupRounds
+from bulk_tasks.job.progress import Silent
 from bulk_tasks.job.resolver import Unresolved
-from bulk_tasks.job.summary import Silent, Summary
+from bulk_tasks.job.summary import Summary
 from bulk_tasks.keys import Keys
 from bulk_tasks.results import Journal, Outcome, Status
 from bulk_tasks.rows.rules import Line

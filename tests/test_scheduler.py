@@ -16,8 +16,8 @@ from bulk_tasks.errors import OptionError
 from bulk_tasks.results import Outcome, Status
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 from bulk_tasks.sending.packing import Packer
-from bulk_tasks.sending.scheduler import Ended, SendingRun
-from bulk_tasks.sending.sender import Job, Sender
+from bulk_tasks.sending.scheduler import Ended, Lane, SendingRun
+from bulk_tasks.sending.sender import Delivery, Sender
 from bulk_tasks.sending.transport import open_client
 from bulk_tasks.sending.window import ArrivalWindow, Rate, RetryPolicy
 from bulk_tasks.vendors.base import Ask, Request
@@ -25,8 +25,8 @@ from bulk_tasks.vendors.lemlist import LEMLIST
 from bulk_tasks.vendors.saleshandy import SALESHANDY
 
 FAST = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0)
-CREATE = Job(Request("POST", "/api/tasks", {"recordId": "lea_x"}), creates=True)
-UPDATE = Job(Request("PATCH", "/api/tasks", {"id": "opp_x", "done": True}), creates=False)
+CREATE = Delivery(Request("POST", "/api/tasks", {"recordId": "lea_x"}), creates=True)
+UPDATE = Delivery(Request("PATCH", "/api/tasks", {"id": "opp_x", "done": True}), creates=False)
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
 
@@ -251,7 +251,7 @@ def lemlist_jobs(
     """``rows`` lemlist creates, one a request, under a quick rate."""
     return SendingRun(
         ask_of=lambda _: Ask(CREATE.request),
-        open_lane=lambda _: (
+        open_lane=lambda _: Lane(
             sender(handler, rate=Rate(50, 0.1)),
             Packer(LEMLIST, row_of=lambda row: row, size=1),
         ),
@@ -375,7 +375,7 @@ async def test_a_refused_key_stops_its_own_lane_only() -> None:
 
     client = open_client(connections=4, timeout=5, transport=httpx.MockTransport(handle))
 
-    def open_lane(name: object) -> tuple[Sender, Packer[tuple[int, str]]]:
+    def open_lane(name: object) -> Lane[tuple[int, str]]:
         one = Sender(
             client=client,
             vendor=LEMLIST,
@@ -385,7 +385,7 @@ async def test_a_refused_key_stops_its_own_lane_only() -> None:
             rate=Rate(50, 0.1),
             retry=FAST,
         )
-        return one, Packer(LEMLIST, row_of=lambda line: line[0], size=1)
+        return Lane(one, Packer(LEMLIST, row_of=lambda line: line[0], size=1))
 
     lines = [(n, "abc"[n % 3]) for n in range(60)]
     outcomes: dict[tuple[int, str], Outcome] = {}
@@ -413,7 +413,7 @@ async def test_a_refused_key_stops_its_own_lane_only() -> None:
 
 # --- requests that carry several lines (Saleshandy) --------------------------------------------
 
-PACKED = Job(
+PACKED = Delivery(
     Request("POST", "/v1/tasks/create", {"prospectIds": ["P1", "P2", "P3"], "taskType": "13"}),
     creates=True,
 )
@@ -514,7 +514,7 @@ async def test_packed_lines_travel_in_few_requests_and_each_gets_its_outcome() -
     outcomes: dict[tuple[int, str], Outcome] = {}
     ended = await SendingRun(
         ask_of=asks.__getitem__,
-        open_lane=lambda _: (
+        open_lane=lambda _: Lane(
             saleshandy_sender(handle),
             Packer(SALESHANDY, row_of=lambda line: line[0], size=50),
         ),
@@ -555,7 +555,7 @@ async def test_batches_are_not_cut_short_while_every_sender_is_busy() -> None:
     outcomes: dict[tuple[int, str], Outcome] = {}
     await SendingRun(
         ask_of=asks.__getitem__,
-        open_lane=lambda _: (
+        open_lane=lambda _: Lane(
             saleshandy_sender(slow),
             # batches "wait too long" almost at once: only an idle sender may take them early
             Packer(SALESHANDY, row_of=lambda line: line[0], size=100, max_wait=0.001),
@@ -603,7 +603,7 @@ async def marked_run(rows: int, *, workers: int, answer_after: float) -> Marks:
     outcomes: dict[int, Outcome] = {}
     ended = await SendingRun(
         ask_of=lambda row: Ask(Request("POST", "/api/tasks", {"recordId": f"lea_{row}"})),
-        open_lane=lambda _: (
+        open_lane=lambda _: Lane(
             sender(marks.answer, rate=Rate(100_000, 1.0)),
             Packer(LEMLIST, row_of=lambda row: row, size=1),
         ),

@@ -25,7 +25,8 @@ import typer
 
 from .. import __version__, job
 from ..errors import BulkTasksError, OptionError
-from ..job.summary import Progress, counted
+from ..job.progress import Progress
+from ..job.summary import counted
 from ..keys import Keys
 from ..results import Status
 from ..settings import Settings, spec_of, vendor_named

@@ -41,7 +41,7 @@ from pathlib import Path
 from .. import job
 from ..errors import BulkTasksError, MissingKey, OptionError, ResultsError, ShareUnavailable
 from ..job.lock import Busy, LockFile
-from ..job.summary import Silent
+from ..job.progress import Silent
 from ..keys import Keys
 from ..results import SentBefore, Status
 from ..results.formats import CsvFormat, delimiter_of

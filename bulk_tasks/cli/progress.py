@@ -25,7 +25,8 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
-from ..job.summary import Progress, counted
+from ..job.progress import Progress
+from ..job.summary import counted
 from ..results import Status
 
 

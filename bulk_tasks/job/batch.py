@@ -73,15 +73,16 @@ from ..results import (
 from ..rows.columns import ColumnMap, map_columns
 from ..rows.date_orders import read_date_orders
 from ..rows.inputs import Table, is_blank, open_table
-from ..rows.rules import Dedupe, Line, Rules
+from ..rows.rules import Line, Repeats, Rules
 from ..settings import Settings
 from ..vendors.base import Ask
 from .gate import EarlierRun, LineGate
 from .lock import Busy, LockFile
-from .summary import Progress, Recorder, Resolved, Silent, Summary, counted
+from .progress import Progress, Silent
+from .summary import Recorder, Resolved, Summary, counted
 
 if TYPE_CHECKING:
-    from ..sending.lanes import LaneFactory
+    from ..sending.lanes import Lanes
     from ..sending.scheduler import SendingRun
 
 __all__ = ["Progress", "Settings", "Summary", "resolve", "run", "run_async", "validate"]
@@ -153,7 +154,7 @@ class Plan:
 
     def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:
         """Every line of every non-blank row; blank rows are only counted."""
-        dedupe = Dedupe()
+        repeats = Repeats()
         for row in self.table.rows():
             if is_blank(row):
                 summary.rows.blank += 1
@@ -162,7 +163,7 @@ class Plan:
             lines = self.rules.lines(row)
             summary.rows.expect(row.number, len(lines))
             for line in lines:
-                again = dedupe(line.fingerprint)
+                again = repeats(line.fingerprint)
                 yield (
                     line
                     if again == line.fingerprint
@@ -189,7 +190,7 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
         )
         watcher.start(plan.table.total, summary.notes, lines=summary.line_noun)
         try:
-            _record_verdicts(plan, Recorder(journal, summary, watcher), summary, watcher)
+            _record_checked(plan, Recorder(journal, summary, watcher), summary, watcher)
             journal.close()
         finally:
             watcher.finish()
@@ -197,20 +198,20 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     return summary
 
 
-def _record_verdicts(plan: Plan, recorder: Recorder, summary: Summary, watcher: Progress) -> None:
+def _record_checked(plan: Plan, recorder: Recorder, summary: Summary, watcher: Progress) -> None:
     """Each row's lines, checked by the rules, recorded as ``validate`` reports them."""
-    dedupe = Dedupe()
+    repeats = Repeats()
     for row in plan.table.rows():
         if is_blank(row):
             summary.rows.blank += 1
             watcher.advance(None)
             continue
-        lines = plan.rules.verdicts(row)
+        lines = plan.rules.checked(row)
         summary.rows.expect(row.number, len(lines))
         for fingerprint, outcome, reasons in lines:
             if reasons:
                 summary.invalid_reasons.add(reasons, row.number)
-            recorder.record(row, dedupe(fingerprint), outcome)
+            recorder.record(row, repeats(fingerprint), outcome)
 
 
 def _keep_run_results(path: Path) -> None:
@@ -330,20 +331,18 @@ class Run:
         self.journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
 
     @contextlib.asynccontextmanager
-    async def going(self, *, key_of: Callable[[str], str | None]) -> AsyncIterator[LaneFactory]:
+    async def going(self, *, key_of: Callable[[str], str | None]) -> AsyncIterator[Lanes]:
         """The lanes, each key's opened when its first line comes (``key_of`` gives the key a
         variable holds) and all closed at the end; meanwhile Ctrl-C and SIGTERM stop the run."""
-        from ..sending.lanes import LaneFactory  # imported late, as the whole sending stack is
+        from ..sending.lanes import Lanes  # imported late, as the whole sending stack is
 
         with self._stopped_by_signals():
-            async with LaneFactory(
-                self.settings, keys=self.keys, key_of=key_of, stop=self.stop
-            ) as lanes:
+            async with Lanes(self.settings, keys=self.keys, key_of=key_of, stop=self.stop) as lanes:
                 yield lanes
 
     def sending(
         self,
-        lanes: LaneFactory,
+        lanes: Lanes,
         *,
         ask_of: Callable[[Line], Ask | None],
         on_outcome: Callable[[Line, Outcome], None],

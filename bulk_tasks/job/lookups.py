@@ -36,14 +36,14 @@ from ..results import (
     input_columns,
     result_headers,
 )
-from ..results.formats import Line as ResultsLine
-from ..results.formats import read_lines
+from ..results.formats import LineCells, read_lines
 from ..rows.inputs import Row
-from ..rows.rules import Dedupe, Line, Rules
-from ..sending.lanes import LaneFactory
+from ..rows.rules import Line, Repeats, Rules
+from ..sending.lanes import Lanes
 from ..vendors.base import Ask
+from .progress import Progress
 from .resolver import Resolver, Unresolved, looked_up, never_answered, sent_again
-from .summary import Progress, Resolved, counted
+from .summary import Resolved, counted
 
 if TYPE_CHECKING:
     from .batch import Run
@@ -130,7 +130,7 @@ class Recovery:
         self._held[id(line)] = Unresolved(line, outcome)
         self._last = asyncio.get_running_loop().time()
 
-    async def finish(self, lanes: LaneFactory, *, refusal_stops_run: bool) -> None:
+    async def finish(self, lanes: Lanes, *, refusal_stops_run: bool) -> None:
         """Look up the held lines, send again those that never landed, for as many rounds as
         it takes (:class:`LookupRounds`); every held line is recorded, looked up or not (a
         stop leaves the rest as they were)."""
@@ -171,7 +171,7 @@ class EarlierLookup:
         self._rules = rules
         self._headers = headers
 
-    async def look_up(self, lanes: LaneFactory) -> None:
+    async def look_up(self, lanes: Lanes) -> None:
         """Look the lines up through ``lanes``, the quiet period counted from the file's last
         change; a line whose cells no longer give its request stays unknown, saying so."""
         run = self._run
@@ -239,7 +239,7 @@ class LookupRounds:
     ends unknown naming its rounds so far, and the others are left as they were.
     """
 
-    def __init__(self, run: Run, lanes: LaneFactory, lookup: LookupPlan) -> None:
+    def __init__(self, run: Run, lanes: Lanes, lookup: LookupPlan) -> None:
         self._run = run
         self._lanes = lanes
         self._lookup = lookup
@@ -360,7 +360,7 @@ def results_rows(path: Path, headers: Sequence[str]) -> Iterator[Row]:
             yield _row_of(cells, columns)
 
 
-def _row_of(cells: ResultsLine, columns: Sequence[str]) -> Row:
+def _row_of(cells: LineCells, columns: Sequence[str]) -> Row:
     return Row(int(cells.get("row") or 0), tuple(cells.get(name, "") for name in columns))
 
 
@@ -368,7 +368,7 @@ def _line_of(rules: Rules, row: Row, fingerprint: str, prospect_id: str) -> Line
     for line in rules.lines(row):
         if (
             line.ask is not None
-            and Dedupe.told_apart(fingerprint, line.fingerprint)
+            and Repeats.told_apart(fingerprint, line.fingerprint)
             and line.prospect_id == prospect_id
         ):
             line.fingerprint = fingerprint

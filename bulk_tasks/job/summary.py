@@ -1,5 +1,6 @@
 """Where each line ends: its line in the results file, its count in the :class:`Summary`,
-its tick of :class:`Progress`, all three through one :class:`Recorder`."""
+its tick of :class:`~bulk_tasks.job.progress.Progress`, all three through one
+:class:`Recorder`."""
 
 from __future__ import annotations
 
@@ -8,57 +9,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
 
 from ..results import DONE, Journal, Outcome, Status
 from ..rows.inputs import Row
 from ..rows.rules import Line
+from .progress import Progress
 
 
 def counted(count: int, noun: str) -> str:
     """A count and its plural noun as a sentence says them: "1 row", "2 rows", "1 prospect",
     "1,250 lines" (every noun a summary counts makes its plural with an s)."""
     return f"{count:,} {noun.removesuffix('s') if count == 1 else noun}"
-
-
-class Progress(Protocol):
-    """What the job tells whoever is watching."""
-
-    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
-        """``total`` rows are coming (None: unknown); ``lines`` says what a line is."""
-
-    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
-        """One more line ended with ``status`` (None: a blank row); ``row_done`` when it
-        was its row's last."""
-
-    def notice(self, message: str) -> None:
-        """Something the user should know now (a stop has begun, say)."""
-
-    def wait(self, what: str, *, seconds: float) -> None:
-        """The run waits ``seconds`` before more lines end, ``what`` for ("for late
-        answers before looking up 2 unknown rows at lemlist"): said in place of a time left,
-        and left out of the pace."""
-
-    def finish(self) -> None: ...
-
-
-class Silent:
-    """Progress that nobody watches."""
-
-    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
-        pass
-
-    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
-        pass
-
-    def notice(self, message: str) -> None:
-        pass
-
-    def wait(self, what: str, *, seconds: float) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass

@@ -22,8 +22,8 @@ from ..rows.safe_cells import defuse_all, restore
 from .messages import Facts, read_message
 from .outcomes import CORE_COLUMNS, Outcome, Status
 
-#: a results line read back: column -> text
-Line = dict[str, str]
+#: a results line read back: its cells by column name
+LineCells = dict[str, str]
 #: what may separate the cells of a results CSV
 DELIMITERS = (",", ";")
 
@@ -63,11 +63,11 @@ class LineFormat:
         """One line written to ``file``."""
         file.write(self.line(headers, cells))
 
-    def again(self, line: Line, columns: Sequence[str]) -> str:
+    def again(self, line: LineCells, columns: Sequence[str]) -> str:
         """A line read back, written out again with ``columns``."""
         return self.line(columns, [line.get(name, "") for name in columns])
 
-    def read(self, file: IO[str]) -> tuple[list[str], Iterator[Line]]:
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[LineCells]]:
         """The headers and the whole lines; a torn last line (a killed run) is skipped."""
         raise NotImplementedError
 
@@ -118,11 +118,11 @@ class CsvFormat(LineFormat):
             raise ResultsError(f"{file.name} is not a bulk-tasks results file (its header differs)")
         return headers
 
-    def read(self, file: IO[str]) -> tuple[list[str], Iterator[Line]]:
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[LineCells]]:
         reader = self.reader(file)
         headers = self.header(file, reader)
 
-        def lines() -> Iterator[Line]:
+        def lines() -> Iterator[LineCells]:
             for cells in reader:
                 if len(cells) == len(headers):
                     yield dict(zip(headers, map(restore, cells), strict=True))
@@ -140,13 +140,13 @@ class JsonLinesFormat(LineFormat):
     def line(self, headers: Sequence[str], cells: Sequence[str]) -> str:
         return json.dumps(dict(zip(headers, cells, strict=True)), ensure_ascii=False) + "\n"
 
-    def again(self, line: Line, columns: Sequence[str]) -> str:
+    def again(self, line: LineCells, columns: Sequence[str]) -> str:
         # each line has its own keys: keep those that ``columns`` does not name, too
         ordered = {name: line.get(name, "") for name in columns} | line
         return json.dumps(ordered, ensure_ascii=False) + "\n"
 
-    def read(self, file: IO[str]) -> tuple[list[str], Iterator[Line]]:
-        def lines() -> Iterator[Line]:
+    def read(self, file: IO[str]) -> tuple[list[str], Iterator[LineCells]]:
+        def lines() -> Iterator[LineCells]:
             for text in file:
                 try:
                     line = json.loads(text)
@@ -184,7 +184,7 @@ def delimiter_of(path: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def read_lines(path: Path) -> Iterator[tuple[list[str], Iterator[Line]]]:
+def read_lines(path: Path) -> Iterator[tuple[list[str], Iterator[LineCells]]]:
     """The headers and lines of a results file written by this tool."""
     kind = format_of(path)
     try:
@@ -197,12 +197,12 @@ def read_lines(path: Path) -> Iterator[tuple[list[str], Iterator[Line]]]:
         ) from None
 
 
-def line_key(line: Line) -> str:
+def line_key(line: LineCells) -> str:
     """What a line read back is known by: its fingerprint (its row in a file without)."""
     return line.get("fingerprint") or f"row {line.get('row', '')}"
 
 
-def outcome_of(line: Line) -> Outcome | None:
+def outcome_of(line: LineCells) -> Outcome | None:
     """The outcome a line read back says, its message's facts read back from its words
     (:func:`~bulk_tasks.results.messages.read_message`); None for a line this tool did not
     write whole."""

@@ -19,7 +19,7 @@ from ..errors import OtherDestination, ResultsError
 from ..rows.inputs import Row
 from .formats import (
     CsvFormat,
-    Line,
+    LineCells,
     format_of,
     line_cells,
     line_key,
@@ -56,7 +56,7 @@ def _read_earlier(path: Path) -> tuple[dict[str, Outcome], set[str]]:
     destinations: set[str] = set()
     with read_lines(path) as (_, lines):
         for line in lines:
-            outcome = outcome_of(_settled(line))
+            outcome = outcome_of(_ended(line))
             if outcome is not None:
                 state[line_key(line)] = outcome
                 destinations.add(line.get(DESTINATION, ""))
@@ -138,7 +138,7 @@ def _scan(path: Path, pattern: re.Pattern[bytes]) -> bool:
     return False
 
 
-def _settled(line: Line) -> Line:
+def _ended(line: LineCells) -> LineCells:
     """A ``sending`` mark that no outcome followed: the request may have arrived."""
     if line.get("status") != Status.SENDING:
         return line
@@ -177,7 +177,7 @@ def compact(
                 stale = current is not None and line_key(line) not in current
                 if stale and line["status"] not in EXISTS_OR_MAY:
                     continue
-                out.write(kind.again(_settled(line), columns))
+                out.write(kind.again(_ended(line), columns))
             out.flush()
             os.fsync(out.fileno())
     os.replace(temporary, path)

@@ -4,7 +4,7 @@ A row becomes one or more :class:`Line` (one per row for lemlist, one per prospe
 Saleshandy): what the line asks for and its fingerprint, or the problems that keep it from
 being sent. The vendors' pydantic specs hold every rule; :class:`Rules` applies them to a
 row with the input's column map. ``validate`` reports each line as its
-:class:`~bulk_tasks.results.Outcome` (:meth:`Rules.verdicts`).
+:class:`~bulk_tasks.results.Outcome` (:meth:`Rules.checked`).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ _FINGERPRINT_JSON = json.JSONEncoder(
 REPEAT = "#"
 
 
-class Dedupe:
+class Repeats:
     """Identical lines are told apart by their order: ``#2``, ``#3``... after the first."""
 
     def __init__(self) -> None:
@@ -143,7 +143,7 @@ class Rules:
             for ask in self.vendor.asks(verdict)
         ]
 
-    def verdicts(self, row: Row) -> list[tuple[str, Outcome, tuple[str, ...]]]:
+    def checked(self, row: Row) -> list[tuple[str, Outcome, tuple[str, ...]]]:
         """The lines of one non-blank row as ``validate`` reports them: each fingerprint,
         outcome (valid, or why not) and, for an invalid line, its :meth:`reasons`."""
         return [

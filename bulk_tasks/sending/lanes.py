@@ -20,6 +20,7 @@ from ..rows.rules import Line
 from ..settings import Settings
 from ..vendors.base import Vendor
 from .packing import Packer
+from .scheduler import Lane
 from .sender import Sender
 from .sharing import ProcessWindows, Windows, open_windows, window_id
 from .transport import open_client
@@ -30,8 +31,9 @@ from .window import ArrivalWindow, Rate
 WORKERS_PER_KEY = 8
 
 
-class LaneFactory:
-    """Opens each key's lane; closes every lane's client when the run ends."""
+class Lanes:
+    """A run's lanes, one per key: opens each when its first line comes, and closes every
+    lane's client when the run ends."""
 
     def __init__(
         self,
@@ -53,7 +55,7 @@ class LaneFactory:
         self._windows: Windows = ProcessWindows()
         self._senders: dict[str, Sender] = {}
 
-    async def __aenter__(self) -> LaneFactory:
+    async def __aenter__(self) -> Lanes:
         self._windows = await open_windows(self._settings.share)
         self._clients.push_async_callback(self._windows.aclose)
         return self
@@ -70,7 +72,7 @@ class LaneFactory:
     def vendor(self) -> Vendor:
         return self._settings.vendor
 
-    def open(self, name: Hashable) -> tuple[Sender, Packer[Line]]:
+    def open(self, name: Hashable) -> Lane[Line]:
         """The lane of the key in the variable ``name`` ("": the vendor's own)."""
         settings, vendor = self._settings, self._settings.vendor
         packer: Packer[Line] = Packer(
@@ -79,7 +81,7 @@ class LaneFactory:
             size=settings.batch_size or vendor.most_per_request,
             per_row=not settings.pack,
         )
-        return self.sender(str(name)), packer
+        return Lane(self.sender(str(name)), packer)
 
     def sender(self, key_env: str) -> Sender:
         """The sender of the key in ``key_env``: one per key for the whole run (its window

@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from ..results import Outcome
 from ..vendors.base import Ask
 from .packing import Batch, Packer
-from .sender import Announce, Attempts, Job, Sender, StopRun
+from .sender import Announce, Attempts, Delivery, Sender, StopRun
 
 L = TypeVar("L")
 
@@ -111,7 +111,7 @@ class SendingRun(Generic[L]):
     reported too.
 
     ``ask_of`` returns what a line asks of the vendor, or None for a line that is not to be
-    sent (whoever says so reports it). ``open_lane`` gives a lane's sender and packer when
+    sent (whoever says so reports it). ``open_lane`` gives a key's lane (its sender and packer) when
     its first line comes (``lane_of`` says which lane a line is in), and each lane gets
     ``workers`` workers. ``stop`` ends the sending of new requests; ``abort`` also gives up
     on the requests on their way (their lines become unknown). A key refused by the vendor
@@ -122,7 +122,7 @@ class SendingRun(Generic[L]):
         self,
         *,
         ask_of: Callable[[L], Ask | None],
-        open_lane: Callable[[Hashable], tuple[Sender, Packer[L]]],
+        open_lane: Callable[[Hashable], Lane[L]],
         lane_of: Callable[[L], Hashable] = lambda _: "",
         creates: bool,
         on_outcome: Callable[[L, Outcome], None],
@@ -191,7 +191,7 @@ class SendingRun(Generic[L]):
     def _lane(self, name: Hashable, workers: asyncio.TaskGroup) -> Lane[L]:
         lane = self._lanes.get(name)
         if lane is None:
-            lane = self._lanes[name] = Lane(*self._open_lane(name))
+            lane = self._lanes[name] = self._open_lane(name)
             for _ in range(self._workers):
                 workers.create_task(self._work(name, lane))
         return lane
@@ -223,7 +223,7 @@ class SendingRun(Generic[L]):
                 announce = functools.partial(self._before_send, batch.lines)
             try:
                 outcomes = await self._send(
-                    lane, Job(batch.request, self._creates), announce, attempts
+                    lane, Delivery(batch.request, self._creates), announce, attempts
                 )
             except StopRun as stop_run:
                 self._stopped_by(name, lane, stop_run)
@@ -237,7 +237,7 @@ class SendingRun(Generic[L]):
         return batch
 
     async def _send(
-        self, lane: Lane[L], job: Job, announce: Announce | None, attempts: Attempts
+        self, lane: Lane[L], delivery: Delivery, announce: Announce | None, attempts: Attempts
     ) -> list[Outcome] | None:
         """The lane's sender's outcomes, or None if the abort came first (it is given up)."""
         if self._abort.is_set():
@@ -246,7 +246,7 @@ class SendingRun(Generic[L]):
         assert me is not None
         self._sending.add(me)
         try:
-            return await lane.sender.send(job, announce=announce, attempts=attempts)
+            return await lane.sender.send(delivery, announce=announce, attempts=attempts)
         except asyncio.CancelledError:
             if me in self._aborted:
                 self._aborted.discard(me)

@@ -34,7 +34,7 @@ from .window import ArrivalWindow, Rate, RetryPolicy, WindowUnavailable
 
 
 @dataclass(frozen=True)
-class Job:
+class Delivery:
     """One request to send (carrying one or more lines), and whether sending it twice could
     make two tasks."""
 
@@ -44,7 +44,7 @@ class Job:
 
 @dataclass
 class Attempts:
-    """How far one job got; what is left to say of it when a run is cut short."""
+    """How far one delivery got; what is left to say of it when a run is cut short."""
 
     tries: int = 0
     on_the_wire: bool = False  # a request is out and its answer not read yet
@@ -108,14 +108,14 @@ class _Stopped(Exception):
     """The run is stopping: no new request goes out."""
 
 
-#: called once, just before a job's first request goes out (the journal's "sending" marks)
+#: called once, just before a delivery's first request goes out (the journal's "sending" marks)
 Announce = Callable[[], None]
 
 
 class Sender:
     """Sends jobs for one API key under its arrival window, with retries.
 
-    Once the vendor refuses the key, nothing more is sent with it: every later job ends in
+    Once the vendor refuses the key, nothing more is sent with it: every later delivery ends in
     the same :class:`StopRun`.
     """
 
@@ -163,20 +163,24 @@ class Sender:
         self._unreachable_jobs = 0
 
     async def send(
-        self, job: Job, *, announce: Announce | None = None, attempts: Attempts | None = None
+        self,
+        delivery: Delivery,
+        *,
+        announce: Announce | None = None,
+        attempts: Attempts | None = None,
     ) -> list[Outcome]:
-        """Send one job until it is done, refused, or retrying can no longer help.
+        """Send one delivery until it is done, refused, or retrying can no longer help.
 
         Returns an outcome per line the request carries, in the order of the vendor's
         subjects. ``announce`` is called once, just before the first request goes out.
         Once the run is stopping, no further request is sent.
         """
-        subjects = self._vendor.subjects(job.request)
+        subjects = self._vendor.subjects(delivery.request)
         attempts = attempts or Attempts()
         if self._refused is not None:  # not even a window slot for a key refused already
             raise StopRun(self._refused.outcome, str(self._refused), key_only=True)
         try:
-            answer = await self._answer(job, attempts, announce)
+            answer = await self._answer(delivery, attempts, announce)
         except _Retry as gave_up:
             outcome = self._gave_up(gave_up, attempts.tries)
         except _NoAnswer as lost:
@@ -190,15 +194,17 @@ class Sender:
             outcome = attempts.cut_short()
         else:
             self._unreachable_jobs = 0
-            return self._outcomes(answer, job, attempts.tries, subjects)
+            return self._outcomes(answer, delivery, attempts.tries, subjects)
         return [outcome] * len(subjects)
 
-    async def _answer(self, job: Job, attempts: Attempts, announce: Announce | None) -> Answer:
-        """The vendor's answer to ``job``, attempted again as the retry policy allows; the
+    async def _answer(
+        self, delivery: Delivery, attempts: Attempts, announce: Announce | None
+    ) -> Answer:
+        """The vendor's answer to ``delivery``, attempted again as the retry policy allows; the
         last :class:`_Retry` once it allows no more."""
         async for attempt in self._attempts(on=self._backoff):
             with attempt:
-                return await self._attempt(job, attempts, announce)
+                return await self._attempt(delivery, attempts, announce)
         raise AssertionError("stamina ends by returning or raising")  # pragma: no cover
 
     def _attempts(
@@ -221,16 +227,18 @@ class Sender:
             return 0.0  # the window's pause does the waiting, for every sender at once
         return True
 
-    async def _attempt(self, job: Job, attempts: Attempts, announce: Announce | None) -> Answer:
+    async def _attempt(
+        self, delivery: Delivery, attempts: Attempts, announce: Announce | None
+    ) -> Answer:
         try:
-            return await self._attempt_in_window(job, attempts, announce)
+            return await self._attempt_in_window(delivery, attempts, announce)
         except WindowUnavailable as error:  # nothing may be sent safely: the run stops
             raise StopRun(attempts.cut_short(), str(error)) from None
 
     async def _attempt_in_window(
-        self, job: Job, attempts: Attempts, announce: Announce | None
+        self, delivery: Delivery, attempts: Attempts, announce: Announce | None
     ) -> Answer:
-        body = _JSON.encode(job.request.body).encode()
+        body = _JSON.encode(delivery.request.body).encode()
         async with self._window.slot() as slot:
             if self._stop.is_set():
                 raise _Stopped
@@ -243,8 +251,8 @@ class Sender:
             try:
                 response = await exchange(
                     self._client,
-                    job.request.method,
-                    self._url(job.request.path),
+                    delivery.request.method,
+                    self._url(delivery.request.path),
                     headers=self._headers,
                     body=body,
                 )
@@ -253,7 +261,7 @@ class Sender:
                 raise _Retry(None, str(error), reached=False) from None
             except MaybeApplied as error:
                 attempts.on_the_wire, attempts.unanswered = False, True
-                if job.creates:
+                if delivery.creates:
                     raise _NoAnswer(f"{error}{_MAY_EXIST}") from None
                 raise _Retry(None, str(error), reached=True) from None
             attempts.on_the_wire = False
@@ -261,7 +269,7 @@ class Sender:
                 slot.server_used = self._vendor.rate_used(response.headers)
                 slot.refused = response.status_code == 429
         answer = self._vendor.read(
-            response.status_code, response.headers, response.content, sent=job.request
+            response.status_code, response.headers, response.content, sent=delivery.request
         )
         if answer.verdict is Verdict.RETRY:
             if answer.http_status == 429:
@@ -326,7 +334,7 @@ class Sender:
         return min(wait, self._retry.longest_retry_after)
 
     def _outcomes(
-        self, answer: Answer, job: Job, tries: int, subjects: tuple[str, ...]
+        self, answer: Answer, delivery: Delivery, tries: int, subjects: tuple[str, ...]
     ) -> list[Outcome]:
         """Each line's outcome from the vendor's answer, in the order of ``subjects``."""
         if answer.verdict is Verdict.REJECTED_KEY:
@@ -353,7 +361,7 @@ class Sender:
             if answer.cells is not None:
                 refused = refused.with_facts(Facts(said=answer.error_message, cells=answer.cells))
             return [refused] * len(subjects)
-        done = Status.CREATED if job.creates else Status.UPDATED
+        done = Status.CREATED if delivery.creates else Status.UPDATED
         if answer.lines is None:  # the answer as a whole is every line's
             outcome = Outcome(
                 status=done,
