@@ -13,10 +13,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 if TYPE_CHECKING:
-    from .job.batch import Summary, resolve, run, validate
+    from .job import Summary, resolve, run, validate
     from .keys import Keys
     from .settings import Settings
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from helpers import KEY, read_results
 
-from bulk_tasks.job.batch import Plan, Run
+from bulk_tasks.job import Plan, Run
 from bulk_tasks.job.gate import LineGate
 from bulk_tasks.job.lookups import LookupPlan, LookupRounds
 from bulk_tasks.job.progress import Silent

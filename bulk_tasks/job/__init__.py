@@ -5,22 +5,18 @@ The entry points are :func:`validate`, :func:`run` and :func:`resolve`
 (:mod:`~bulk_tasks.job.batch`); this package knows neither typer nor rich.
 """
 
-from .batch import (
-    Plan,
-    Progress,
-    Settings,
-    Summary,
-    resolve,
-    resolve_async,
-    run,
-    run_async,
-    validate,
-)
+from ..settings import Settings
+from .batch import Run, resolve, resolve_async, run, run_async, validate
+from .plan import Plan
+from .progress import Progress, Silent
+from .summary import Summary
 
 __all__ = [
     "Plan",
     "Progress",
+    "Run",
     "Settings",
+    "Silent",
     "Summary",
     "resolve",
     "resolve_async",

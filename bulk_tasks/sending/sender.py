@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 import httpx
 import stamina
 
-from .. import __version__
 from ..results import INTERRUPTED, Facts, Outcome, Status
 from ..vendors.base import Answer, Request, Vendor, Verdict
+from ..version import __version__
 from .transport import ExchangeFailed, MaybeApplied, NothingSent, exchange
 from .window import ArrivalWindow, Rate, RetryPolicy, WindowUnavailable
 
