@@ -2,7 +2,8 @@
 
 The library surface: :func:`validate`, :func:`run` and :func:`resolve` take a
 :class:`Settings` (and, to send, a key or :class:`Keys`) and return the run's
-:class:`Summary`; the ``bulk-tasks`` command is a thin layer over them.
+:class:`Summary`; :func:`reconcile` settles the lines of several results files. The
+``bulk-tasks`` command is a thin layer over them.
 
 The names are imported on first use, so that ``bulk-tasks --help`` and the entry point
 stay quick to start.
@@ -18,6 +19,7 @@ from .version import __version__
 if TYPE_CHECKING:
     from .job import Summary, resolve, run, validate
     from .keys import Keys
+    from .results.reconcile import reconcile
     from .settings import Settings
 
 #: each public name, and the module it comes from
@@ -28,9 +30,19 @@ _PUBLIC = {
     "Summary": "bulk_tasks.job.batch",
     "Settings": "bulk_tasks.settings",
     "Keys": "bulk_tasks.keys",
+    "reconcile": "bulk_tasks.results.reconcile",
 }
 
-__all__ = ["Keys", "Settings", "Summary", "__version__", "resolve", "run", "validate"]
+__all__ = [
+    "Keys",
+    "Settings",
+    "Summary",
+    "__version__",
+    "reconcile",
+    "resolve",
+    "run",
+    "validate",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -247,7 +247,7 @@ def validate(
         settings = settings_from(**with_job_file(ctx, "validate", config, **given(ctx)))
         summary = job.validate(settings, progress=_watcher(settings.input))
         report_run(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
-        raise typer.Exit(0 if summary.counts[Status.INVALID] == 0 else 1)
+        raise typer.Exit(summary.exit_code)
 
 
 @app.command(cls=Command, short_help="List the columns a vendor's file takes, with an example.")

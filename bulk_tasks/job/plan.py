@@ -77,7 +77,11 @@ class Plan:
                 else f"--limit {limit}: only the first {rows} are checked"
             )
         return Summary(
-            results=results, line_noun=vendor.line_noun, vendor=vendor.title, notes=notes
+            results=results,
+            line_noun=vendor.line_noun,
+            vendor=vendor.title,
+            notes=notes,
+            validation=not self._read_past_limit,  # validate reads only what it checks
         )
 
     def lines(self, summary: Summary, progress: Progress) -> Iterator[Line]:

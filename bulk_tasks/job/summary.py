@@ -125,6 +125,8 @@ class Summary:
     by_earlier_files: Counter[Status] = field(default_factory=Counter)
     #: why lines were invalid
     invalid_reasons: InvalidReasons = field(default_factory=InvalidReasons)
+    #: a validation's summary: nothing was to be done, only checked
+    validation: bool = False
 
     @property
     def lines(self) -> int:
@@ -132,9 +134,12 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        """0: every line done; 1: finished, some lines not done; 2: stopped."""
+        """0: every line done (a validation's: every line valid); 1: finished, some lines
+        not done (invalid); 2: stopped."""
         if self.stopped:
             return 2
+        if self.validation:
+            return 0 if not self.counts[Status.INVALID] else 1
         return 0 if all(status in DONE for status in self.counts) else 1
 
 
