@@ -11,7 +11,8 @@ sending. Data flows one way, each stage handing the next one type::
            --> the journal, and the EarlierRun that the gate reads
     2. sending
        input file --inputs--> Row --rules--> Line --gate--> Ask --packing--> Batch
-           --sender--> httpx.Response --vendor.read--> Answer --sender--> Outcome
+           --scheduler--> Delivery --sender--> httpx.Response --vendor.read--> Answer
+           --sender--> Outcome
            --Recovery--> gate.record --Recorder--> a line of the results file
     3. after sending: the creates that got no answer, which Recovery held back
        Recovery --LookupPlan--> LookupRounds --> found / sent again / unknown
@@ -22,13 +23,14 @@ sending. Data flows one way, each stage handing the next one type::
 - :mod:`~bulk_tasks.rows.rules` makes each row one or more :class:`~bulk_tasks.rows.rules.Line` (one
   per row for lemlist and Attio, one per prospect for Saleshandy): what it asks of the
   vendor (an :class:`~bulk_tasks.vendors.base.Ask`) and its fingerprint, or its problems;
-- the :class:`~bulk_tasks.job.gate.LineGate` ends the lines not to send (invalid, settled by an
+- the :class:`~bulk_tasks.job.gate.LineGate` ends the lines not to send (invalid, ended by an
   earlier run or by the lookups before sending, sent by an earlier file of an inbox, key
   missing) and lets the others through;
 - :mod:`~bulk_tasks.sending.packing` gathers asks into requests, each a
   :class:`~bulk_tasks.sending.packing.Batch` of lines; :mod:`~bulk_tasks.sending.scheduler`
-  hands them to the workers of their key's lane (:mod:`~bulk_tasks.sending.lanes`);
-- the :class:`~bulk_tasks.sending.sender.Sender` sends a batch's request under the key's rate window
+  hands each to a worker of its key's :class:`~bulk_tasks.sending.scheduler.Lane`
+  (:mod:`~bulk_tasks.sending.lanes`) as a :class:`~bulk_tasks.sending.sender.Delivery`;
+- the :class:`~bulk_tasks.sending.sender.Sender` sends it under the key's rate window
   (:mod:`~bulk_tasks.sending.transport`: httpx), the vendor reads the response as an
   :class:`~bulk_tasks.vendors.base.Answer`, and the sender makes it an
   :class:`~bulk_tasks.results.Outcome` per line;
@@ -37,7 +39,8 @@ sending. Data flows one way, each stage handing the next one type::
 - the lookups (:mod:`~bulk_tasks.job.lookups`: one :class:`~bulk_tasks.job.lookups.LookupRounds`
   for all three uses, told by a :class:`~bulk_tasks.job.lookups.LookupPlan` what differs) wait out
   the quiet period, look the lines up at the vendor, and send again those that never landed;
-- the :class:`~bulk_tasks.job.summary.Recorder` writes each outcome to the results file, which
+- the :class:`~bulk_tasks.job.summary.Recorder` writes each outcome (its message worded from
+  its facts: :mod:`~bulk_tasks.results.messages`) to the results file, which
   is also the run's journal (:mod:`~bulk_tasks.results`), counts it and ticks progress.
 
 ``validate`` stops at the rules: each line's outcome says whether it is valid.
