@@ -52,7 +52,7 @@ def bulk_tasks(
     env: dict[str, str] | None = None,
 ) -> Ran:
     """Run the real command as a user would, in this process: typer's runner runs the app
-    as :func:`bulk_tasks.cli.main` does (named ``bulk-tasks``, its warnings on stderr) with
+    as :func:`bulk_tasks.cli.commands.main` does (named ``bulk-tasks``, its warnings on stderr) with
     ``args``, in ``cwd``, and captures what it prints and its exit code. For every test where
     the process itself is not the point; :func:`bulk_tasks_in_child` is for those where it is.
 
