@@ -339,6 +339,16 @@ def test_a_full_window_gets_429_with_lemlist_headers(launch: Launch) -> None:
     assert [a.status for a in served.sandbox.arrivals] == [200] * 5 + [429]
 
 
+def test_an_arrival_records_when_its_answer_was_complete(launch: Launch) -> None:
+    served = launch(faults=Faults(latency=(0.2, 0.2)))
+    before = time.monotonic()
+    served.client.post("/api/tasks", json=task_body())
+    [arrival] = served.sandbox.arrivals
+    assert arrival.answered is not None
+    # the latency lies between the two, and the client had the answer after
+    assert before <= arrival.time <= arrival.answered - 0.2 <= time.monotonic() - 0.2
+
+
 def test_refused_arrivals_count_toward_the_window(launch: Launch) -> None:
     served = launch(limit=2, period=0.6)
     statuses = [served.client.get("/api/tasks").status_code for _ in range(2)]

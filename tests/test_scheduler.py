@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -661,11 +662,100 @@ def test_a_server_that_counts_as_it_answers_leaves_a_run_alone_the_whole_window(
 
 
 @pytest.mark.parametrize("remaining_at", ["admission", "answer"])
-def test_another_tool_that_sends_more_while_the_window_is_full_draws_no_429(
+def test_another_tool_that_sends_more_while_the_window_is_full_meets_only_a_request_sent_alone(
     tmp_path: Path, remaining_at: Literal["admission", "answer"]
 ) -> None:
     # The other tool's 6 in every 2 s start with the sandbox, as the run does: while the
-    # run's first window is full, the other tool's share grows from 1 to 6
+    # run's first window is full, the other tool's share grows from 1 to 6, and the run,
+    # with nothing on its way, hears nothing of it. Whether the request sent alone when the
+    # window frees still finds room depends on how fast the first window went out (see the
+    # test in virtual time below): what holds either way is that no other request goes with
+    # it, and that a 429 it draws is waited out and sent again
     sandbox = Sandbox(keys={KEY}, faults=Faults(foreign=6, remaining_at=remaining_at))
     run_on(sandbox, write_lemlist_creates(tmp_path / "in.csv", 50))
-    assert [arrival.status for arrival in sandbox.arrivals].count(429) == 0
+    leads = sorted(task.body["leadId"] for task in sandbox.applied)
+    assert leads == [f"lea_{n:017d}" for n in range(50)]  # each created once
+    arrivals = sorted(sandbox.arrivals, key=lambda arrival: arrival.time)
+    for n, arrival in enumerate(arrivals):
+        if arrival.status == 429:
+            assert arrival.answered is not None
+            assert n == 0 or arrivals[n - 1].time < (arrivals[n - 1].answered or 0) <= arrival.time
+            assert n == len(arrivals) - 1 or arrival.answered <= arrivals[n + 1].time
+
+
+class LemlistWindow:
+    """lemlist's window as the sandbox counts it, in the loop's time: the run's requests
+    that arrived in the last 2 s, and another tool's 6 in every 2 s from time 0 on."""
+
+    def __init__(self) -> None:
+        self.limit, self.period, self.step = 20, 2.0, 2.0 / 6
+        self.arrivals: list[float] = []
+        self.refused: list[float] = []
+
+    def arrive(self, now: float) -> tuple[int, bool]:
+        """What the window counts with a request arriving ``now``, and whether it is full."""
+        ours = sum(1 for moment in self.arrivals if now - moment <= self.period)
+        theirs = math.floor(now / self.step) - max(-1, math.floor((now - self.period) / self.step))
+        full = ours + theirs >= self.limit
+        self.arrivals.append(now)
+        if full:
+            self.refused.append(now)
+        return min(self.limit, ours + theirs + 1), full
+
+
+class CreatesAlone:
+    """Creates sent through a probing window to a :class:`LemlistWindow`, in the loop's
+    time, each arriving half its answer time after it was sent; a 429 pauses the window."""
+
+    def __init__(self, server: LemlistWindow, *, answer_time: float) -> None:
+        self.server = server
+        self.answer_time = answer_time
+        self.window = ArrivalWindow(LEMLIST_RATE, probes=True)
+        self.on_their_way = 0
+        #: how many of ours were on their way as each refused request arrived (itself too)
+        self.on_their_way_at_429s: list[int] = []
+
+    async def send(self, count: int, *, at_once: int = 8) -> None:
+        workers = asyncio.Semaphore(at_once)
+
+        async def one() -> None:
+            async with workers:
+                while not await self._attempt():
+                    await self.window.pause(1.0)  # the sandbox's Retry-After, at least 1 s
+
+        await asyncio.gather(*(one() for _ in range(count)))
+
+    async def _attempt(self) -> bool:
+        """One request; whether the server took it."""
+        async with self.window.slot() as slot:
+            self.on_their_way += 1
+            await asyncio.sleep(self.answer_time / 2)
+            slot.server_used, slot.refused = self.server.arrive(asyncio.get_running_loop().time())
+            if slot.refused:
+                self.on_their_way_at_429s.append(self.on_their_way)
+            await asyncio.sleep(self.answer_time / 2)
+            self.on_their_way -= 1
+        return not slot.refused
+
+
+@pytest.mark.parametrize(("answer_time", "refused"), [(0.0025, []), (0.008, [1])])
+def test_another_tools_requests_no_answer_could_show_meet_only_a_request_sent_alone(
+    answer_time: float, refused: list[int]
+) -> None:
+    # The first window goes out one request at a time (the first answer showed another
+    # tool's request). The other tool sends 5 more while it is full; when its first slot
+    # ends, the request sent alone finds room only if enough of the first window's
+    # requests have left the server's 2 s by then: with 2.5 ms answers they have, with 8 ms
+    # (a busy machine) they have not, and that one request draws the 429. The rest waited
+    # for its answer, and went within the share it showed.
+    server = LemlistWindow()
+    run = CreatesAlone(server, answer_time=answer_time)
+
+    async def after_the_other_tools_first() -> None:
+        await asyncio.sleep(0.05)
+        await run.send(50)
+
+    in_virtual_time(after_the_other_tools_first())
+    assert run.on_their_way_at_429s == refused
+    assert all(2.0 < moment < 2.1 for moment in server.refused)  # as the first window frees
+    assert len(server.arrivals) == 50 + len(refused)

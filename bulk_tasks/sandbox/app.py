@@ -40,13 +40,15 @@ from starlette.types import Message, Receive, Scope, Send
 
 @dataclass(frozen=True)
 class Arrival:
-    """A request as it reached the sandbox; ``status`` stays None unless fully answered."""
+    """A request as it reached the sandbox; ``status`` and ``answered`` stay None unless it
+    was fully answered."""
 
     key: str | None
     method: str
     path: str
     time: float  # time.monotonic() on arrival, before anything else
     status: int | None = None
+    answered: float | None = None  # time.monotonic() once its answer was complete
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,8 @@ class App:
         return [self.started + n * step for n in range(first, last + 1)]
 
     def _recording_status(self, index: int, send: Send) -> Send:
-        """Wrap ``send`` to note the status once the reply is complete (never, if cut off)."""
+        """Wrap ``send`` to note the status and the time once the reply is complete (never, if
+        cut off)."""
         started: list[int] = []
 
         async def send_and_record(message: Message) -> None:
@@ -309,7 +312,8 @@ class App:
                 started.append(message["status"])
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 with self.lock:  # before sending, so a client never sees the reply first
-                    self._arrivals[index] = replace(self._arrivals[index], status=started[0])
+                    arrival, answered = self._arrivals[index], time.monotonic()
+                    self._arrivals[index] = replace(arrival, status=started[0], answered=answered)
             await send(message)
 
         return send_and_record
