@@ -208,7 +208,7 @@ class Sender:
         raise AssertionError("stamina ends by returning or raising")  # pragma: no cover
 
     def _attempts(
-        self, *, on: type[Exception] | Callable[[Exception], bool | float]
+        self, *, on: type[Exception] | Callable[[BaseException], bool | float]
     ) -> AsyncIterator[stamina.Attempt]:
         """The retry policy's attempts, backing off between them (``stamina``)."""
         return stamina.retry_context(
@@ -220,7 +220,7 @@ class Sender:
             wait_jitter=self._retry.wait_jitter,
         )
 
-    def _backoff(self, error: Exception) -> bool | float:
+    def _backoff(self, error: BaseException) -> bool | float:
         if not isinstance(error, _Retry):
             return False
         if error.answer is not None and error.answer.http_status == 429:

@@ -299,7 +299,7 @@ def _ends(blob: bytes) -> array[float]:
     return ends
 
 
-def _busy(error: Exception) -> bool:
+def _busy(error: BaseException) -> bool:
     """Whether ``error`` is SQLite's "another connection holds the file"."""
     code = getattr(error, "sqlite_errorcode", None)
     return isinstance(error, sqlite3.OperationalError) and code in (
