@@ -1,5 +1,5 @@
 """The one lookup procedure, given an earlier run's lines or the run's own, and how what it
-settles reaches the gate: a :class:`~bulk_tasks.job.batch.Run` against the threaded sandbox, in
+settles reaches the gate: a :class:`~bulk_tasks.job.state.Run` against the threaded sandbox, in
 this process."""
 
 from __future__ import annotations

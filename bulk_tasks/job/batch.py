@@ -51,10 +51,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,7 +61,6 @@ from ..errors import MissingKey, OptionError, OtherDestination, ResultsError
 from ..keys import Keys
 from ..results import (
     Journal,
-    Outcome,
     SentBefore,
     Status,
     default_path,
@@ -74,20 +71,19 @@ from ..results import (
 )
 from ..rows.date_orders import read_date_orders
 from ..rows.inputs import is_blank
-from ..rows.rules import Line, Repeats, Rules
+from ..rows.rules import Repeats, Rules
 from ..settings import Settings
-from ..vendors.base import Ask
-from .gate import EarlierRun, LineGate
+from .gate import LineGate
 from .lock import Busy, LockFile
 from .plan import Plan
 from .progress import Progress, Silent
+from .state import Run
 from .summary import Recorder, Resolved, Summary
 
 if TYPE_CHECKING:
-    from ..sending.lanes import Lanes
-    from ..sending.scheduler import SendingRun
+    pass
 
-__all__ = ["Run", "resolve", "resolve_async", "run", "run_async", "validate"]
+__all__ = ["resolve", "resolve_async", "run", "run_async", "validate"]
 
 
 def validate(settings: Settings, *, progress: Progress | None = None) -> Summary:
@@ -196,124 +192,6 @@ async def run_async(
     return summary
 
 
-class Run:
-    """One run's state, built once by ``run`` and by ``resolve`` and handed to the gate, the
-    lookups and the sending: the settings and keys, the journal (the results file) with what
-    an earlier run of it said, the summary, progress and recorder, the stop, the lanes, and
-    the tasks already known (a lookup never takes one of them for another line's task)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        journal: Journal,
-        *,
-        keys: Keys,
-        summary: Summary,
-        progress: Progress,
-        sent_before: Mapping[str, SentBefore] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.keys = keys
-        self.journal = journal
-        self.summary = summary
-        self.progress = progress
-        self.recorder = Recorder(journal, summary, progress)
-        self.earlier = EarlierRun(journal.earlier, changed=journal.earlier_changed)
-        #: lines that other results files sent, by fingerprint (an inbox's earlier files)
-        self.sent_before: Mapping[str, SentBefore] = sent_before or {}
-        #: set by the first Ctrl-C or SIGTERM: no new request goes out
-        self.stop = asyncio.Event()
-        #: set by a second one, or when the grace is over: requests on their way are given up
-        self.abort = asyncio.Event()
-        # a task an earlier file created is no answer to a line of this run
-        before = {line.remote_id for line in self.sent_before.values() if line.remote_id}
-        self._task_ids = self.earlier.task_ids() | before
-
-    @property
-    def task_ids(self) -> AbstractSet[str]:
-        """The ids of the tasks this results file (or an inbox's earlier file) holds."""
-        return self._task_ids
-
-    def knows(self, outcome: Outcome) -> None:
-        """The task ``outcome`` names, if any, is known from now on."""
-        if outcome.remote_id:
-            self._task_ids.add(outcome.remote_id)
-
-    @property
-    def looks_up(self) -> bool:
-        """Whether lines left unknown are looked up at the vendor: creates, unless
-        ``--no-resolve``."""
-        return self.settings.resolve and self.settings.action == "create"
-
-    def mark_sending(self, lines: Sequence[Line]) -> None:
-        """``lines`` marked in the journal as on their way: on disk when this returns."""
-        self.journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
-
-    @contextlib.asynccontextmanager
-    async def going(self, *, key_of: Callable[[str], str | None]) -> AsyncIterator[Lanes]:
-        """The lanes, each key's opened when its first line comes (``key_of`` gives the key a
-        variable holds) and all closed at the end; meanwhile Ctrl-C and SIGTERM stop the run."""
-        from ..sending.lanes import Lanes  # imported late, as the whole sending stack is
-
-        with self._stopped_by_signals():
-            async with Lanes(self.settings, keys=self.keys, key_of=key_of, stop=self.stop) as lanes:
-                yield lanes
-
-    def sending(
-        self,
-        lanes: Lanes,
-        *,
-        ask_of: Callable[[Line], Ask | None],
-        on_outcome: Callable[[Line, Outcome], None],
-        refusal_stops_run: bool,
-    ) -> SendingRun[Line]:
-        """A sending of lines through ``lanes``, each marked in the journal before it goes:
-        ``ask_of`` says what a line asks (None: not sent), ``on_outcome`` hears how each ended."""
-        from ..sending.scheduler import SendingRun
-
-        return SendingRun(
-            ask_of=ask_of,
-            open_lane=lanes.open,
-            lane_of=_key_env,
-            creates=self.settings.action == "create",
-            on_outcome=on_outcome,
-            stop=self.stop,
-            abort=self.abort,
-            before_send=self.mark_sending,
-            workers=lanes.workers,
-            refusal_stops_run=refusal_stops_run,
-        )
-
-    @contextlib.contextmanager
-    def _stopped_by_signals(self) -> Iterator[None]:
-        """Ctrl-C or SIGTERM: stop sending, let requests on their way finish; twice: at once."""
-        loop = asyncio.get_running_loop()
-        handled = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
-                loop.add_signal_handler(sig, self._on_signal, sig.name)
-                handled.append(sig)
-        try:
-            yield
-        finally:
-            for sig in handled:
-                loop.remove_signal_handler(sig)
-
-    def _on_signal(self, name: str) -> None:
-        if self.stop.is_set() and self.summary.stopped:
-            self.abort.set()
-            self.progress.notice("Stopping at once: rows on their way are marked unknown.")
-            return
-        grace = self.settings.grace
-        self.stop.set()
-        self.summary.stopped = f"stopped by {name}"
-        asyncio.get_running_loop().call_later(grace, self.abort.set)
-        self.progress.notice(
-            f"Stopping: no new rows are sent; waiting up to {grace:.0f} s for the ones on "
-            "their way (press Ctrl-C again to stop at once)."
-        )
-
-
 async def _send(
     plan: Plan,
     journal: Journal,
@@ -358,10 +236,6 @@ async def _send(
         summary.keys_unused[keys.variable(str(name))] = str(refusal)
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _key_env(line: Line) -> str:
-    return line.key_env
 
 
 def resolve(settings: Settings, *, key: str | Keys, progress: Progress | None = None) -> Summary:

@@ -1,17 +1,15 @@
 """The line gate: which lines of a run go to the vendor, and what becomes of the others.
 
 A line is not sent when it is invalid, when an earlier run of the same results file already
-ended it or the lookups before sending did (``--resume``: the :class:`EarlierRun`), when
-another results file says its task exists or may (the earlier files of an inbox:
-``sent_before``), when its row comes after the first ``--limit`` rows, or when the key it
-needs is not set. Such a line ends at the gate with its outcome; every other line passes
-with what it asks of the vendor.
+ended it or the lookups before sending did (``--resume``: the
+:class:`~bulk_tasks.job.state.EarlierRun`), when another results file says its task exists
+or may (the earlier files of an inbox: ``sent_before``), when its row comes after the first
+``--limit`` rows, or when the key it needs is not set. Such a line ends at the gate with
+its outcome; every other line passes with what it asks of the vendor.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -22,61 +20,7 @@ from ..vendors.base import Ask
 from .summary import counted
 
 if TYPE_CHECKING:
-    from .batch import Run
-
-
-class EarlierRun:
-    """What an earlier run of the results file said of each line, by fingerprint (nothing
-    unless resuming), and what the lookups before sending made of its unknown lines: what
-    ``--resume`` carries on from, and what ``resolve`` looks up."""
-
-    def __init__(self, words: Mapping[str, Outcome], *, changed: float) -> None:
-        self._words = words
-        #: when the earlier run last wrote the file (seconds since the epoch): its requests
-        #: with no answer are that old at least
-        self.changed = changed
-        #: lines a lookup left unknown: their new word, saying what the lookup found
-        self._looked_up: dict[str, Outcome] = {}
-        #: lines a lookup decided (found, or sent again): how they end in this run
-        self._decided: dict[str, Outcome] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._words)
-
-    def word(self, fingerprint: str) -> Outcome | None:
-        """The earlier run's last word on a line, as the lookups left it; None: none."""
-        looked_up = self._looked_up.get(fingerprint) if self._looked_up else None
-        return looked_up if looked_up is not None else self._words.get(fingerprint)
-
-    def decided(self, fingerprint: str) -> Outcome | None:
-        """How the lookups before sending ended a line; None: they did not."""
-        return self._decided.get(fingerprint) if self._decided else None
-
-    def unknown(self) -> dict[str, Outcome]:
-        """The lines the earlier run left unknown, with its word on each."""
-        return {
-            fingerprint: outcome
-            for fingerprint, outcome in self._words.items()
-            if outcome.status is Status.UNKNOWN
-        }
-
-    def task_ids(self) -> set[str]:
-        """The ids of the tasks the earlier run made or found."""
-        return {outcome.remote_id for outcome in self._words.values() if outcome.remote_id}
-
-    def decide(self, fingerprint: str, outcome: Outcome) -> None:
-        """A lookup ended the line ``fingerprint`` with ``outcome`` (found, sent again, or
-        unknown naming each round): the gate records it so, and sends nothing."""
-        self._decided[fingerprint] = outcome
-
-    def leave_unknown(self, fingerprint: str, outcome: Outcome) -> None:
-        """A lookup left the line unknown: ``outcome`` is the earlier run's word on it now,
-        which the run's own rules follow (``--retry-unknown`` sends it)."""
-        self._looked_up[fingerprint] = outcome
-
-    def decided_statuses(self) -> Counter[Status]:
-        """How many lines the lookups ended with each status."""
-        return Counter(outcome.status for outcome in self._decided.values())
+    from .state import Run
 
 
 class LineGate:

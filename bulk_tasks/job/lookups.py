@@ -14,7 +14,7 @@ answer either, for at most :data:`LOOKUP_ROUNDS` rounds. What differs between it
   earlier run's ``unknown`` lines, rebuilt from the results file's own cells; the quiet
   period counts from the file's last change; a lemlist task may have been marked done if the
   run is older than :data:`RECENT`; each line's last word is written to the journal and told
-  to the run's :class:`~bulk_tasks.job.gate.EarlierRun`, which the gate reads.
+  to the run's :class:`~bulk_tasks.job.state.EarlierRun`, which the gate reads.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from .resolver import Resolver, Unresolved, looked_up, never_answered, sent_agai
 from .summary import Resolved, counted
 
 if TYPE_CHECKING:
-    from .batch import Run
+    from .state import Run
 
 #: called with a line and its last word
 RecordLine = Callable[[Line, Outcome], None]
