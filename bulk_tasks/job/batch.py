@@ -3,8 +3,8 @@
 ``validate``, ``run`` and ``resolve`` are what the CLI's commands call; each is usable from
 Python with a :class:`~bulk_tasks.settings.Settings`. ``run`` and ``resolve`` build one
 :class:`Run`, which owns the run's state (settings, keys, journal, summary, progress, the
-stop, the lanes, the tasks already known) and hands it to the gate, the lookups and the
-sending. Data flows one way, each stage handing the next one type::
+stop, the lanes; the journal also tells the tasks already known) and hands it to the gate,
+the lookups and the sending. Data flows one way, each stage handing the next one type::
 
     1. before sending: an earlier run's unknown creates (--resume; all that resolve does)
        results file --EarlierLookup--> LookupPlan --LookupRounds--> found / sent again / unknown
@@ -279,8 +279,8 @@ async def run_async(
 class Run:
     """One run's state, built once by ``run`` and by ``resolve`` and handed to the gate, the
     lookups and the sending: the settings and keys, the journal (the results file) with what
-    an earlier run of it said, the summary, progress and recorder, the stop, the lanes, and
-    the tasks already known (a lookup never takes one of them for another line's task)."""
+    an earlier run of it said and the tasks it knows (a lookup never takes one of them for
+    another line's task), the summary, progress and recorder, the stop, and the lanes."""
 
     def __init__(
         self,
@@ -305,19 +305,14 @@ class Run:
         self.stop = asyncio.Event()
         #: set by a second one, or when the grace is over: requests on their way are given up
         self.abort = asyncio.Event()
-        # a task an earlier file created is no answer to a line of this run
-        before = {line.remote_id for line in self.sent_before.values() if line.remote_id}
-        self._task_ids = self.earlier.task_ids() | before
 
-    @property
-    def task_ids(self) -> AbstractSet[str]:
-        """The ids of the tasks this results file (or an inbox's earlier file) holds."""
-        return self._task_ids
-
-    def knows(self, outcome: Outcome) -> None:
-        """The task ``outcome`` names, if any, is known from now on."""
-        if outcome.remote_id:
-            self._task_ids.add(outcome.remote_id)
+    def known_tasks(self, task_ids: AbstractSet[str]) -> set[str]:
+        """The ones of ``task_ids`` that this results file names (an earlier run's lines, and
+        every line this run has written: read from the disk now, so that the tasks a run
+        knows take no memory) or that an inbox's earlier files name. A task already known is
+        no answer to a line a lookup looks for."""
+        before = {line.remote_id for line in self.sent_before.values()} & task_ids
+        return self.journal.tasks_among(task_ids) | before
 
     @property
     def looks_up(self) -> bool:

@@ -60,10 +60,6 @@ class EarlierRun:
             if outcome.status is Status.UNKNOWN
         }
 
-    def task_ids(self) -> set[str]:
-        """The ids of the tasks the earlier run made or found."""
-        return {outcome.remote_id for outcome in self._words.values() if outcome.remote_id}
-
     def decide(self, fingerprint: str, outcome: Outcome) -> None:
         """A lookup ended the line ``fingerprint`` with ``outcome`` (found, sent again, or
         unknown naming each round): the gate records it so, and sends nothing."""
