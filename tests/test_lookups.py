@@ -5,8 +5,11 @@ this process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from helpers import KEY, read_results
@@ -27,16 +30,28 @@ from bulk_tasks.settings import Settings
 USER = "usr_7YzNqVRMCfdeHEzMn"
 HEADERS = ["leadId", "type", "assignedTo", "dueDate", "title"]
 NO_ANSWER = Outcome(status=Status.UNKNOWN, error_code="no_answer", error_message="no answer")
+#: what lemlist is sent for the line of lead 0 (``settings_for``'s rows)
+BODY = {
+    "recordId": "lea_00000000000000000",
+    "leadId": "lea_00000000000000000",
+    "type": "phone",
+    "assignedTo": USER,
+    "title": "Call",
+    "dueDate": "2026-12-01T09:00:00.000Z",
+}
 
 
 @dataclass
 class Heard:
-    """How the looked-up lines ended, as a lookup's ``ends`` hears it."""
+    """How the looked-up lines ended, as a lookup's ``ends`` hears it; a line that ends is
+    written to ``journal``, as every lookup's ends write it."""
 
+    journal: Journal
     ended_with: list[Outcome] = field(default_factory=list)
     left_unknown: list[Outcome] = field(default_factory=list)
 
     def ended(self, line: Line, outcome: Outcome) -> None:
+        self.journal.write(line.row, outcome, line.fingerprint)
         self.ended_with.append(outcome)
 
     def still_unknown(self, line: Line, outcome: Outcome) -> None:
@@ -85,7 +100,7 @@ def test_whether_a_missing_task_is_sent_again_is_the_lookups_to_say(tmp_path: Pa
         [line] = lines_of(settings)
         journal = Journal(tmp_path / "out.csv", HEADERS, destination=settings.destination)
         run = run_of(settings, journal)
-        older, own = Heard(), Heard()
+        older, own = Heard(journal), Heard(journal)
         # an earlier run's line, sent long ago: its lemlist task may have been marked done
         asyncio.run(look_up(run, [line], recent=False, ends=older))
         assert server.sandbox.applied == []
@@ -108,17 +123,30 @@ def test_whether_a_missing_task_is_sent_again_is_the_lookups_to_say(tmp_path: Pa
     assert run.summary.resolved == {"still unknown": 1, "sent again": 1}
 
 
-def test_a_task_one_lookup_of_the_run_found_is_never_taken_by_a_later_one(tmp_path: Path) -> None:
+class TwoIdentical(NamedTuple):
+    """A run of two identical lines against the sandbox, which holds a task made for them."""
+
+    server: SandboxServer
+    first: Line
+    second: Line
+    journal: Journal
+    run: Run
+    made: str
+
+
+@contextlib.contextmanager
+def two_identical_lines(tmp_path: Path) -> Iterator[TwoIdentical]:
     with SandboxServer(Sandbox(keys={KEY})) as server:
         settings = settings_for(tmp_path, server.url, rows_each=2)
         first, second = lines_of(settings)
-        body = {"recordId": "lea_00000000000000000", "leadId": "lea_00000000000000000"}
-        body |= {"type": "phone", "assignedTo": USER, "title": "Call"}
-        body |= {"dueDate": "2026-12-01T09:00:00.000Z"}
-        made = httpx.post(f"{server.url}/api/tasks", json=body, auth=("", KEY)).json()["_id"]
+        made = httpx.post(f"{server.url}/api/tasks", json=BODY, auth=("", KEY)).json()["_id"]
         journal = Journal(tmp_path / "out.csv", HEADERS, destination=settings.destination)
-        run = run_of(settings, journal)
-        before, after = Heard(), Heard()
+        yield TwoIdentical(server, first, second, journal, run_of(settings, journal), made)
+
+
+def test_a_task_one_lookup_of_the_run_found_is_never_taken_by_a_later_one(tmp_path: Path) -> None:
+    with two_identical_lines(tmp_path) as (server, first, second, journal, run, made):
+        before, after = Heard(journal), Heard(journal)
         # before sending, an earlier run's line finds the task made for it
         asyncio.run(look_up(run, [first], recent=True, ends=before))
         # at the end of the run, an identical line (a #2) does not take it again: it is sent
@@ -131,7 +159,31 @@ def test_a_task_one_lookup_of_the_run_found_is_never_taken_by_a_later_one(tmp_pa
     assert sent.status is Status.CREATED
     assert sent.remote_id not in (made, "")
     assert tasks == [made, sent.remote_id]
-    assert made in run.task_ids
+    assert run.known_tasks({made, sent.remote_id, "opp_NotOurs"}) == {made, sent.remote_id}
+
+
+def test_a_task_a_line_of_the_results_file_names_is_never_taken_by_a_lookup(
+    tmp_path: Path,
+) -> None:
+    with two_identical_lines(tmp_path) as (server, first, second, journal, run, made):
+        # the first of two identical rows was answered: its task is in the file, and only there
+        created = Outcome(status=Status.CREATED, remote_id=made, http_status=200)
+        journal.write(first.row, created, first.fingerprint)
+        heard = Heard(journal)
+        # the second got no answer: the task the first made is no answer to it, so it is sent
+        asyncio.run(look_up(run, [second], recent=True, ends=heard))
+        tasks = [applied.task_id for applied in server.sandbox.applied]
+        journal.close()
+    [sent] = heard.ended_with
+    assert (sent.status, sent.error_message) == (
+        Status.CREATED,
+        "sent again: lemlist had no such task after no answer came",
+    )
+    assert tasks == [made, sent.remote_id]
+    assert [line["remote_id"] for line in read_results(tmp_path / "out.csv")] == [
+        made,
+        sent.remote_id,
+    ]
 
 
 def test_what_a_lookup_before_sending_settles_the_gate_records_in_place_of_sending(

@@ -125,7 +125,10 @@ def resolve(
                 rate=Rate(1000, 1),
                 retry=RetryPolicy(),
             )
-            resolver = Resolver(LEMLIST, lambda _: sender, known_ids=known or set(), recent=True)
+            resolver = Resolver(
+                LEMLIST, lambda _: sender, known_tasks=lambda ids: ids & (known or set()),
+                recent=True,
+            )  # fmt: skip
             settled, again = await resolver.resolve(items)
             return settled, again, resolver
 

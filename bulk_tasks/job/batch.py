@@ -3,8 +3,8 @@
 ``validate``, ``run`` and ``resolve`` are what the CLI's commands call; each is usable from
 Python with a :class:`~bulk_tasks.settings.Settings`. ``run`` and ``resolve`` build one
 :class:`Run`, which owns the run's state (settings, keys, journal, summary, progress, the
-stop, the lanes, the tasks already known) and hands it to the gate, the lookups and the
-sending. Data flows one way, each stage handing the next one type::
+stop, the lanes; the journal also tells the tasks already known) and hands it to the gate,
+the lookups and the sending. Data flows one way, each stage handing the next one type::
 
     1. before sending: an earlier run's unknown creates (--resume; all that resolve does)
        results file --EarlierLookup--> LookupPlan --LookupRounds--> found / sent again / unknown

@@ -80,7 +80,8 @@ class LineEnds(Protocol):
 
     def ended(self, line: Line, outcome: Outcome) -> None:
         """``line`` ends with ``outcome``: found, sent again, or, its last resend unanswered,
-        unknown naming each round."""
+        unknown naming each round. Written to the journal, its task is known to the run
+        from then on: a later round takes it for no other line."""
 
     def still_unknown(self, line: Line, outcome: Outcome) -> None:
         """A lookup left ``line`` unknown (the list could not be read, or held more tasks
@@ -122,7 +123,6 @@ class Recovery:
         """What became of a line the run sent: an unknown create is held back, to be looked
         up; any other outcome passes on."""
         if not self._on or outcome.status is not Status.UNKNOWN:
-            self._run.knows(outcome)
             self._record(line, outcome)
             return
         # on disk at once: a run killed before the lookup leaves the line unknown, as it is
@@ -244,7 +244,7 @@ class LookupRounds:
         self._lanes = lanes
         self._lookup = lookup
         self._resolver = Resolver(
-            run.settings.vendor, lanes.sender, known_ids=run.task_ids, recent=lookup.recent
+            run.settings.vendor, lanes.sender, known_tasks=run.known_tasks, recent=lookup.recent
         )
         #: the lines still to end, by id(line), each with its rounds so far: after a
         #: round, those whose resend got no answer, for the next
@@ -322,7 +322,6 @@ class LookupRounds:
         self._end(line, outcome)
 
     def _end(self, line: Line, outcome: Outcome) -> None:
-        self._run.knows(outcome)  # no answer to another line's lookup in a later round
         self._lookup.ends.ended(line, outcome)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
@@ -71,10 +71,11 @@ class _Group:
 class Resolver:
     """Looks up unknown lines at the vendor; says what each became, or that it is sent again.
 
-    ``sender_of`` gives the sender of a key variable ("": the vendor's own); ``known_ids``
-    are the task ids the results file already holds (the run adds each task found, for the
-    next round). ``recent``: the lines were sent by this very run (a lemlist task cannot have
-    been marked done yet).
+    ``sender_of`` gives the sender of a key variable ("": the vendor's own);
+    ``known_tasks`` says which of the tasks a round found the results file already holds
+    (asked once a round, as a task found or made in one round is known in the next).
+    ``recent``: the lines were sent by this very run (a lemlist task cannot have been marked
+    done yet).
     """
 
     def __init__(
@@ -82,12 +83,12 @@ class Resolver:
         vendor: Vendor,
         sender_of: Callable[[str], Sender],
         *,
-        known_ids: AbstractSet[str],
+        known_tasks: Callable[[AbstractSet[str]], AbstractSet[str]],
         recent: bool,
     ) -> None:
         self._vendor = vendor
         self._sender_of = sender_of
-        self._known = known_ids
+        self._known_tasks = known_tasks
         self._recent = recent
         #: (key, page) -> tasks or why not, read once per lookup round
         self._pages: dict[tuple[str, str], list[Json] | str] = {}
@@ -118,6 +119,7 @@ class Resolver:
             group.waiting.append(item)
         for group in groups.values():
             await self._look(group)
+        self._leave_out_known(groups.values())
         claimed = Counter(
             self._id(group, task) for group in groups.values() for task in group.candidates or ()
         )
@@ -137,11 +139,23 @@ class Resolver:
                 return
             for task in tasks:
                 task_id = group.finder.task_id(task)
-                if task_id and task_id not in self._known and group.finder.matches(task):
+                if task_id and group.finder.matches(task):
                     found.setdefault(task_id, task)
             if not group.finder.more(number, tasks):
                 break
         group.candidates = list(found.values())
+
+    def _leave_out_known(self, groups: Collection[_Group]) -> None:
+        """Each group's candidates less the tasks already known: they answer other lines."""
+        found = {self._id(group, task) for group in groups for task in group.candidates or ()}
+        known = self._known_tasks(found)
+        if not known:
+            return
+        for group in groups:
+            if group.candidates is not None:
+                group.candidates = [
+                    task for task in group.candidates if self._id(group, task) not in known
+                ]
 
     async def _page(self, key_env: str, page: Request, finder: Finder) -> list[Json] | str:
         """The tasks of one page, read once per run; or why it could not be read."""

@@ -60,10 +60,6 @@ class EarlierRun:
             if outcome.status is Status.UNKNOWN
         }
 
-    def task_ids(self) -> set[str]:
-        """The ids of the tasks the earlier run made or found."""
-        return {outcome.remote_id for outcome in self._words.values() if outcome.remote_id}
-
     def decide(self, fingerprint: str, outcome: Outcome) -> None:
         """A lookup ended the line ``fingerprint`` with ``outcome`` (found, sent again, or
         unknown naming each round): the gate records it so, and sends nothing."""
@@ -82,8 +78,8 @@ class EarlierRun:
 class Run:
     """One run's state, built once by ``run`` and by ``resolve`` and handed to the gate, the
     lookups and the sending: the settings and keys, the journal (the results file) with what
-    an earlier run of it said, the summary, progress and recorder, the stop, the lanes, and
-    the tasks already known (a lookup never takes one of them for another line's task)."""
+    an earlier run of it said and the tasks it knows (a lookup never takes one of them for
+    another line's task), the summary, progress and recorder, the stop, and the lanes."""
 
     def __init__(
         self,
@@ -108,19 +104,14 @@ class Run:
         self.stop = asyncio.Event()
         #: set by a second one, or when the grace is over: requests on their way are given up
         self.abort = asyncio.Event()
-        # a task an earlier file created is no answer to a line of this run
-        before = {line.remote_id for line in self.sent_before.values() if line.remote_id}
-        self._task_ids = self.earlier.task_ids() | before
 
-    @property
-    def task_ids(self) -> AbstractSet[str]:
-        """The ids of the tasks this results file (or an inbox's earlier file) holds."""
-        return self._task_ids
-
-    def knows(self, outcome: Outcome) -> None:
-        """The task ``outcome`` names, if any, is known from now on."""
-        if outcome.remote_id:
-            self._task_ids.add(outcome.remote_id)
+    def known_tasks(self, task_ids: AbstractSet[str]) -> set[str]:
+        """The ones of ``task_ids`` that this results file names (an earlier run's lines, and
+        every line this run has written: read from the disk now, so that the tasks a run
+        knows take no memory) or that an inbox's earlier files name. A task already known is
+        no answer to a line a lookup looks for."""
+        before = {line.remote_id for line in self.sent_before.values()} & task_ids
+        return self.journal.tasks_among(task_ids) | before
 
     @property
     def looks_up(self) -> bool:

@@ -314,6 +314,15 @@ class Journal:
         except OSError as error:
             raise self._failure(error) from None
 
+    def tasks_among(self, task_ids: Set[str]) -> set[str]:
+        """The ones of ``task_ids`` that a line of the file names, read from the disk now
+        (every line written is flushed): the file is where a run keeps the tasks it knows,
+        so their number costs no memory."""
+        if not task_ids:
+            return set()
+        with read_lines(self._journal) as (_, lines):
+            return {line["remote_id"] for line in lines if line.get("remote_id") in task_ids}
+
     @property
     def headers(self) -> list[str]:
         """The file's columns: ours, then the input's."""
