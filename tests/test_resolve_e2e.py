@@ -374,3 +374,41 @@ def test_resolve_rebuilds_a_repeated_lines_unknown_create_by_its_numbered_finger
     assert [line["status"] for line in lines] == ["created", "created"]
     assert {line["remote_id"] for line in lines} == {task.task_id for task in sandbox.applied}
     assert len(sandbox.applied) == 2
+
+
+def test_a_line_sent_again_by_resolve_names_the_users_own_columns_when_refused(
+    tmp_path: Path,
+) -> None:
+    # the first send is lost before Attio applies it; its resend is refused: the linked
+    # record matches nothing, and the message names the columns as the user called them
+    data = tmp_path / "in.csv"
+    data.write_text(
+        f"Task,Due,Who,Owner\nCall back,2026-12-01 09:00,ghost@nobody.invalid,{MEMBER}\n",
+        encoding="utf-8",
+    )
+    results = tmp_path / "in.results.csv"
+    columns = tmp_path / "columns.toml"
+    columns.write_text(
+        'content = "Task"\ndeadline_at = "Due"\nlinked_records = "Who"\nassignees = "Owner"\n',
+        encoding="utf-8",
+    )
+    mapping = ("--map", columns)
+    sandbox = fast_sandbox(never_answered("lose"))
+    with SandboxServer(sandbox) as server:
+        first = bulk_tasks(
+            "run", data, "-t", "attio", "--base-url", server.url, *FAST, *mapping,
+            "--no-resolve",
+        )  # fmt: skip
+        assert first.code == 1, first.stderr
+        assert [line["status"] for line in read_results(results)] == ["unknown"]
+        sandbox.faults = Faults()
+        resolved = bulk_tasks(
+            "resolve", results, "-t", "attio", "--base-url", server.url, *FAST, *mapping
+        )  # fmt: skip
+    [line] = read_results(results)
+    assert line["status"] == "failed", resolved.stdout + resolved.stderr
+    assert line["error_message"] == (
+        'Attio refused it: No person or company matches "ghost@nobody.invalid"; no record or '
+        'workspace member matches it: check the "Who" and "Owner" cells, then run again with '
+        "--resume --retry-failed; sent again: attio had no such task after no answer came"
+    )
