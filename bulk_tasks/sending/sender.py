@@ -113,7 +113,7 @@ Announce = Callable[[], None]
 
 
 class Sender:
-    """Sends jobs for one API key under its arrival window, with retries.
+    """Sends deliveries for one API key under its arrival window, with retries.
 
     Once the vendor refuses the key, nothing more is sent with it: every later delivery ends in
     the same :class:`StopRun`.
