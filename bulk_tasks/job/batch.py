@@ -70,8 +70,7 @@ from ..results import (
     sent_elsewhere,
 )
 from ..rows.date_orders import read_date_orders
-from ..rows.inputs import is_blank
-from ..rows.rules import Repeats, Rules
+from ..rows.rules import VALID, Rules
 from ..settings import Settings
 from .gate import LineGate
 from .lock import Busy, LockFile
@@ -114,19 +113,12 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
 
 
 def _record_checked(plan: Plan, recorder: Recorder, summary: Summary, watcher: Progress) -> None:
-    """Each row's lines, checked by the rules, recorded as ``validate`` reports them."""
-    repeats = Repeats()
-    for row in plan.table.rows():
-        if is_blank(row):
-            summary.rows.blank += 1
-            watcher.advance(None)
-            continue
-        lines = plan.rules.checked(row)
-        summary.rows.expect(row.number, len(lines))
-        for fingerprint, outcome, reasons in lines:
-            if reasons:
-                summary.invalid_reasons.add(reasons, row.number)
-            recorder.record(row, repeats(fingerprint), outcome)
+    """Each line, checked by the rules, recorded as ``validate`` reports it: valid, or why not."""
+    for line in plan.lines(summary, watcher):
+        if line.ask is None:
+            recorder.record_invalid(line, plan.rules)
+        else:
+            recorder.record_line(line, VALID)
 
 
 def _keep_run_results(path: Path) -> None:

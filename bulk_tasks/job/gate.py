@@ -53,8 +53,7 @@ class LineGate:
         """What ``line`` asks of the vendor, or None when it is not to be sent."""
         beyond_limit = self._beyond_limit(line)
         if line.ask is None:
-            self._summary.invalid_reasons.add(self._rules.reasons(line), line.row.number)
-            self._recorder.record_line(line, self._rules.invalid_outcome(line))
+            self._recorder.record_invalid(line, self._rules)
             return None
         now = self._earlier.decided(line.fingerprint)
         if now is not None:

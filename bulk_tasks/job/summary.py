@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..results import DONE, Journal, Outcome, Status
 from ..rows.inputs import Row
-from ..rows.rules import Line
+from ..rows.rules import Line, Rules
 from .progress import Progress
 
 
@@ -149,6 +149,7 @@ class Recorder:
     def __init__(self, journal: Journal, summary: Summary, progress: Progress) -> None:
         self._write = journal.write
         self._counts = summary.counts
+        self._invalid_reasons = summary.invalid_reasons
         self._line_ended = summary.rows.line_ended
         self._advance = progress.advance
 
@@ -162,3 +163,8 @@ class Recorder:
     def record_line(self, line: Line, outcome: Outcome) -> None:
         """The outcome of ``line``, with its prospect and notes."""
         self.record(line.row, line.fingerprint, line.complete(outcome))
+
+    def record_invalid(self, line: Line, rules: Rules) -> None:
+        """``line`` is invalid: its outcome says why, and its reasons are counted."""
+        self._invalid_reasons.add(rules.reasons(line), line.row.number)
+        self.record_line(line, rules.invalid_outcome(line))

@@ -4,7 +4,7 @@ A row becomes one or more :class:`Line` (one per row for lemlist, one per prospe
 Saleshandy): what the line asks for and its fingerprint, or the problems that keep it from
 being sent. The vendors' pydantic specs hold every rule; :class:`Rules` applies them to a
 row with the input's column map. ``validate`` reports each line as its
-:class:`~bulk_tasks.results.Outcome` (:meth:`Rules.checked`).
+:class:`~bulk_tasks.results.Outcome` (:data:`VALID`, or :meth:`Rules.invalid_outcome`).
 """
 
 from __future__ import annotations
@@ -141,16 +141,6 @@ class Rules:
         return [
             Line(row, ask.subject, self._fingerprint(_sent(ask.request)), ask, key_env=key_env)
             for ask in self.vendor.asks(verdict)
-        ]
-
-    def checked(self, row: Row) -> list[tuple[str, Outcome, tuple[str, ...]]]:
-        """The lines of one non-blank row as ``validate`` reports them: each fingerprint,
-        outcome (valid, or why not) and, for an invalid line, its :meth:`reasons`."""
-        return [
-            (line.fingerprint, line.complete(VALID), ())
-            if line.ask
-            else (line.fingerprint, line.complete(self.invalid_outcome(line)), self.reasons(line))
-            for line in self.lines(row)
         ]
 
     def invalid_outcome(self, line: Line) -> Outcome:
