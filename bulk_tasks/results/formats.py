@@ -19,7 +19,6 @@ from typing import IO
 from ..errors import ResultsError
 from ..rows.inputs import Row, cell_text
 from ..rows.safe_cells import defuse_all, restore
-from .messages import Facts, read_message
 from .outcomes import CORE_COLUMNS, Outcome, Status
 
 #: a results line read back: its cells by column name
@@ -203,11 +202,9 @@ def line_key(line: LineCells) -> str:
 
 
 def outcome_of(line: LineCells) -> Outcome | None:
-    """The outcome a line read back says, its message's facts read back from its words
-    (:func:`~bulk_tasks.results.messages.read_message`); None for a line this tool did not
-    write whole."""
-    message = line.get("error_message", "")
-    facts = read_message(message)
+    """The outcome a line read back says (its message's facts are read from its words when
+    they are asked for: :attr:`Outcome.said <bulk_tasks.results.Outcome.said>`); None for a
+    line this tool did not write whole."""
     try:
         http = line.get("http_status", "")
         return Outcome(
@@ -216,9 +213,8 @@ def outcome_of(line: LineCells) -> Outcome | None:
             prospect_id=line.get("prospect_id", ""),
             http_status=int(http) if http else None,
             error_code=line.get("error_code", ""),
-            error_message=message,
+            error_message=line.get("error_message", ""),
             attempts=int(line.get("attempts") or 0),
-            facts=None if facts == Facts(said=message) else facts,
         )
     except ValueError:
         return None

@@ -15,8 +15,9 @@ the fields its words name) becomes an outcome in the sender; a lookup adds what 
 <bulk_tasks.results.Journal.write>`), whose cells hold ``error_message`` as worded here.
 
 The results file is also the journal, and its wording is kept from version to version, so a
-results file read back (``--resume``, ``bulk-tasks resolve``) turns each message back into
-facts: :func:`read_message`, the inverse of :func:`render_message`.
+results file read back (``--resume``, ``bulk-tasks resolve``) turns a message back into facts
+when they are asked for (:attr:`Outcome.said <bulk_tasks.results.Outcome.said>`):
+:func:`read_message`, the inverse of :func:`render_message`.
 """
 
 from __future__ import annotations

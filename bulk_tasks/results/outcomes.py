@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..errors import ResultsError
-from .messages import Facts, render_message
+from .messages import Facts, read_message, render_message
 
 #: the columns every results file starts with, in every version of this tool
 CORE_COLUMNS = (
@@ -75,8 +75,10 @@ class Outcome:
 
     @property
     def said(self) -> Facts:
-        """What the message says, as facts: those it was made with, or its text as said."""
-        return self.facts if self.facts is not None else Facts(said=self.error_message)
+        """What the message says, as facts: those it was made with, or those its words say
+        (a line read back from a results file: :func:`~bulk_tasks.results.messages.read_message`;
+        a vendor's or the sender's own words read as said)."""
+        return self.facts if self.facts is not None else read_message(self.error_message)
 
 
 @dataclass(frozen=True, slots=True)
