@@ -288,3 +288,121 @@ def test_reads_have_their_own_window_of_100_per_second(fresh: httpx.Client) -> N
     # four times the 25 writes a second, all answered; and writing is not held back by them
     assert statuses == [200] * 100
     assert fresh.post("/v2/tasks", json=task()).status_code == 200
+
+
+# --- PATCH /v2/tasks/{task_id}: Attio's "Update a task" page --------------------------------
+
+
+def test_the_update_schema_takes_the_pages_four_fields_in_the_creates_shapes() -> None:
+    create = request_validator("attio_create").schema["properties"]["data"]["properties"]
+    ours = request_validator("attio_update").schema
+    data = ours["properties"]["data"]
+    assert ours["required"] == ["data"]
+    assert "required" not in data
+    assert data["additionalProperties"] is False
+    updatable = ["deadline_at", "is_completed", "linked_records", "assignees"]
+    assert data["properties"] == {name: create[name] for name in updatable}
+
+
+def test_an_update_changes_only_the_fields_it_gives_and_is_recorded(fresh: httpx.Client) -> None:
+    created = fresh.post("/v2/tasks", json=task()).json()["data"]
+    task_id = created["id"]["task_id"]
+    change = {"data": {"deadline_at": "2026-04-10T14:00:00.000Z", "is_completed": True}}
+
+    answer = fresh.patch(f"/v2/tasks/{task_id}", json=change)
+
+    assert answer.status_code == 200
+    updated = answer.json()["data"]
+    assert (updated["id"]["task_id"], updated["deadline_at"], updated["is_completed"]) == (
+        task_id,
+        "2026-04-10T14:00:00.000Z",
+        True,
+    )
+    assert updated["completed_at"] is not None
+    unchanged = ("content_plaintext", "linked_records", "assignees", "created_at")
+    assert {name: updated[name] for name in unchanged} == {
+        name: created[name] for name in unchanged
+    }
+    assert fresh.get("/v2/tasks").json()["data"] == [updated]
+
+
+def test_the_sandbox_records_an_update_as_applied_to_its_task() -> None:
+    with (
+        SandboxServer(Sandbox(keys={"t"})) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": "Bearer t"}) as client,
+    ):
+        task_id = client.post("/v2/tasks", json=task()).json()["data"]["id"]["task_id"]
+        change = {"data": {"assignees": [{"workspace_member_email_address": "bob@attio.com"}]}}
+        assert client.patch(f"/v2/tasks/{task_id}", json=change).status_code == 200
+
+        applied = server.sandbox.applied
+    assert [(record.method, record.task_id, record.vendor) for record in applied] == [
+        ("POST", task_id, "attio"),
+        ("PATCH", task_id, "attio"),
+    ]
+    assert applied[1].body == change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"content": "New text"},
+            "Body payload validation error at data: Additional properties are not allowed "
+            "('content' was unexpected)",
+        ),
+        (
+            {"is_completed": "yes"},
+            "Body payload validation error at data/is_completed: 'yes' is not of type 'boolean'",
+        ),
+    ],
+)
+def test_an_update_refuses_what_the_page_does_not_let_it_change(
+    fresh: httpx.Client, change: dict[str, Any], message: str
+) -> None:
+    created = fresh.post("/v2/tasks", json=task()).json()["data"]
+
+    answer = fresh.patch(f"/v2/tasks/{created['id']['task_id']}", json={"data": change})
+
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {
+            "status_code": 400,
+            "type": "invalid_request_error",
+            "code": "validation_type",
+            "message": message,
+        },
+    )
+    assert fresh.get("/v2/tasks").json()["data"] == [created]
+
+
+def test_an_update_of_a_task_the_sandbox_never_made_is_a_404_not_found(
+    server: SandboxServer, client: httpx.Client
+) -> None:
+    before = len(server.sandbox.applied)
+
+    answer = client.patch(f"/v2/tasks/{PERSON}", json={"data": {"is_completed": True}})
+
+    assert (answer.status_code, answer.json()) == (
+        404,
+        {
+            "status_code": 404,
+            "type": "invalid_request_error",
+            "code": "not_found",
+            "message": f'Task with ID "{PERSON}" not found.',
+        },
+    )
+    assert len(server.sandbox.applied) == before
+
+
+def test_an_update_counts_in_the_window_of_writes() -> None:
+    with (
+        SandboxServer(Sandbox(limit=2, period=60.0)) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": "Bearer t"}) as client,
+    ):
+        task_id = client.post("/v2/tasks", json=task()).json()["data"]["id"]["task_id"]
+        change = {"data": {"is_completed": True}}
+        statuses = [client.patch(f"/v2/tasks/{task_id}", json=change).status_code for _ in "ab"]
+        listed = client.get("/v2/tasks").status_code  # reads have a window of their own
+
+    assert (statuses, listed) == ([200, 429], 200)

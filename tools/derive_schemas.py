@@ -34,6 +34,11 @@ LEMLIST_CREATE = "000_f2ddb60476e7259c.txt"
 LEMLIST_UPDATE = "001_6318b73674d7bc90.txt"
 SALESHANDY_CREATE = "002_c8cea53b39d3097d.txt"
 ATTIO_CREATE = "004_fe36680fd2308aa3.txt"
+#: not a seed: Attio's public page for PATCH /v2/tasks/{task_id}; its schema is written from
+#: what the page says (the fields an update takes), in the shapes the create's seed gives them
+ATTIO_UPDATE_PAGE = "https://docs.attio.com/rest-api/endpoint-reference/tasks/update-a-task"
+#: the fields of ``data`` that "Update a task" says can be updated, in its order
+ATTIO_UPDATABLE = ("deadline_at", "is_completed", "linked_records", "assignees")
 
 #: Saleshandy's documentation gives no maximum of prospects per request; its other bulk
 #: endpoints take at most 100
@@ -131,6 +136,24 @@ def attio_create(seeds: Path) -> dict[str, Any]:
     )
 
 
+def attio_update(seeds: Path) -> dict[str, Any]:
+    create = attio_create(seeds)["properties"]["data"]["properties"]
+    data = {
+        "type": "object",
+        "properties": {name: create[name] for name in ATTIO_UPDATABLE},
+        "additionalProperties": False,
+    }
+    return _described(
+        {"type": "object", "properties": {"data": data}, "required": ["data"]},
+        "https://json-schema.org/draft/2020-12/schema",
+        f'Attio\'s "Update a task" page ({ATTIO_UPDATE_PAGE}; not a seed: its fields take the '
+        f"shapes {ATTIO_CREATE} gives them)",
+        "PATCH /v2/tasks/{task_id}",
+        "the page says only " + ", ".join(ATTIO_UPDATABLE) + " can be updated, not what "
+        "becomes of another field: any other field of data, content included, is refused",
+    )
+
+
 def _placeholders_read(schema: Any) -> Any:
     """The schema with ``'[slug_or_id_of_matching_attribute]'`` as any other key."""
     if isinstance(schema, list):
@@ -161,6 +184,7 @@ SCHEMA_FILES = {
     "lemlist_update.json": lemlist_update,
     "saleshandy_create.json": saleshandy_create,
     "attio_create.json": attio_create,
+    "attio_update.json": attio_update,
 }
 
 

@@ -1,11 +1,17 @@
-"""Attio's emulated task API: POST /v2/tasks (seed 004, Attio's own OpenAPI 3.1).
+"""Attio's emulated task API: POST /v2/tasks (seed 004, Attio's own OpenAPI 3.1), GET
+/v2/tasks ("List tasks") and PATCH /v2/tasks/{task_id} ("Update a task").
 
-The request schema is the seed's own (``schemas/attio_create.json``, derived from it),
-checked as JSON Schema 2020-12 (all six ``data`` fields required, ``content`` at most 2,000
-characters, uuids checked). One deliberate reading: the seed names a matching-attribute
-link's key ``'[slug_or_id_of_matching_attribute]'`` and requires it; that is a placeholder
-for the attribute's slug (``email_addresses``, ``domains``), so here it means "one more key,
-of that shape".
+The create's request schema is the seed's own (``schemas/attio_create.json``, derived from
+it), checked as JSON Schema 2020-12 (all six ``data`` fields required, ``content`` at most
+2,000 characters, uuids checked). The update's (``schemas/attio_update.json``) is written from
+Attio's public "Update a task" page, which is not a seed: ``deadline_at``, ``is_completed``,
+``linked_records`` and ``assignees`` in the create's shapes, none required, and nothing else
+(``content`` is refused). An update of a task id the sandbox never made is 404 ``not_found``.
+
+One deliberate reading: the seed names a matching-attribute link's key
+``'[slug_or_id_of_matching_attribute]'`` and requires it; that is a placeholder for the
+attribute's slug (``email_addresses``, ``domains``), so here it means "one more key, of that
+shape".
 
 Bearer auth; 25 requests per sliding second per key, refused with Attio's JSON 429 and a
 ``Retry-After`` that is an HTTP date; every answer carries a ``Date`` header (uvicorn's).
@@ -17,6 +23,7 @@ other than people, companies, deals, users and workspaces.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import uuid
@@ -30,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .app import App, Change, Emulated, RateState, request_validator, writes
+from .app import App, Change, CutShort, Emulated, RateState, request_validator, writes
 
 OBJECTS = frozenset({"people", "companies", "deals", "users", "workspaces"})
 NIL = "00000000-0000-0000-0000-000000000000"
@@ -43,10 +50,11 @@ def _error(status: int, kind: str, code: str, message: str) -> JSONResponse:
     return JSONResponse(body, status)
 
 
-def _problem(body: Any) -> str | None:
+def _problem(body: Any, schema: str) -> str | None:
+    """Why ``body`` does not fit the request schema ``schema``, as Attio says it; None: it fits."""
     if not isinstance(body, dict):
         return "Body must be a JSON object."
-    error = best_match(request_validator("attio_create").iter_errors(body))
+    error = best_match(request_validator(schema).iter_errors(body))
     if error is None:
         return None
     where = "/".join(str(part) for part in error.absolute_path) or "body"
@@ -59,8 +67,9 @@ def _problem(body: Any) -> str | None:
 
 
 def _unmatched(data: dict[str, Any]) -> str | None:
-    """The seed's 404 message for the first linked record or assignee that matches nothing."""
-    for link in data["linked_records"]:
+    """The seed's 404 message for the first linked record or assignee that matches nothing
+    (an update may give neither)."""
+    for link in data.get("linked_records", []):
         if isinstance(link, str):
             if link.endswith(".invalid"):
                 return f'No person or company matches "{link}".'
@@ -74,7 +83,7 @@ def _unmatched(data: dict[str, Any]) -> str | None:
                 matched = value.get("email_address") or value.get("domain") or ""
                 if matched.endswith(".invalid"):
                     return f'No record matches "{matched}".'
-    for assignee in data["assignees"]:
+    for assignee in data.get("assignees", []):
         who = assignee.get("workspace_member_email_address") or assignee["referenced_actor_id"]
         if who.endswith(".invalid") or who == NIL:
             return f'Workspace member "{who}" not found.'
@@ -104,20 +113,28 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
 
 
+def _refusal(body: Any, schema: str) -> Response | None:
+    """The 400 or 404 Attio answers to ``body`` (checked against ``schema``); None: none."""
+    problem = _problem(body, schema)
+    if problem is not None:
+        return _error(400, "invalid_request_error", "validation_type", problem)
+    unmatched = _unmatched(body["data"])
+    if unmatched is not None:
+        return _error(404, "invalid_request_error", "not_found", unmatched)
+    return None
+
+
 class _Tasks:
-    """Attio's tasks: what POST /v2/tasks reads and changes (no HTTP here)."""
+    """Attio's tasks: what POST, GET and PATCH /v2/tasks read and change (no HTTP here)."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, dict[str, Any]] = {}
 
     def apply(self, method: str, body: Any) -> tuple[Response, list[Change]]:
-        problem = _problem(body)
-        if problem is not None:
-            return _error(400, "invalid_request_error", "validation_type", problem), []
+        refusal = _refusal(body, "attio_create")
+        if refusal is not None:
+            return refusal, []
         data = body["data"]
-        unmatched = _unmatched(data)
-        if unmatched is not None:
-            return _error(404, "invalid_request_error", "not_found", unmatched), []
         task_id = str(uuid.uuid4())
         now = _now_iso()
         task = {
@@ -132,6 +149,27 @@ class _Tasks:
             "created_at": now,
         }
         self.tasks[task_id] = task
+        return JSONResponse({"data": task}), [Change(task_id)]
+
+    def update(self, task_id: str, method: str, body: Any) -> tuple[Response, list[Change]]:
+        """PATCH /v2/tasks/{task_id}: the fields ``body`` gives, and no other, change."""
+        refusal = _refusal(body, "attio_update")
+        if refusal is not None:
+            return refusal, []
+        task = self.tasks.get(task_id)
+        if task is None:
+            message = f'Task with ID "{task_id}" not found.'
+            return _error(404, "invalid_request_error", "not_found", message), []
+        data = body["data"]
+        if "deadline_at" in data:
+            task["deadline_at"] = data["deadline_at"]
+        if "is_completed" in data:
+            task["is_completed"] = data["is_completed"]
+            task["completed_at"] = _now_iso() if data["is_completed"] else None
+        if "linked_records" in data:
+            task["linked_records"] = [_resolved(link) for link in data["linked_records"]]
+        if "assignees" in data:
+            task["assignees"] = [_assigned(assignee) for assignee in data["assignees"]]
         return JSONResponse({"data": task}), [Change(task_id)]
 
 
@@ -209,9 +247,14 @@ def _routes(app: App) -> list[Route]:
             tasks = list(store.tasks.values())
         return _listed(request.query_params, tasks)
 
+    async def update_task(request: Request) -> Response | CutShort:
+        task_id = request.path_params["task_id"]
+        return await app.write(request, functools.partial(store.update, task_id))
+
     return [
         writes(app, "/v2/tasks", store.apply),
         Route("/v2/tasks", list_tasks, methods=["GET"]),
+        Route("/v2/tasks/{task_id}", update_task, methods=["PATCH"]),
     ]
 
 

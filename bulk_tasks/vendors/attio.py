@@ -1,4 +1,5 @@
-"""Attio: create a task (POST /v2/tasks, seed 004, Attio's own OpenAPI).
+"""Attio: create a task (POST /v2/tasks, seed 004, Attio's own OpenAPI), and update one
+(PATCH /v2/tasks/{task_id}, Attio's public "Update a task" page).
 
 One row is one task is one request. Bearer auth; 25 write requests per second per key; a
 429's ``Retry-After`` is an HTTP date (measured against the answer's own ``Date`` header,
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar
@@ -42,6 +43,7 @@ from ..rows.cells import (
 )
 from ..rows.inputs import Cell, cell_text
 from .base import (
+    CREATE_AGAIN,
     Answer,
     Finder,
     Json,
@@ -191,13 +193,19 @@ def _assignee_body(assignee: str) -> Json:
     return {"referenced_actor_type": "workspace-member", "referenced_actor_id": assignee.lower()}
 
 
-def _advice(code: str, status: int) -> tuple[str, NamedCells | None]:
+def _advice(code: str, status: int, sent: Request | None) -> tuple[str, NamedCells | None]:
     """What to do about a refusal: words, and the cells they name (None: none)."""
-    if code == "not_found" or status == 404:
-        check = "no record or workspace member matches it: check "
-        then = ", then run again with --resume --retry-failed"
+    if code != "not_found" and status != 404:
+        return "fix the row, then run again with --resume --retry-failed", None
+    check = "no record or workspace member matches it: check "
+    then = ", then run again with --resume --retry-failed"
+    if sent is None or not sent.edits:
         return check, NamedCells(("linked_records", "assignees"), then=then)
-    return "fix the row, then run again with --resume --retry-failed", None
+    deleted = f"Attio has no task {sent.edits} any more: it was deleted in Attio; {CREATE_AGAIN}"
+    named = tuple(name for name in ("linked_records", "assignees") if name in sent.body["data"])
+    if not named:  # the edit names no record or member: only its task can be missing
+        return deleted, None
+    return f"{deleted}; or else {check}", NamedCells(named, then=then)
 
 
 def _answer_time(headers: Mapping[str, str]) -> datetime | None:
@@ -295,9 +303,14 @@ class Attio(Vendor):
     period: ClassVar[float] = 1.0
     specs: ClassVar[tuple[type[Spec], ...]] = (AttioCreate,)
     read_limit: ClassVar[tuple[int, float] | None] = (100, 1.0)
+    #: what "Update a task" changes: never the content (nor its format)
+    updatable: ClassVar[frozenset[str]] = frozenset(
+        {"deadline_at", "is_completed", "linked_records", "assignees"}
+    )
+    edit_elsewhere: ClassVar[str] = "in Attio's app"
 
     def finder(self, sent: Request) -> Finder | None:
-        return AttioFinder(sent)
+        return AttioFinder(sent) if sent.method == "POST" else None  # an edit creates nothing
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
@@ -314,6 +327,14 @@ class Attio(Vendor):
             "assignees": [_assignee_body(assignee) for assignee in spec.assignees],
         }
         return Request("POST", "/v2/tasks", {"data": data})
+
+    def sent_fields(self, request: Request) -> Mapping[str, object]:
+        data: Json = request.body["data"]
+        return data
+
+    def _edit(self, task_id: str, sent: Request, changed: Collection[str]) -> Request:
+        data = {name: value for name, value in sent.body["data"].items() if name in changed}
+        return Request("PATCH", f"/v2/tasks/{task_id}", {"data": data}, task_id)
 
     def read(
         self, status: int, headers: Mapping[str, str], body: bytes, *, sent: Request | None = None
@@ -346,7 +367,7 @@ class Attio(Vendor):
                 error_message=message,
                 retry_after=wait,
             )
-        advice, cells = _advice(code, status)
+        advice, cells = _advice(code, status, sent)
         return Answer(
             verdict=Verdict.FAILED,
             http_status=status,

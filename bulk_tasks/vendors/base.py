@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,6 +32,11 @@ from ..rows.inputs import Cell, cell_text
 Json = dict[str, Any]
 #: the problem "field" of a row whose fault is no single field (an update that changes nothing)
 NOTHING_TO_CHANGE = "nothing_to_change"
+#: what to do when an edit finds its task deleted at the vendor
+CREATE_AGAIN = (
+    "to create it again, remove it from the task ledger (bulk-tasks ledger forget --identity "
+    "with this row's key), then run again"
+)
 
 
 @dataclass(slots=True)  # not frozen: built per row, a third of the cost
@@ -41,6 +46,9 @@ class Request:
     method: str
     path: str
     body: Json
+    #: the vendor's id of the task this request edits (made by :meth:`Vendor.edit`: a task an
+    #: earlier run created); "" for any other request
+    edits: str = ""
 
 
 @dataclass(slots=True)  # not frozen: built per row, a third of the cost
@@ -241,6 +249,10 @@ class Vendor:
     lists_done: ClassVar[bool] = True
     #: whether the vendor's answers say how many requests its window counted (rate_used)
     says_rate_used: ClassVar[bool] = False
+    #: the fields (as sent_fields names them) an update can change; empty: the vendor has no update
+    updatable: ClassVar[frozenset[str]] = frozenset()
+    #: where the user changes what an update cannot, said on the line ("in Saleshandy's app")
+    edit_elsewhere: ClassVar[str] = ""
 
     def spec(self, action: str) -> type[Spec] | None:
         return next((spec for spec in self.specs if spec.action == action), None)
@@ -276,6 +288,33 @@ class Vendor:
     def finder(self, sent: Request) -> Finder | None:
         """How to look for the task ``sent`` (a create) asked for; None: it cannot be."""
         return None
+
+    def sent_fields(self, request: Request) -> Mapping[str, object]:
+        """What a create (request) sends, field by field: the fields whose values a later row
+        is compared with. Default: the body's own keys."""
+        return request.body
+
+    def edit(self, task_id: str, sent: Request, changed: Collection[str]) -> Request:
+        """The request that updates task ``task_id`` so that the fields ``changed`` (all of them in
+        ``updatable``) become what ``sent`` (a create request built from the edited row) asks.
+        ValueError when the vendor has no update, or ``changed`` is empty or names a field
+        the update cannot change."""
+        if not self.updatable:
+            raise ValueError(f"{self.title} has no update: change its tasks {self.edit_elsewhere}")
+        if not changed:
+            raise ValueError("an edit needs a field to change")
+        fixed = sorted(set(changed) - self.updatable)
+        if fixed:
+            them = "it" if len(fixed) == 1 else "them"
+            raise ValueError(
+                f"{self.title}'s update cannot change {', '.join(fixed)}: change {them} "
+                f"{self.edit_elsewhere}"
+            )
+        return self._edit(task_id, sent, changed)
+
+    def _edit(self, task_id: str, sent: Request, changed: Collection[str]) -> Request:
+        """:meth:`edit`'s request, ``changed`` checked: for a vendor with an update."""
+        raise NotImplementedError
 
     def subjects(self, request: Request) -> tuple[str, ...]:
         """The lines a request carries, in the order :attr:`Answer.lines` follows."""

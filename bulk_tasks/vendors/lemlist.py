@@ -10,7 +10,7 @@ import base64
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlencode, urlsplit
@@ -21,6 +21,7 @@ from ..results import NamedCells
 from ..rows.cells import LIST_FORM, CellProblem, Form, Text, When, YesNo, read_items
 from ..rows.inputs import Cell, cell_text
 from .base import (
+    CREATE_AGAIN,
     NOTHING_TO_CHANGE,
     Answer,
     Finder,
@@ -287,6 +288,23 @@ def _update_body(spec: LemlistUpdate) -> Json:
     return {"id": spec.id} | {name: body[name] for name in sorted(body) if name != "id"}
 
 
+# A create's fields and what an edit sends for each (seed 000 -> seeds 001, 003). The update
+# takes assignedTo, dueDate, title, message, priority, images and videos under the create's own
+# names (``message`` becomes the task's ``content`` either way); it has no field for the lead
+# (recordId, leadId) or the type. A field the edited row leaves blank is sent cleared: "" for
+# title, message and priority ("" is no priority), [] for images and videos (the update page:
+# "pass an empty array to clear them"); assignedTo and dueDate are never blank in a create.
+_LISTS = frozenset({"images", "videos"})
+_UPDATABLE = frozenset({"assignedTo", "dueDate", "title", "message", "priority", *_LISTS})
+
+
+def _edit_body(task_id: str, sent: Json, changed: Collection[str]) -> Json:
+    body: Json = {"id": task_id}
+    for name in sorted(changed):
+        body[name] = sent.get(name, [] if name in _LISTS else "")
+    return body
+
+
 class LemlistFinder(Finder):
     """A created task among lemlist's pending tasks (``GET /api/tasks``, "Get Many Tasks").
 
@@ -352,6 +370,8 @@ class Lemlist(Vendor):
     specs: ClassVar[tuple[type[Spec], ...]] = (LemlistCreate, LemlistUpdate)
     lists_done: ClassVar[bool] = False
     says_rate_used: ClassVar[bool] = True
+    updatable: ClassVar[frozenset[str]] = _UPDATABLE
+    edit_elsewhere: ClassVar[str] = "in lemlist's app"
 
     def auth_headers(self, key: str) -> dict[str, str]:
         token = base64.b64encode(f":{key}".encode()).decode("ascii")
@@ -369,6 +389,9 @@ class Lemlist(Vendor):
 
     def finder(self, sent: Request) -> Finder | None:
         return LemlistFinder(sent) if sent.method == "POST" else None
+
+    def _edit(self, task_id: str, sent: Request, changed: Collection[str]) -> Request:
+        return Request("PATCH", "/api/tasks", _edit_body(task_id, sent.body, changed), task_id)
 
     def read(
         self, status: int, headers: Mapping[str, str], body: bytes, *, sent: Request | None = None
@@ -400,6 +423,14 @@ class Lemlist(Vendor):
         advice = "; fix the row, then run again with --resume --retry-failed"
         if code in _HINTS:
             message = f"{message}: {_HINTS[code]}"
+        elif status == 404 and sent is not None and sent.edits:
+            return Answer(
+                verdict=Verdict.FAILED,
+                http_status=status,
+                error_code=code,
+                error_message=f"{message}: lemlist has no task {sent.edits} any more: it was "
+                f"deleted in lemlist; {CREATE_AGAIN}",
+            )
         elif status == 404:
             return Answer(
                 verdict=Verdict.FAILED,

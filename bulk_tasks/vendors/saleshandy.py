@@ -200,6 +200,8 @@ class Saleshandy(Vendor):
         "open prospect {subject} in Saleshandy and look for this task; if it is missing, run "
         "again with --resume --retry-unknown"
     )
+    #: Saleshandy's API has no update: its tasks are changed in its app
+    edit_elsewhere: ClassVar[str] = "in Saleshandy's app, on the prospect's tasks"
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key}
