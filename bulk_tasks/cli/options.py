@@ -180,6 +180,16 @@ ShareOpt = Annotated[
         "Redis), or off (this run alone).",
     ),
 ]
+LedgerOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="BULK_TASKS_LEDGER",
+        metavar="WHERE",
+        help="The task ledger: local (a file in the user's data folder), a file path (a "
+        "volume several machines mount), postgresql://USER@HOST:PORT/DB (every machine using "
+        "that database), or off.",
+    ),
+]
 LimitOpt = Annotated[
     int | None,
     typer.Option(

@@ -226,9 +226,11 @@ class Ledger(Protocol):
         identity: str | None = None,
         results: str | None = None,
         since: float | None = None,
+        before: float | None = None,
         limit: int | None = None,
     ) -> Iterator[Entry]:
-        """The entries the filters keep, newest (created, else claimed) first."""
+        """The entries the filters keep (created, else claimed, at ``since`` or later and
+        before ``before``), newest first."""
         ...
 
     def count(self) -> list[tuple[str, str, int, int]]:

@@ -183,12 +183,14 @@ class SQLLedger:
         identity: str | None = None,
         results: str | None = None,
         since: float | None = None,
+        before: float | None = None,
         limit: int | None = None,
     ) -> Iterator[Entry]:
         where, parameters = _filters(vendor=vendor, identity=identity, results=results)
-        if since is not None:
-            where.append(f"{_WHEN} >= ?")
-            parameters.append(since)
+        for bound, kept in ((since, ">="), (before, "<")):
+            if bound is not None:
+                where.append(f"{_WHEN} {kept} ?")
+                parameters.append(bound)
         sql = f"SELECT {_COLUMNS} FROM {self.tasks}{_where(where)} ORDER BY {_WHEN} DESC"
         if limit is not None:
             sql += " LIMIT ?"
