@@ -212,6 +212,24 @@ def test_two_connections_racing_claim_each_line_once(opener: Opener, clock: Cloc
     assert sorted(won["run-a"] + won["run-b"]) == sorted(names)
 
 
+def test_two_connections_making_a_new_ledger_at_once_both_use_it(opener: Opener) -> None:
+    claimed: list[bool] = []
+    start = threading.Barrier(2)
+
+    def open_and_claim(run_id: str) -> None:
+        start.wait(10)
+        ledger = opener(Clock())
+        claimed.append(ledger.claim(LEMLIST, line("fp-1"), run_id=run_id) is None)
+        ledger.close()
+
+    threads = [threading.Thread(target=open_and_claim, args=(run,)) for run in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(claimed) == [False, True]
+
+
 def test_the_key_is_never_in_the_file(tmp_path: Path) -> None:
     ledger = open_ledger(str(tmp_path))
     assert ledger is not None
@@ -245,6 +263,37 @@ def test_an_unwritable_file_is_unavailable(tmp_path: Path) -> None:
     assert str(raised.value) == (
         f"the task ledger {blocked}/ledger.sqlite3 cannot be opened ([Errno 17] File exists: "
         f"'{blocked}'); give --ledger a file in a folder you can write"
+    )
+
+
+def test_a_file_that_is_no_ledger_is_unavailable(tmp_path: Path) -> None:
+    other = tmp_path / "tasks.csv"
+    other.write_text("title,dueDate\n" * 100)
+    with pytest.raises(LedgerUnavailable) as raised:
+        open_ledger(str(other))
+    assert str(raised.value) == (
+        f"the task ledger {other} cannot be opened (file is not a database); give --ledger a "
+        "file in a folder you can write"
+    )
+
+
+def test_a_folder_not_made_yet_gets_the_ledger_file(tmp_path: Path) -> None:
+    ledger = open_ledger(f"{tmp_path}/shared/")
+    assert ledger is not None
+    assert ledger.where == str(tmp_path / "shared" / "task-ledger.sqlite3")
+    ledger.close()
+
+
+def test_a_database_that_does_not_exist_is_unavailable(postgres_url: str) -> None:
+    missing = postgres_url.rpartition("/")[0] + "/no_such_database"
+    port = postgres_url.rpartition(":")[2].partition("/")[0]
+    with pytest.raises(LedgerUnavailable) as raised:
+        open_ledger(missing)
+    assert str(raised.value) == (
+        f"the task ledger {missing} cannot be reached (connection failed: connection to server "
+        f'at "127.0.0.1", port {port} failed: FATAL:  database "no_such_database" does not '
+        "exist): check that PostgreSQL runs there, that it lets this machine in with that user "
+        "and password, and that the database exists; or give --ledger local"
     )
 
 

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperCommand
 
 from ..errors import OptionError
+from ..job.ledger import LEDGER_ENV
 from ..rows.cells import DateOrder, Reading
 from ..rows.columns import read_map_file, read_set_options
 from ..sending.window import Rate
@@ -183,7 +184,7 @@ ShareOpt = Annotated[
 LedgerOpt = Annotated[
     str,
     typer.Option(
-        envvar="BULK_TASKS_LEDGER",
+        envvar=LEDGER_ENV,
         metavar="WHERE",
         help="The task ledger: local (a file in the user's data folder), a file path (a "
         "volume several machines mount), postgresql://USER@HOST:PORT/DB (every machine using "

@@ -3,8 +3,9 @@
 
     local (the default)          a SQLite file in the user's data folder (:mod:`.sqlite_store`;
                                  ``BULK_TASKS_DATA_DIR`` moves the folder)
-    PATH                         a SQLite file there (a folder gets ``task-ledger.sqlite3``
-                                 inside): a volume that the runs of several machines mount
+    PATH                         a SQLite file there (a folder, or a path ending in /, gets
+                                 ``task-ledger.sqlite3`` inside): a volume that the runs of
+                                 several machines mount
     postgresql://USER@HOST/DB    a PostgreSQL database every machine reaches
                                  (:mod:`.postgres_store`)
     off                          no ledger
@@ -95,7 +96,8 @@ def ledger_file(where: str) -> Path | None:
     if where == LOCAL:
         return ledger_folder() / LEDGER_FILE
     path = Path(where).expanduser()
-    return path / LEDGER_FILE if path.is_dir() else path
+    folder = where.endswith(("/", os.sep)) or path.is_dir()  # a folder not made yet ends in /
+    return path / LEDGER_FILE if folder else path
 
 
 def open_ledger(where: str) -> Ledger | None:
