@@ -78,25 +78,14 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "task-ledger.sqlite3"
-        print(
-            measure(
-                "SQLite, synced",
-                lambda: SQLiteLedger(path),
-                lines=options.lines,
-                repeats=options.repeats,
-            ),
-            flush=True,
-        )
-    if options.postgres:
-        url = options.postgres
-        print(
-            measure(
-                "PostgreSQL",
-                lambda: PostgresLedger(url),
-                lines=options.lines,
-                repeats=options.repeats,
-            )
-        )
+        stores: list[tuple[str, Callable[[], Ledger]]] = [
+            ("SQLite, synced", lambda: SQLiteLedger(path))
+        ]
+        if options.postgres:
+            url = options.postgres
+            stores.append(("PostgreSQL", lambda: PostgresLedger(url)))
+        for name, opened in stores:
+            print(measure(name, opened, lines=options.lines, repeats=options.repeats), flush=True)
 
 
 if __name__ == "__main__":
