@@ -10,7 +10,9 @@ The CLI prints ``str(error)`` as one line (it already says what to do) and exits
     ├── MissingKey              the API key is missing from the environment, or cannot be one
     ├── ResultsError            the results file cannot be written or read back
     │   └── OtherDestination    it holds lines sent elsewhere (the sandbox, another vendor)
-    └── ShareUnavailable        the Redis that --share names cannot be reached
+    ├── ShareUnavailable        the Redis that --share names cannot be reached
+    └── LedgerUnavailable       the task ledger --ledger names cannot be opened, reached or
+                                written
 
 Row-level problems (a bad date in one row, a vendor refusing one task) are not exceptions:
 they become lines of the results file with a status and a reason.
@@ -84,3 +86,8 @@ class OtherDestination(ResultsError):
 
 class ShareUnavailable(BulkTasksError):
     """``--share redis://...`` names a Redis that cannot be reached: no run starts."""
+
+
+class LedgerUnavailable(BulkTasksError):
+    """The task ledger ``--ledger`` names cannot be opened, reached or written; the message
+    names it (never a password) and the fix."""

@@ -479,10 +479,14 @@ def test_progress_is_plain_lines_when_nobody_watches(server: SandboxServer, tmp_
 
 
 @pytest.mark.parametrize(
-    "command", ["run", "validate", "fields", "sandbox", "reconcile", "run-folder"]
+    "command",
+    [
+        *("run", "validate", "fields", "sandbox", "reconcile", "run-folder"),
+        *("ledger where", "ledger list", "ledger count", "ledger forget"),
+    ],
 )
 def test_every_command_has_help_with_an_example(command: str) -> None:
-    ran = bulk_tasks(command, "--help", key=None)
+    ran = bulk_tasks(*command.split(), "--help", key=None)
     assert ran.code == 0
     assert "Example:" in ran.stdout
 
@@ -510,6 +514,7 @@ def test_the_top_level_help_gives_each_command_its_whole_description() -> None:
         "  reconcile   Settle several results files; say what is left to do.",
         "  run-folder  Run each spreadsheet dropped in a folder once, unattended.",
         "  sandbox     Serve a local emulator of the vendors' task APIs.",
+        "  ledger      List, count or forget the tasks earlier runs created.",
     ]
 
 

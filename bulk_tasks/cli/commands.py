@@ -32,6 +32,7 @@ from ..results import Status
 from ..settings import Settings, spec_of, vendor_named
 from ..vendors import VENDORS
 from ..vendors.base import Spec, Vendor
+from .ledger import app as ledger_app
 from .options import (
     Action,
     ActionOpt,
@@ -174,7 +175,7 @@ def run(
     Unattended: bulk-tasks run --config job.toml (see the README's "Job files").
     """
     say.json = log_format is LogFormat.json
-    with _user_errors():
+    with user_errors():
         options = with_job_file(ctx, "run", config, **given(ctx))
         sandbox = options.pop("sandbox")
         settings = settings_from(**options)
@@ -243,7 +244,7 @@ def validate(
     Example: bulk-tasks validate tasks.xlsx --target lemlist --action update
     """
     say.json = log_format is LogFormat.json
-    with _user_errors():
+    with user_errors():
         settings = settings_from(**with_job_file(ctx, "validate", config, **given(ctx)))
         summary = job.validate(settings, progress=_watcher(settings.input))
         report_run(summary, f"{settings.target} {settings.action} (validation only)", sent=False)
@@ -266,7 +267,7 @@ def fields(
     Example: bulk-tasks fields --target lemlist --action update
     """
     say.json = log_format is LogFormat.json
-    with _user_errors():
+    with user_errors():
         report_fields(_actions(target and target.lower(), action and action.lower()))
 
 
@@ -323,7 +324,7 @@ def resolve(
     Example: LEMLIST_API_KEY=… bulk-tasks resolve tasks.results.csv --target lemlist
     """
     say.json = log_format is LogFormat.json
-    with _user_errors():
+    with user_errors():
         if target is None:
             raise OptionError("resolve needs --target NAME (the vendor the run sent to)")
         settings = settings_from(
@@ -403,7 +404,7 @@ def reconcile(
     from ..results.reconcile import reconcile as reconcile_files
     from ..results.report import write_report
 
-    with _user_errors():
+    with user_errors():
         settled = reconcile_files(results)
         if failed_out is not None:
             header, rows = failed_lines(settled, include_unknown=include_unknown)
@@ -482,7 +483,7 @@ def run_folder(
     say.json = log_format is LogFormat.json
     from .inbox import run_folder as run_inbox
 
-    with _user_errors():
+    with user_errors():
         options = with_job_file(ctx, "run-folder", config, **given(ctx))
         inbox, done = options.pop("inbox"), options.pop("done")
         settle, sandbox = options.pop("settle"), options.pop("sandbox")
@@ -509,6 +510,9 @@ def run_folder(
         if folder.stopped:
             say("stopped", f"Stopped: {folder.stopped}", level="error", to=err)
         raise typer.Exit(folder.exit_code)
+
+
+app.add_typer(ledger_app, name="ledger")
 
 
 class RemainingAt(StrEnum):
@@ -595,7 +599,7 @@ def sandbox_command(
 
     say.json = log_format is LogFormat.json
 
-    with _user_errors():
+    with user_errors():
         try:
             faults = Faults(
                 latency=_latency(latency),
@@ -647,7 +651,7 @@ def _latency(text: str) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
+def user_errors() -> Iterator[None]:
     try:
         yield
     except BulkTasksError as error:

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperCommand
 
 from ..errors import OptionError
+from ..job.ledger import LEDGER_ENV
 from ..rows.cells import DateOrder, Reading
 from ..rows.columns import read_map_file, read_set_options
 from ..sending.window import Rate
@@ -178,6 +179,16 @@ ShareOpt = Annotated[
         help="Who shares each key's rate window: local (the runs on this machine, through a "
         "file in the user's cache folder), redis://HOST:PORT/DB (every machine using that "
         "Redis), or off (this run alone).",
+    ),
+]
+LedgerOpt = Annotated[
+    str,
+    typer.Option(
+        envvar=LEDGER_ENV,
+        metavar="WHERE",
+        help="The task ledger: local (a file in the user's data folder), a file path (a "
+        "volume several machines mount), postgresql://USER@HOST:PORT/DB (every machine using "
+        "that database), or off.",
     ),
 ]
 LimitOpt = Annotated[
