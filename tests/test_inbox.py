@@ -18,6 +18,7 @@ from helpers import KEY, KEY_VARIABLES, Ran, bulk_tasks, read_results
 from typer.testing import CliRunner
 
 from bulk_tasks.cli.commands import app
+from bulk_tasks.cli.inbox import FileStatus
 from bulk_tasks.cli.inbox import run_folder as run_folder_here
 from bulk_tasks.job.gate import not_sent_again
 from bulk_tasks.job.lock import LockFile
@@ -68,7 +69,7 @@ def test_files_are_run_once_and_moved_with_their_results(tmp_path: Path) -> None
         assert (done / "monday (copy).csv").exists()
         empty = run_folder(inbox, done, server.url)
         assert f"{inbox}: nothing to run" in empty.stdout
-    assert len((done / ".bulk-tasks-ledger.jsonl").read_text().splitlines()) == 2
+    assert len((done / ".bulk-tasks-processed.jsonl").read_text().splitlines()) == 2
 
 
 def test_an_unreadable_file_is_moved_out_with_why_and_the_rest_still_run(tmp_path: Path) -> None:
@@ -265,7 +266,76 @@ def test_a_file_with_no_rows_is_a_warning_and_is_not_remembered(tmp_path: Path) 
     [event] = [json.loads(line) for line in again.stdout.splitlines()]
     assert (again.code, event["level"], event["file_status"]) == (1, "warning", "empty")
     assert (done / "nightly (2).csv").exists()
-    assert (done / ".bulk-tasks-ledger.jsonl").read_text() == ""
+    assert (done / ".bulk-tasks-processed.jsonl").read_text() == ""
+
+
+def former_record_line(done: Path, name: str, text: str) -> str:
+    """The line an earlier version wrote in ``.bulk-tasks-ledger.jsonl`` for a file ``name``
+    holding ``text``, run and moved to ``done``."""
+    sha256 = hashlib.sha256(text.encode()).hexdigest()
+    entry = {
+        "sha256": sha256,
+        "name": name,
+        "moved_to": str(done / name),
+        "results": str(done / f"{Path(name).stem}.{sha256[:8]}.results.csv"),
+        "exit_code": 0,
+        "time": "2025-03-03T02:00:05",
+    }
+    return json.dumps(entry, ensure_ascii=False) + "\n"
+
+
+def test_an_inbox_run_under_the_former_record_name_still_knows_its_files(tmp_path: Path) -> None:
+    inbox, done = tmp_path / "inbox", tmp_path / "done"
+    done.mkdir()
+    monday = f"{HEADER}\nA1,13\n"
+    former = done / ".bulk-tasks-ledger.jsonl"
+    former.write_text(former_record_line(done, "lundi-été.csv", monday), encoding="utf-8")
+    drop(inbox, "monday (copy).csv", monday)
+    ran = run_folder_here(inbox, done, settings("http://127.0.0.1:9"), key=KEY, settle=0)
+    [result] = ran.files
+    assert (result.status, result.said) == (
+        FileStatus.SAME_CONTENT,
+        "the same content as lundi-été.csv, already run: not sent; moved to "
+        f"{done / 'monday (copy).csv'}",
+    )
+    assert not former.exists()
+    assert (done / ".bulk-tasks-processed.jsonl").read_text(encoding="utf-8") == (
+        former_record_line(done, "lundi-été.csv", monday)
+    )
+
+
+def test_a_record_under_each_name_is_read_and_only_the_new_one_written(tmp_path: Path) -> None:
+    inbox, done = tmp_path / "inbox", tmp_path / "done"
+    done.mkdir()
+    monday, tuesday = f"{HEADER}\nA1,13\n", f"{HEADER}\nB2,13\n"
+    former, record = done / ".bulk-tasks-ledger.jsonl", done / ".bulk-tasks-processed.jsonl"
+    former.write_text(former_record_line(done, "monday.csv", monday), encoding="utf-8")
+    record.write_text(former_record_line(done, "tuesday.csv", tuesday), encoding="utf-8")
+    drop(inbox, "monday again.csv", monday, age=90)
+    drop(inbox, "tuesday again.csv", tuesday, age=80)
+    drop(inbox, "wednesday.csv", f"{HEADER}\nC3,13\n", age=70)
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        ran = run_folder_here(inbox, done, settings(server.url), key=KEY, settle=0)
+        assert [a.subject for a in server.sandbox.applied] == ["C3"]
+    assert [result.said for result in ran.files[:2]] == [
+        "the same content as monday.csv, already run: not sent; moved to "
+        f"{done / 'monday again.csv'}",
+        "the same content as tuesday.csv, already run: not sent; moved to "
+        f"{done / 'tuesday again.csv'}",
+    ]
+    assert former.read_text(encoding="utf-8") == former_record_line(done, "monday.csv", monday)
+    tuesday_line, wednesday_line = record.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert tuesday_line == former_record_line(done, "tuesday.csv", tuesday)
+    assert json.loads(wednesday_line)["name"] == "wednesday.csv"
+
+
+def test_run_folder_help_names_the_processed_files_record() -> None:
+    ran = invoke("run-folder", "--help")
+    said = " ".join(ran.stdout.split())
+    assert (
+        "The same content is never sent twice (the processed-files record in the --done folder, "
+        "by content hash), nor a line an earlier file created" in said
+    )
 
 
 def test_json_file_events_have_the_level_and_the_figures_of_their_outcome(

@@ -469,12 +469,13 @@ def run_folder(
     """Run every new spreadsheet dropped in INBOX once, then move it to the --done folder
     with its results.
 
-    The same content is never sent twice (a ledger in the --done folder, by content hash),
-    nor a line an earlier file created (a fixed file dropped again sends only its new or
-    fixed rows); a file still being written waits for the next pass; an unreadable one goes
-    to failed/ in the --done folder with a note why; a file with no rows is a warning. A
-    second instance exits at once. Exit code 0 when every line of every file is done, 1 when
-    some are not or a file had no rows, 2 when a file could not be run or a run stopped.
+    The same content is never sent twice (the processed-files record in the --done folder,
+    by content hash), nor a line an earlier file created (a fixed file dropped again sends
+    only its new or fixed rows); a file still being written waits for the next pass; an
+    unreadable one goes to failed/ in the --done folder with a note why; a file with no rows
+    is a warning. A second instance exits at once. Exit code 0 when every line of every file
+    is done, 1 when some are not or a file had no rows, 2 when a file could not be run or a
+    run stopped.
 
     \b
     Example: bulk-tasks run-folder inbox/ --target saleshandy --done processed/

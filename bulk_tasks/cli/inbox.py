@@ -4,16 +4,17 @@
 DONE with its results file (``NAME.HASH8.results.csv``, HASH8 from the file's content). The
 rules that make cron every few minutes safe:
 
-- a ledger in DONE (``.bulk-tasks-ledger.jsonl``, one JSON line per file, fsynced) records
-  each file run by the SHA-256 of its bytes: the same content dropped again, under any
-  name, is moved to DONE as a duplicate and never sent;
+- the processed-files record in DONE (``.bulk-tasks-processed.jsonl``, one JSON line per
+  file, fsynced) keys each file run by the SHA-256 of its bytes: the same content dropped
+  again, under any name, is moved to DONE as a duplicate and never sent. A record under its
+  former name, ``.bulk-tasks-ledger.jsonl``, is renamed on first use;
 - a line that an earlier file created is not created again (a fixed file dropped again, a
   row carried over to the next export): before a pass runs its first file, the results
   files in DONE are read once for the lines of the files it runs; such a line ends
   ``skipped``, naming the file and row that created it, and a line an earlier file sent
   with no answer stays ``unknown`` (it may exist), saying where to check;
 - a file with a header and no rows is said as a warning (an empty export is usually a
-  broken one): moved to DONE, never recorded in the ledger;
+  broken one): moved to DONE, never written in the processed-files record;
 - a file changed less than ``settle`` seconds ago may still be being written: it is left
   for the next pass;
 - a file that cannot be run (unreadable, a missing column, …) is moved to ``DONE/failed``
@@ -48,7 +49,9 @@ from ..results.formats import CsvFormat, delimiter_of
 from ..rows.inputs import CSV_EXTENSIONS, SHEET_EXTENSIONS
 from ..rows.safe_cells import restore
 
-LEDGER = ".bulk-tasks-ledger.jsonl"
+PROCESSED_FILES = ".bulk-tasks-processed.jsonl"
+#: the processed-files record's name in earlier versions: renamed to PROCESSED_FILES on first use
+FORMER_PROCESSED_FILES = ".bulk-tasks-ledger.jsonl"
 LOCK = ".bulk-tasks.lock"
 RESULTS = "*.results.csv"
 
@@ -205,25 +208,39 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _ledger(done: Path) -> dict[str, dict[str, object]]:
-    ledger = done / LEDGER
-    if not ledger.exists():
-        return {}
+def _processed_files(done: Path) -> dict[str, dict[str, object]]:
+    """The processed-files record of ``done``: each file run before, by the SHA-256 of its
+    content. A record under the former name is read too: an earlier version may have written
+    it again after this one renamed it."""
     entries: dict[str, dict[str, object]] = {}
-    for text in ledger.read_text(encoding="utf-8").splitlines():
+    for record in (done / FORMER_PROCESSED_FILES, done / PROCESSED_FILES):
+        if record.exists():
+            entries.update(_record_entries(record))
+    return entries
+
+
+def _record_entries(record: Path) -> Iterator[tuple[str, dict[str, object]]]:
+    for text in record.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(text)
         except ValueError:
             continue  # a line torn by a crash
-        entries[str(entry["sha256"])] = entry
-    return entries
+        yield str(entry["sha256"]), entry
 
 
 def _remember(done: Path, entry: dict[str, object]) -> None:
-    with (done / LEDGER).open("a", encoding="utf-8") as ledger:
-        ledger.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        ledger.flush()
-        os.fsync(ledger.fileno())
+    with (done / PROCESSED_FILES).open("a", encoding="utf-8") as record:
+        record.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        record.flush()
+        os.fsync(record.fileno())
+
+
+def _rename_former_record(done: Path) -> None:
+    """The processed-files record under its former name takes the new one, in one atomic
+    rename; when a record under the new name is there already, both stay and both are read."""
+    former, record = done / FORMER_PROCESSED_FILES, done / PROCESSED_FILES
+    if former.exists() and not record.exists():
+        former.rename(record)
 
 
 def _move(path: Path, folder: Path) -> Path:
@@ -272,7 +289,8 @@ def run_folder(
 
 
 def _make_folder(done: Path) -> None:
-    """DONE made if need be, and written in once (its ledger), before any file is run."""
+    """DONE made if need be, and written in once (its processed-files record), before any file
+    is run."""
     try:
         done.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -281,7 +299,8 @@ def _make_folder(done: Path) -> None:
             f"--done {done} {problem}; give the folder where run files and their results go"
         ) from None
     try:
-        with (done / LEDGER).open("a", encoding="utf-8"):
+        _rename_former_record(done)
+        with (done / PROCESSED_FILES).open("a", encoding="utf-8"):
             pass
     except OSError as error:
         raise ResultsError(
@@ -307,7 +326,7 @@ class _Pass:
         self.settings = settings
         self.key = key
         self.watcher = watcher
-        self.ledger = _ledger(done)
+        self.processed = _processed_files(done)
         #: read once, when the first file is about to run
         self.earlier: EarlierFiles | None = None
 
@@ -342,9 +361,9 @@ class _Pass:
 
     def _file(self, path: Path, ready: list[Path]) -> FileResult:
         digest = _digest(path)
-        if digest in self.ledger:
+        if digest in self.processed:
             moved = _move(path, self.done)
-            first = self.ledger[digest]["name"]
+            first = self.processed[digest]["name"]
             said = f"the same content as {first}, already run: not sent; moved to {moved}"
             return FileResult(path.name, 0, said, FileStatus.SAME_CONTENT, path, moved_to=moved)
         earlier_files = self._earlier_files(ready)
@@ -398,7 +417,7 @@ class _Pass:
                 "time": datetime.now().isoformat(timespec="seconds"),
             },
         )
-        self.ledger[digest] = {"name": path.name}
+        self.processed[digest] = {"name": path.name}
         earlier_files.read(results, done=self.done)
         said = f"{_counted(ran)}; results {results}"
         return dataclasses.replace(ran_result, said=said, moved_to=moved)
