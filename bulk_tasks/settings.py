@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import OptionError
 from .results import destination_of
@@ -19,6 +19,9 @@ from .sending.sharing import LOCAL, OFF, REDIS_SCHEMES
 from .sending.window import Rate, RetryPolicy
 from .vendors import VENDORS
 from .vendors.base import Spec, Vendor
+
+#: what --ledger takes for a PostgreSQL database (besides local, off and a path)
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +61,16 @@ class Settings:
     #: only the first this many data rows (blank rows aside): ``run`` sends them and ends the
     #: others ``not_sent``; ``validate`` checks them only (None: every row)
     limit: int | None = None
+    #: where the task ledger is, which remembers every task created or found, so that no
+    #: later run creates it again: "local" (a file in the user's data folder), a file path,
+    #: a postgresql:// URL, or "off"; None: local, but off for the built-in sandbox (its
+    #: tasks end with the run)
+    ledger: str | None = None
+    #: the input column holding each row's own key (the task's id in a CRM), by which the
+    #: ledger knows a row across runs: a row edited since its task was made updates it
+    row_key: str | None = None
+    #: create the lines the ledger says an earlier run created, on purpose
+    create_again: bool = False
 
     def __post_init__(self) -> None:
         spec_of(vendor_named(self.target), self.action)
@@ -75,6 +88,25 @@ class Settings:
         if self.limit is not None and self.limit < 1:
             raise OptionError(f"--limit {self.limit}: give a number of rows, 1 or more")
         self._check_batch_size()
+        self._check_ledger()
+
+    def _check_ledger(self) -> None:
+        if self.ledger is not None:
+            check_ledger(self.ledger)
+        if self.row_key is not None and not self.row_key.strip():
+            raise OptionError('--row-key "": give the header of the column holding each row\'s key')
+        if self.action != "create" and (self.row_key is not None or self.create_again):
+            option = "--row-key" if self.row_key is not None else "--create-again"
+            raise OptionError(f"{option} goes with --action create: an update names its task")
+        if self.ledger_where == "off" and (self.row_key is not None or self.create_again):
+            option = "--row-key" if self.row_key is not None else "--create-again"
+            if self.ledger is None:  # the built-in sandbox's default
+                raise OptionError(
+                    f"{option} needs the task ledger, which the built-in sandbox runs without "
+                    "(its tasks end with the run): try it on a sandbox that lasts (`bulk-tasks "
+                    "sandbox`, then --base-url), or give --ledger PATH"
+                )
+            raise OptionError(f"{option} needs the task ledger: leave out --ledger off")
 
     def _check_batch_size(self) -> None:
         if self.batch_size is None:
@@ -105,6 +137,13 @@ class Settings:
         return (self.base_url or self.vendor.base_url).rstrip("/")
 
     @property
+    def ledger_where(self) -> str:
+        """Where the ledger is: ``ledger``, else local (off for the built-in sandbox)."""
+        if self.ledger is not None:
+            return self.ledger
+        return "off" if self.sandbox else "local"
+
+    @property
     def grace(self) -> float:
         """After a stop, how long requests on their way may take before they are given up."""
         return self.timeout + 5.0
@@ -128,20 +167,54 @@ def spec_of(vendor: Vendor, action: str) -> type[Spec]:
 
 
 def check_share(share: str) -> None:
-    if share in (LOCAL, OFF):
+    if share in (LOCAL, OFF) or (share.startswith(REDIS_SCHEMES) and _port_fits(share)):
         return
-    if share.startswith(REDIS_SCHEMES):
-        try:
-            urlsplit(share).port  # noqa: B018 - a port that is no number raises
-        except ValueError:
-            pass
-        else:
-            return
     raise OptionError(
         f'--share "{share}": give local (the default: the runs on this machine share each '
         "key's rate window), redis://HOST:PORT/DB (every machine using that Redis shares it) "
         "or off (this run keeps its own)"
     )
+
+
+def _port_fits(url: str) -> bool:
+    """Whether ``url``'s port, if it has one, is a number."""
+    try:
+        urlsplit(url).port  # noqa: B018 - a port that is no number raises
+    except ValueError:
+        return False
+    return True
+
+
+def check_ledger(where: str) -> None:
+    """Raise :class:`~bulk_tasks.errors.OptionError`, saying what to give, when ``where``
+    can name no ledger."""
+    if where.startswith(POSTGRES_SCHEMES):
+        if _port_fits(where):
+            return
+    elif where.startswith(REDIS_SCHEMES):
+        raise OptionError(
+            f'--ledger "{shown(where)}": Redis keeps rate windows (--share) but is no ledger, as '
+            "a ledger must survive a restart; give local, a file path or "
+            "postgresql://USER@HOST:PORT/DB"
+        )
+    elif where.strip() and "://" not in where:
+        return  # local, off or a path
+    raise OptionError(
+        f'--ledger "{shown(where)}": give local (the default: a file in the user\'s data '
+        "folder), a file path (a volume that several machines mount), "
+        "postgresql://USER@HOST:PORT/DB (every machine using that database) or off (no "
+        "ledger: rows created by earlier runs may be created again)"
+    )
+
+
+def shown(url: str) -> str:
+    """``url`` without its password, to be printed."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}@" if parts.username else ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}{host}"))
 
 
 def check_base_url(url: str) -> str:

@@ -82,7 +82,15 @@ def test_an_existing_results_file_is_not_overwritten(tmp_path: Path) -> None:
         )
         assert len(server.sandbox.applied) == 3
         forced = bulk_tasks(
-            "run", data, "-t", "lemlist", "--base-url", server.url, *FAST, "--force"
+            "run",
+            data,
+            "-t",
+            "lemlist",
+            "--base-url",
+            server.url,
+            *FAST,
+            "--force",
+            "--create-again",  # the task ledger would skip the tasks the first run created
         )
         assert forced.code == 0
         assert len(server.sandbox.applied) == 6  # start over means what it says
@@ -438,6 +446,8 @@ def test_a_full_disk_stops_the_run_and_loses_nothing_written(tmp_path: Path) -> 
                 "--base-url",
                 server.url,
                 *FAST,
+                "--ledger",  # the results file meets the full disk first: what is tested here
+                "off",
             ],
             cwd=ROOT,
             env=env,

@@ -164,7 +164,7 @@ def test_100_prospects_a_request_at_most(tmp_path: Path) -> None:
         ran = run(data, server.url, *FAST)
         assert ran.code == 0, ran.stderr
         assert sorted(len(r) for r in requests_sent(server.sandbox)) == [50, 100, 100]
-        smaller = run(data, server.url, *FAST, "--force", "--batch-size", "30")
+        smaller = run(data, server.url, *FAST, "--force", "--create-again", "--batch-size", "30")
         assert smaller.code == 0, smaller.stderr
         assert len(server.sandbox.arrivals) == 3 + 9
     assert len(read_results(tmp_path / "in.results.csv")) == 250

@@ -40,10 +40,12 @@ from .options import (
     BatchSizeOpt,
     Command,
     ConfigOpt,
+    CreateAgainOpt,
     DateFormatOpt,
     DelimiterOpt,
     EncodingOpt,
     InputArg,
+    LedgerOpt,
     LimitOpt,
     LogFormatOpt,
     MapOpt,
@@ -51,6 +53,7 @@ from .options import (
     RateOpt,
     ResolveOpt,
     ResultsOpt,
+    RowKeyOpt,
     SandboxOpt,
     SetOpt,
     ShareOpt,
@@ -127,7 +130,8 @@ def run(
         typer.Option(
             "--force/--no-force",
             help="Start over even though the results file exists (it is kept as a backup). "
-            "Rows already created will be created again.",
+            "The task ledger still skips the rows whose tasks exist (--create-again creates "
+            "them again; with --ledger off, every row is created again).",
         ),
     ] = False,
     retry_failed: Annotated[
@@ -150,6 +154,9 @@ def run(
     no_pack: NoPackOpt = False,
     share: ShareOpt = "local",
     limit: LimitOpt = None,
+    ledger: LedgerOpt = None,
+    row_key: RowKeyOpt = None,
+    create_again: CreateAgainOpt = False,
     config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
@@ -230,6 +237,7 @@ def validate(
     timezone: TimezoneOpt = "UTC",
     date_format: DateFormatOpt = None,
     limit: LimitOpt = None,
+    row_key: RowKeyOpt = None,
     config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
@@ -309,6 +317,7 @@ def resolve(
     rate: RateOpt = None,
     timeout: TimeoutOpt = 30.0,
     share: ShareOpt = "local",
+    ledger: LedgerOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Look up at the vendor the creates of an earlier run that got no answer (unknown).
@@ -340,6 +349,7 @@ def resolve(
             rate=rate,
             timeout=timeout,
             share=share,
+            ledger=ledger,
         )
         summary = job.resolve(settings, key=Keys(settings.vendor), progress=_watcher(results))
         if not summary.lines:
@@ -455,6 +465,9 @@ def run_folder(
     no_pack: NoPackOpt = False,
     sandbox: SandboxOpt = False,
     share: ShareOpt = "local",
+    ledger: LedgerOpt = None,
+    row_key: RowKeyOpt = None,
+    create_again: CreateAgainOpt = False,
     settle: Annotated[
         float,
         typer.Option(

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import OptionError
-from ..job.ledger import OFF, Entry, Ledger, check_ledger, ledger_file, open_ledger, shown
+from ..job.ledger import LOCAL, OFF, Entry, Ledger, check_ledger, ledger_file, open_ledger, shown
 from ..settings import vendor_named
 from .options import Command, LedgerOpt, LogFormatOpt, TargetOpt
 from .output import LogFormat, say
@@ -39,7 +39,7 @@ ResultsFileOpt = Annotated[
 
 
 @app.command(cls=Command, short_help="Say where the ledger is and how to back it up.")
-def where(ledger: LedgerOpt = "local", log_format: LogFormatOpt = LogFormat.text) -> None:
+def where(ledger: LedgerOpt = None, log_format: LogFormatOpt = LogFormat.text) -> None:
     """Say where the task ledger is, and how to back it up.
 
     \b
@@ -49,7 +49,7 @@ def where(ledger: LedgerOpt = "local", log_format: LogFormatOpt = LogFormat.text
 
     say.json = log_format is LogFormat.json
     with user_errors():
-        _check(ledger)
+        ledger = _check(ledger)
         path = ledger_file(ledger)
         if path is None:
             named = shown(ledger)
@@ -75,7 +75,7 @@ def list_entries(
         typer.Option(metavar="YYYY-MM-DD", help="Only entries of this day or later (local time)."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most N entries.")] = 50,
-    ledger: LedgerOpt = "local",
+    ledger: LedgerOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """List the ledger's entries, newest first: when each task was created (or claimed), where
@@ -105,7 +105,7 @@ def list_entries(
 
 
 @app.command(cls=Command, short_help="Count the entries per vendor and destination.")
-def count(ledger: LedgerOpt = "local", log_format: LogFormatOpt = LogFormat.text) -> None:
+def count(ledger: LedgerOpt = None, log_format: LogFormatOpt = LogFormat.text) -> None:
     """Count the ledger's entries per vendor and destination: tasks created, and lines
     claimed whose task is not known yet.
 
@@ -146,7 +146,7 @@ def forget(
     ] = None,
     every: Annotated[bool, typer.Option("--all", help="Every entry.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask first.")] = False,
-    ledger: LedgerOpt = "local",
+    ledger: LedgerOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Forget the entries the options name, so that the next run that has their rows creates
@@ -189,20 +189,23 @@ def forget(
 # --- plumbing -------------------------------------------------------------------------
 
 
-def _check(ledger: str) -> None:
+def _check(given: str | None) -> str:
+    """Where the ledger is (``given``, else local), checked."""
+    ledger = given or LOCAL
     check_ledger(ledger)
     if ledger == OFF:
         raise OptionError(
             "--ledger off: there is no ledger to look at; give local (the default), a file "
             "path or postgresql://USER@HOST:PORT/DB"
         )
+    return ledger
 
 
 @contextmanager
-def _opened(ledger: str) -> Iterator[Ledger | None]:
+def _opened(given: str | None) -> Iterator[Ledger | None]:
     """The ledger, open; None (having said it is empty) for a file that does not exist yet,
     which is not made."""
-    _check(ledger)
+    ledger = _check(given)
     path = ledger_file(ledger)
     if path is not None and not path.exists():
         say("ledger.empty", f"Task ledger {path}: no entry (the file does not exist yet)")

@@ -182,13 +182,31 @@ ShareOpt = Annotated[
     ),
 ]
 LedgerOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         envvar=LEDGER_ENV,
         metavar="WHERE",
-        help="The task ledger: local (a file in the user's data folder), a file path (a "
-        "volume several machines mount), postgresql://USER@HOST:PORT/DB (every machine using "
-        "that database), or off.",
+        show_default=False,
+        help="The task ledger, which remembers every task created so that no later run "
+        "creates it again: local (the default: a file in the user's data folder), a file path "
+        "(a volume several runs mount), postgresql://USER@HOST/DB (several machines), or off. "
+        "The built-in sandbox runs without one unless given.",
+    ),
+]
+RowKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="COLUMN",
+        help="The column holding each row's own id (a CRM id, say): the ledger knows the row "
+        "by it, so an edited row updates its task instead of creating another.",
+    ),
+]
+CreateAgainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--create-again",
+        help="Create the rows whose tasks the ledger says an earlier run created, on purpose "
+        "(the ledger then names the new tasks).",
     ),
 ]
 LimitOpt = Annotated[
@@ -275,7 +293,7 @@ _CHOICES: dict[str, type[StrEnum]] = {
 #: what validate takes of a run's job file: where the rows are and how to read them
 _READING = frozenset(
     {"input", "target", "action", "results", "sheet", "encoding", "delimiter", "map", "set"}
-    | {"timezone", "date_format", "limit"}
+    | {"timezone", "date_format", "limit", "row_key"}
 )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from ..job.summary import Resolved, Summary, counted
+from ..job.summary import Ledgered, Resolved, Summary, counted
 from ..results import Status, vendor_of
 from ..rows.columns import Column, columns_for
 from .progress import json_line
@@ -243,6 +243,14 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
             lines.append(
                 f"  partly created: {these} {listed}{more} (see prospect_id in the results)"
             )
+    if summary.by_ledger:
+        said = ", ".join(
+            f"{counted(summary.by_ledger[how], noun)} {how}"
+            for how in Ledgered
+            if summary.by_ledger[how]
+        )
+        lines.append(f"Task ledger: {said}")
+        fields["ledger"] = {how.value: summary.by_ledger[how] for how in Ledgered}
     if summary.resolved:
         lines.extend(_resolved_lines(summary))
         fields["resolved"] = {what.value: summary.resolved[what] for what in Resolved}

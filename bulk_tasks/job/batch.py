@@ -55,7 +55,6 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import MissingKey, OptionError, OtherDestination, ResultsError
 from ..keys import Keys
@@ -73,14 +72,12 @@ from ..rows.date_orders import read_date_orders
 from ..rows.rules import VALID, Rules
 from ..settings import Settings
 from .gate import LineGate
+from .ledger import Ledger, open_ledger
 from .lock import Busy, LockFile
 from .plan import Plan
 from .progress import Progress, Silent
 from .state import Run
 from .summary import Recorder, Resolved, Summary
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["resolve", "resolve_async", "run", "run_async", "validate"]
 
@@ -164,7 +161,7 @@ async def run_async(
     await ensure_reachable(settings.share)  # before any file is written
     path = settings.results or default_path(settings.input)
     _not_the_input(path, settings)
-    with _locked(path):
+    with _locked(path), _ledger_of(settings) as ledger:
         _keep_or_back_up(path, settings)
         journal = Journal(
             path,
@@ -175,7 +172,12 @@ async def run_async(
         )
         try:
             summary = await _send(
-                plan, journal, keys=keys, progress=progress or Silent(), sent_before=sent_before
+                plan,
+                journal,
+                keys=keys,
+                progress=progress or Silent(),
+                sent_before=sent_before,
+                ledger=ledger,
             )
         except BaseException:
             journal.abandon()  # every line written stays; --resume reads them
@@ -191,9 +193,10 @@ async def _send(
     keys: Keys,
     progress: Progress,
     sent_before: Mapping[str, SentBefore] | None,
+    ledger: Ledger | None,
 ) -> Summary:
     # imported late: validate, and every command but run, start a third faster without them
-    from .lookups import EarlierLookup, Recovery
+    from .lookups import EarlierLookup
 
     summary = plan.summary(journal.path)
     run = Run(
@@ -203,9 +206,10 @@ async def _send(
         summary=summary,
         progress=progress,
         sent_before=sent_before,
+        ledger=ledger,
     )
     gate = LineGate(run, plan.rules)
-    recovery = Recovery(run, record=gate.record)
+    recovery = gate.recovery
     refusal_stops_run = not plan.columns.names_keys
     started = time.monotonic()
     progress.start(plan.table.total, summary.notes, lines=summary.line_noun)
@@ -219,6 +223,10 @@ async def _send(
                 refusal_stops_run=refusal_stops_run,
             )
             ended = await sending.send_all(plan.lines(summary, progress))
+            if run.claims is not None:
+                await run.claims.wait_for_others(
+                    lanes, on_outcome=recovery.take, record=gate.record, hold=recovery.take
+                )
             await recovery.finish(lanes, refusal_stops_run=refusal_stops_run)
     finally:
         progress.finish()
@@ -251,7 +259,7 @@ async def resolve_async(
     keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
     model = settings.vendor.spec(settings.action)
     assert model is not None  # Settings refuses an action the vendor does not have
-    with _locked(path):
+    with _locked(path), _ledger_of(settings) as ledger:
         journal = _resolving_journal(path, settings)
         try:
             headers = input_headers(journal.headers)
@@ -277,7 +285,14 @@ async def resolve_async(
             )
             vendor = settings.vendor
             summary = Summary(results=path, line_noun=vendor.line_noun, vendor=vendor.title)
-            run = Run(settings, journal, keys=keys, summary=summary, progress=progress or Silent())
+            run = Run(
+                settings,
+                journal,
+                keys=keys,
+                summary=summary,
+                progress=progress or Silent(),
+                ledger=ledger,
+            )
             started = time.monotonic()
             async with run.going(key_of=keys.key) as lanes:
                 await EarlierLookup(run, rules, headers).look_up(lanes)
@@ -291,6 +306,20 @@ async def resolve_async(
             raise
         journal.close()
     return summary
+
+
+@contextlib.contextmanager
+def _ledger_of(settings: Settings) -> Iterator[Ledger | None]:
+    """The task ledger of a create run, open meanwhile (None: off, or not a create)."""
+    if settings.action != "create":
+        yield None
+        return
+    ledger = open_ledger(settings.ledger_where)
+    try:
+        yield ledger
+    finally:
+        if ledger is not None:
+            ledger.close()
 
 
 def _resolving_journal(path: Path, settings: Settings) -> Journal:

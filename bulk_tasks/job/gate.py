@@ -4,8 +4,14 @@ A line is not sent when it is invalid, when an earlier run of the same results f
 ended it or the lookups before sending did (``--resume``: the
 :class:`~bulk_tasks.job.state.EarlierRun`), when another results file says its task exists
 or may (the earlier files of an inbox: ``sent_before``), when its row comes after the first
-``--limit`` rows, or when the key it needs is not set. Such a line ends at the gate with
-its outcome; every other line passes with what it asks of the vendor.
+``--limit`` rows, when the key it needs is not set, or when the task ledger says an earlier
+run created its task (:mod:`~bulk_tasks.job.claims`: it may ask for an update instead, or
+wait for another run that is creating it). Such a line ends at the gate with its outcome;
+every other line passes with what it asks of the vendor.
+
+The gate also holds the run's :class:`~bulk_tasks.job.lookups.Recovery`: the creates that got
+no answer, looked up once everything is sent, and the claims taken over from a run that went
+without saying how its creates ended.
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ class LineGate:
         self._recorder = run.recorder
         self._summary = run.summary
         self._progress = run.progress
+        self._claims = run.claims
+        from .lookups import Recovery  # late: validate, which uses no gate, starts faster
+
+        #: the run's creates that got no answer, held back to be looked up at the end
+        self.recovery = Recovery(run, record=self.record)
         self._found: dict[str, str | None] = {}  # variable named by rows -> its key, or None
         self._rows_seen = 0  # non-blank rows, each counted at its first line
         self._last_row = 0
@@ -67,6 +78,8 @@ class LineGate:
             if decided is not None:
                 self._summary.by_earlier_files[decided.status] += 1
         if decided is not None:
+            if self._claims is not None:  # a task an earlier file made: the ledger learns it
+                decided = self._claims.ended(line, decided)
             self._recorder.record_line(line, decided)
             return None
         if beyond_limit:
@@ -75,7 +88,13 @@ class LineGate:
         if self.key(line.key_env) is None:
             self._recorder.record_line(line, self._key_missing(line.key_env))
             return None
-        return line.ask
+        if self._claims is None:
+            return line.ask
+        ask = self._claims.ask(line, hold=self.recovery.take)
+        if isinstance(ask, Outcome):
+            self.record(line, ask)
+            return None
+        return ask
 
     def key(self, key_env: str) -> str | None:
         """The key in the variable a line names ("": the vendor's own); None when unset.
@@ -91,7 +110,10 @@ class LineGate:
         return self._found[key_env]
 
     def record(self, line: Line, outcome: Outcome) -> None:
-        """What became of a line the gate let through; a refused key is said once."""
+        """What became of a line; a task it made is in the task ledger before it is in the
+        results file; a refused key is said once."""
+        if self._claims is not None:
+            outcome = self._claims.ended(line, outcome)
         outcome = self._rules.worded(outcome)
         if outcome.error_code == "key_rejected":
             variable = self._keys.variable(line.key_env)

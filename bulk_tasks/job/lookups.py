@@ -122,7 +122,9 @@ class Recovery:
     def take(self, line: Line, outcome: Outcome) -> None:
         """What became of a line the run sent: an unknown create is held back, to be looked
         up; any other outcome passes on."""
-        if not self._on or outcome.status is not Status.UNKNOWN:
+        claims = self._run.claims
+        edit = claims is not None and claims.is_edit(line)  # an update: no create to look up
+        if not self._on or outcome.status is not Status.UNKNOWN or edit:
             self._record(line, outcome)
             return
         # on disk at once: a run killed before the lookup leaves the line unknown, as it is
@@ -199,6 +201,8 @@ class EarlierLookup:
 
     def ended(self, line: Line, outcome: Outcome) -> None:
         """Written to the journal; the gate records it so in place of sending the line."""
+        if self._run.claims is not None:  # in the task ledger before the results file
+            outcome = self._run.claims.ended(line, outcome)
         complete = line.complete(self._rules.worded(outcome))
         self._run.journal.write(line.row, complete, line.fingerprint)
         self._run.earlier.decide(line.fingerprint, complete)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..rows.columns import ColumnMap, map_columns
 from ..rows.date_orders import read_date_orders
-from ..rows.inputs import Table, is_blank, open_table
+from ..rows.inputs import Row, Table, is_blank, open_table
+from ..rows.row_keys import RowKeys
 from ..rows.rules import Line, Repeats, Rules
 from ..settings import Settings
 from .progress import Progress
@@ -44,6 +45,13 @@ class Plan:
         # a date column's order is the whole column's, --limit or not
         reading, self.date_notes = read_date_orders(
             settings.reading, self.columns, model, table.rows
+        )
+        #: with --row-key: where each row's key is, and the keys rows share (read over the
+        #: whole file, --limit or not, as a key may be repeated on its last row)
+        self.row_keys = (
+            RowKeys.read(settings.row_key, table.headers, table.rows)
+            if settings.row_key is not None
+            else None
         )
         self._read_past_limit = read_past_limit
         if settings.limit is not None and not read_past_limit:
@@ -93,6 +101,8 @@ class Plan:
                 progress.advance(None)
                 continue
             lines = self.rules.lines(row)
+            if self.row_keys is not None:
+                _keyed(lines, row, self.row_keys)
             summary.rows.expect(row.number, len(lines))
             for line in lines:
                 again = repeats(line.fingerprint)
@@ -101,3 +111,14 @@ class Plan:
                     if again == line.fingerprint
                     else dataclasses.replace(line, fingerprint=again)
                 )
+
+
+def _keyed(lines: list[Line], row: Row, row_keys: RowKeys) -> None:
+    """``row``'s lines given its key, or made invalid when its key cannot tell its task."""
+    problem = row_keys.problem(row)
+    for line in lines:
+        if problem is None:
+            line.row_key = row_keys.key(row)
+        else:
+            line.ask = None
+            line.problems = (*line.problems, problem)

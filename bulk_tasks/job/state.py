@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -23,6 +24,8 @@ from .summary import Recorder, Summary
 if TYPE_CHECKING:
     from ..sending.lanes import Lanes
     from ..sending.scheduler import SendingRun
+    from .claims import Claims
+    from .ledger import Ledger
 
 
 class EarlierRun:
@@ -79,7 +82,8 @@ class Run:
     """One run's state, built once by ``run`` and by ``resolve`` and handed to the gate, the
     lookups and the sending: the settings and keys, the journal (the results file) with what
     an earlier run of it said and the tasks it knows (a lookup never takes one of them for
-    another line's task), the summary, progress and recorder, the stop, and the lanes."""
+    another line's task), the task ledger's claims, the summary, progress and recorder, the
+    stop, and the lanes."""
 
     def __init__(
         self,
@@ -90,6 +94,7 @@ class Run:
         summary: Summary,
         progress: Progress,
         sent_before: Mapping[str, SentBefore] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.keys = keys
@@ -104,6 +109,14 @@ class Run:
         self.stop = asyncio.Event()
         #: set by a second one, or when the grace is over: requests on their way are given up
         self.abort = asyncio.Event()
+        #: this run, as the task ledger knows it: who claimed a line
+        self.run_id = uuid.uuid4().hex
+        #: the task ledger's word on this run's creates (None: no ledger)
+        self.claims: Claims | None = None
+        if ledger is not None and settings.action == "create":
+            from .claims import Claims
+
+            self.claims = Claims(self, ledger)
 
     def known_tasks(self, task_ids: AbstractSet[str]) -> set[str]:
         """The ones of ``task_ids`` that this results file names (an earlier run's lines, and
@@ -120,8 +133,11 @@ class Run:
         return self.settings.resolve and self.settings.action == "create"
 
     def mark_sending(self, lines: Sequence[Line]) -> None:
-        """``lines`` marked in the journal as on their way: on disk when this returns."""
+        """``lines`` marked in the journal as on their way: on disk when this returns (and
+        their claims in the task ledger too)."""
         self.journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
+        if self.claims is not None:
+            self.claims.sending(lines)
 
     @contextlib.asynccontextmanager
     async def going(self, *, key_of: Callable[[str], str | None]) -> AsyncIterator[Lanes]:
@@ -129,9 +145,32 @@ class Run:
         variable holds) and all closed at the end; meanwhile Ctrl-C and SIGTERM stop the run."""
         from ..sending.lanes import Lanes  # imported late, as the whole sending stack is
 
-        with self._stopped_by_signals():
+        with self._stopped_by_signals(), self._alive():
             async with Lanes(self.settings, keys=self.keys, key_of=key_of, stop=self.stop) as lanes:
                 yield lanes
+
+    @contextlib.contextmanager
+    def _alive(self) -> Iterator[None]:
+        """Meanwhile the run tells the ledger, every few seconds, that it is alive (so that
+        other runs wait for the lines it claimed), and at the end that it has ended."""
+        if self.claims is None:
+            yield
+            return
+        from .ledger import BEAT
+
+        ledger = self.claims.ledger
+        ledger.beat(self.run_id)
+        beating = asyncio.get_running_loop().create_task(self._beat(ledger, BEAT))
+        try:
+            yield
+        finally:
+            beating.cancel()
+            ledger.beat(self.run_id, ended=True)
+
+    async def _beat(self, ledger: Ledger, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            ledger.beat(self.run_id)
 
     def sending(
         self,

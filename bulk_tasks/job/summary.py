@@ -91,6 +91,21 @@ class InvalidReasons:
         ]
 
 
+class Ledgered(StrEnum):
+    """What the task ledger made of a line before it was sent."""
+
+    #: an earlier run created its task: skipped
+    CREATED_BEFORE = "created by an earlier run"
+    #: with --row-key: its task exists and the row is as it was then: skipped
+    UNCHANGED = "unchanged"
+    #: with --row-key: its row was edited since, and its task updated
+    UPDATED = "updated"
+    #: with --row-key: its row was edited in what the vendor cannot update: failed
+    NOT_UPDATABLE = "edited, not updatable"
+    #: another run was creating it: this one waited, and that run said how it ended
+    CREATED_ELSEWHERE = "created by another run meanwhile"
+
+
 class Resolved(StrEnum):
     """What became of a line left unknown once it was looked up at the vendor, or that it
     could not be (the vendor has no task list to read)."""
@@ -123,6 +138,8 @@ class Summary:
     #: lines not sent because an earlier file sent them (the inbox), by the status they end
     #: with: skipped (the task exists) or unknown (it may)
     by_earlier_files: Counter[Status] = field(default_factory=Counter)
+    #: what the task ledger made of lines before they were sent
+    by_ledger: Counter[Ledgered] = field(default_factory=Counter)
     #: why lines were invalid
     invalid_reasons: InvalidReasons = field(default_factory=InvalidReasons)
     #: a validation's summary: nothing was to be done, only checked

@@ -36,6 +36,8 @@ class Line:
     problems: tuple[Problem, ...] = ()
     #: the environment variable holding this line's key ("": the vendor's own)
     key_env: str = ""
+    #: the row's own key, with ``--row-key`` ("": none given)
+    row_key: str = ""
 
     @property
     def notes(self) -> tuple[str, ...]:

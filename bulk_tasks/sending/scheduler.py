@@ -222,8 +222,10 @@ class SendingRun(Generic[L]):
             if self._before_send is not None:
                 announce = functools.partial(self._before_send, batch.lines)
             try:
+                # a create run's update of a task (a row edited since, --row-key) is no create
+                creates = self._creates and not batch.request.edits
                 outcomes = await self._send(
-                    lane, Delivery(batch.request, self._creates), announce, attempts
+                    lane, Delivery(batch.request, creates), announce, attempts
                 )
             except StopRun as stop_run:
                 self._stopped_by(name, lane, stop_run)

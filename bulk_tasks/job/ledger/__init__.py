@@ -20,24 +20,20 @@ sends; a claim whose run is gone (:class:`RunState`) may be taken over.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
 
-from ...errors import OptionError
+from ...sending.sharing import LOCAL, OFF  # --ledger's words for these are --share's
+from ...settings import POSTGRES_SCHEMES, check_ledger, shown
 
 LEDGER_ENV = "BULK_TASKS_LEDGER"
 #: moves the local ledger's folder
 DATA_ENV = "BULK_TASKS_DATA_DIR"
-LOCAL, OFF = "local", "off"
 #: the ledger's file, in the data folder or in a folder --ledger names
 LEDGER_FILE = "task-ledger.sqlite3"
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-#: what --share takes and a ledger cannot be: a Redis forgets what it held when it restarts
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: a run whose last heartbeat is older than this (seconds) is gone (killed, machine lost)
 STALE = 10.0
 #: how often a live run beats (seconds)
@@ -51,42 +47,6 @@ def ledger_folder() -> Path:
 
     given = os.environ.get(DATA_ENV, "").strip()
     return Path(given) if given else platformdirs.user_data_path("bulk-tasks")
-
-
-def check_ledger(where: str) -> None:
-    """Raise :class:`~bulk_tasks.errors.OptionError`, saying what to give, when ``where``
-    can name no ledger."""
-    if where.startswith(POSTGRES_SCHEMES):
-        try:
-            urlsplit(where).port  # noqa: B018 - a port that is no number raises
-        except ValueError:
-            pass
-        else:
-            return
-    elif where.startswith(_REDIS_SCHEMES):
-        raise OptionError(
-            f'--ledger "{shown(where)}": Redis keeps rate windows (--share) but is no ledger, as '
-            "a ledger must survive a restart; give local, a file path or "
-            "postgresql://USER@HOST:PORT/DB"
-        )
-    elif where.strip() and "://" not in where:
-        return  # local, off or a path
-    raise OptionError(
-        f'--ledger "{shown(where)}": give local (the default: a file in the user\'s data '
-        "folder), a file path (a volume that several machines mount), "
-        "postgresql://USER@HOST:PORT/DB (every machine using that database) or off (no "
-        "ledger: rows created by earlier runs may be created again)"
-    )
-
-
-def shown(url: str) -> str:
-    """``url`` without its password, to be printed."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = f"{parts.username}@" if parts.username else ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}{host}"))
 
 
 def ledger_file(where: str) -> Path | None:
@@ -165,6 +125,9 @@ class Entry:
     claimed_at: float  # epoch seconds
     created_at: float | None  # None: claimed, no task known yet
     updated_at: float | None  # the last edit a sync sent
+    #: when the claim's create was last sent (None: never: a run that takes the claim over
+    #: sends it; sent, it looks the task up first)
+    sent_at: float | None = None
 
     @property
     def created(self) -> bool:
@@ -207,6 +170,11 @@ class Ledger(Protocol):
 
     def updated(self, scope: Scope, identity: str, *, fields: Mapping[str, str]) -> None:
         """An edit was sent: its fields, updated now."""
+        ...
+
+    def sending(self, scope: Scope, identities: Sequence[str], *, run_id: str) -> None:
+        """The creates of the claims ``identities`` that ``run_id`` holds are about to be
+        sent (``sent_at`` now). Durable when it returns."""
         ...
 
     def release(self, scope: Scope, identity: str, *, run_id: str) -> None:

@@ -17,7 +17,7 @@ from . import STALE, Claim, Entry, RunState, Scope
 #: an entry's columns, in the order :func:`_entry` reads them
 _COLUMNS = (
     "vendor, destination, key_hash, identity, task_id, fields, results, results_row, run_id, "
-    "claimed_at, created_at, updated_at"
+    "claimed_at, created_at, updated_at, sent_at"
 )
 _KEY = "vendor = ? AND destination = ? AND key_hash = ? AND identity = ?"
 #: when an entry was created, else claimed: what "newest", --since and --before go by
@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS {tasks} (
     claimed_at DOUBLE PRECISION NOT NULL,
     created_at DOUBLE PRECISION,
     updated_at DOUBLE PRECISION,
+    sent_at DOUBLE PRECISION,
     PRIMARY KEY (vendor, destination, key_hash, identity)
 )""",
     """
@@ -91,7 +92,8 @@ class SQLLedger:
             for _ in range(_CLAIM_ATTEMPTS):
                 inserted = self._change(
                     f"INSERT INTO {self.tasks} ({_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT DO NOTHING",
+                    "VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, NULL, NULL, NULL) "
+                    "ON CONFLICT DO NOTHING",
                     (*_key(scope, claim.identity), *_line(claim), run_id, self.clock()),
                 )
                 if inserted:
@@ -124,12 +126,12 @@ class SQLLedger:
         with self._transaction("recording a task created"):
             self._change(
                 f"INSERT INTO {self.tasks} ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) "
                 "ON CONFLICT (vendor, destination, key_hash, identity) DO UPDATE SET "
                 "task_id = excluded.task_id, fields = excluded.fields, "
                 "results = excluded.results, results_row = excluded.results_row, "
                 "run_id = excluded.run_id, created_at = excluded.created_at",
-                (*_key(scope, claim.identity), task_id, *_line(claim), run_id, now, now),
+                (*_key(scope, claim.identity), task_id, *_line(claim), run_id, now, now, now),
             )
 
     def updated(self, scope: Scope, identity: str, *, fields: Mapping[str, str]) -> None:
@@ -138,6 +140,16 @@ class SQLLedger:
                 f"UPDATE {self.tasks} SET fields = ?, updated_at = ? WHERE {_KEY}",
                 (_json(fields), self.clock(), *_key(scope, identity)),
             )
+
+    def sending(self, scope: Scope, identities: Sequence[str], *, run_id: str) -> None:
+        now = self.clock()
+        with self._transaction("noting creates on their way"):
+            for identity in identities:
+                self._change(
+                    f"UPDATE {self.tasks} SET sent_at = ? WHERE {_KEY} AND run_id = ? "
+                    "AND created_at IS NULL",
+                    (now, *_key(scope, identity), run_id),
+                )
 
     def release(self, scope: Scope, identity: str, *, run_id: str) -> None:
         with self._transaction("releasing a claim"):
@@ -239,7 +251,7 @@ def _json(fields: Mapping[str, str]) -> str:
 
 def _entry(row: tuple[Any, ...]) -> Entry:
     vendor, destination, hashed, identity, task_id, fields, results, number, *rest = row
-    run_id, claimed_at, created_at, updated_at = rest
+    run_id, claimed_at, created_at, updated_at, sent_at = rest
     return Entry(
         scope=Scope(vendor=vendor, destination=destination, key_hash=hashed),
         identity=identity,
@@ -251,6 +263,7 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         claimed_at=claimed_at,
         created_at=created_at,
         updated_at=updated_at,
+        sent_at=sent_at,
     )
 
 
