@@ -13,7 +13,7 @@ import pytest
 from helpers import KEY, Background, bulk_tasks, read_results, wait_for_sent
 from test_guarantees import FAST, fast_sandbox, lead, write_creates
 
-from bulk_tasks.sandbox import Sandbox, SandboxServer
+from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
 
 def lemlist(data: Path, server: SandboxServer, *more: str | Path) -> tuple[str | Path, ...]:
@@ -218,12 +218,20 @@ def test_an_edited_due_date_updates_the_lemlist_task_and_unchanged_rows_are_skip
 # --- several machines -------------------------------------------------------------------------
 
 
+def shared_ledger(share: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A ledger several machines share: a file on a volume, or a PostgreSQL database."""
+    if share == "path":
+        return str(tmp_path / "volume" / "ledger.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.mark.parametrize("share", ["path", "postgres"])
 def test_kill_9_then_a_lost_results_file_on_another_machine_creates_every_task_once(
-    tmp_path: Path, background: Background
+    tmp_path: Path, background: Background, share: str, request: pytest.FixtureRequest
 ) -> None:
     data = write_creates(tmp_path / "in.csv", range(300))
     results = tmp_path / "in.results.csv"
-    shared = tmp_path / "volume" / "ledger.sqlite3"
+    shared = shared_ledger(share, tmp_path, request)
     sandbox = fast_sandbox()
     with SandboxServer(sandbox) as server:
         command = (*lemlist(data, server), "--ledger", shared, "--timeout", "1")
@@ -247,11 +255,7 @@ def test_kill_9_then_a_lost_results_file_on_another_machine_creates_every_task_o
 def test_two_machines_sending_one_file_at_once_create_every_task_once(
     tmp_path: Path, background: Background, share: str, request: pytest.FixtureRequest
 ) -> None:
-    ledger = (
-        str(tmp_path / "ledger.sqlite3")
-        if share == "path"
-        else str(request.getfixturevalue("postgres_url"))
-    )
+    ledger = shared_ledger(share, tmp_path, request)
     data = write_creates(tmp_path / "in.csv", range(200))
     sandbox = fast_sandbox()
     with SandboxServer(sandbox) as server:
@@ -293,3 +297,131 @@ def test_nightly_files_repeating_half_of_the_last_create_every_task_once(tmp_pat
             )
             assert ran.code == 0, ran.stderr
         once_each(server, range(40))
+
+
+def test_an_edited_attio_row_updates_its_deadline_and_says_its_content_cannot_be(
+    tmp_path: Path,
+) -> None:
+    header = "CRM id,content,deadline_at,is_completed,linked_records,assignees"
+    first = [
+        "T-1,Call Ann,2026-12-01 09:00,false,person@company.com,alice@attio.com",
+        "T-2,Send the deck,2026-12-02 09:00,false,fundstack.com,alice@attio.com",
+    ]
+    data = tmp_path / "in.csv"
+    data.write_text("\n".join([header, *first]) + "\n", encoding="utf-8")
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        run = ("run", data, "-t", "attio", "--base-url", server.url, "--row-key", "CRM id")
+        assert bulk_tasks(*run).code == 0
+        made = {line["CRM id"]: line["remote_id"] for line in read_results(results)}
+        edited = [
+            "T-1,Call Ann,2026-12-04 16:00,true,person@company.com,alice@attio.com",
+            "T-2,Send the new deck,2026-12-02 09:00,false,fundstack.com,alice@attio.com",
+        ]
+        data.write_text("\n".join([header, *edited]) + "\n", encoding="utf-8")
+        again = bulk_tasks(*run, "--force")
+        assert again.code == 1, again.stderr
+        updates = [(a.task_id, a.body) for a in server.sandbox.applied if a.method == "PATCH"]
+        assert updates == [
+            (
+                made["T-1"],
+                {"data": {"deadline_at": "2026-12-04T16:00:00.000Z", "is_completed": True}},
+            )
+        ]
+        assert [a.method for a in server.sandbox.applied].count("POST") == 2
+    lines = {line["CRM id"]: line for line in read_results(results)}
+    assert (lines["T-1"]["status"], lines["T-1"]["remote_id"]) == ("updated", made["T-1"])
+    assert lines["T-1"]["error_message"].startswith(
+        f'updated task {made["T-1"]}: the "deadline_at" and "is_completed" cells changed since '
+        "it was created "
+    )
+    refused = lines["T-2"]
+    assert (refused["status"], refused["error_code"]) == ("failed", "not_updatable")
+    said = refused["error_message"]
+    assert said.startswith(f"edited since its task {made['T-2']} was made (created ")
+    assert said.endswith(
+        f' UTC by {results} row 3): the "content" cell changed, which Attio cannot update '
+        "through its API; nothing was sent: edit the task in Attio's app, or create a new one "
+        "with --create-again (the old one stays)"
+    )
+    assert "Task ledger: 1 row updated, 1 row edited, not updatable" in again.stdout
+
+
+def test_an_edited_saleshandy_row_explains_itself_prospect_by_prospect(tmp_path: Path) -> None:
+    header = "CRM id,prospectIds,taskType,priority,dueDate,taskNote"
+    data = tmp_path / "in.csv"
+    data.write_text(f"{header}\nS-1,A1 B2,13,,2026-12-01,Call\n", encoding="utf-8")
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(Sandbox(keys={KEY})) as server:
+        run = ("run", data, "-t", "saleshandy", "--base-url", server.url, "--row-key", "CRM id")
+        assert bulk_tasks(*run).code == 0
+        data.write_text(f"{header}\nS-1,A1 B2 C3,13,,2026-12-01,Call Ann\n", encoding="utf-8")
+        again = bulk_tasks(*run, "--force")
+        assert again.code == 1, again.stderr
+        assert Counter(a.subject for a in server.sandbox.applied) == {"A1": 1, "B2": 1, "C3": 1}
+    lines = {line["prospect_id"]: line for line in read_results(results)}
+    assert {p: (line["status"], line["error_code"]) for p, line in lines.items()} == {
+        "A1": ("failed", "not_updatable"),
+        "B2": ("failed", "not_updatable"),
+        "C3": ("created", ""),
+    }
+    assert lines["A1"]["error_message"].endswith(
+        ' row 2): the "taskNote" cell changed, which Saleshandy cannot update through its '
+        "API; nothing was sent: edit the task in Saleshandy's app, on the prospect's tasks, or "
+        "create a new one with --create-again (the old one stays)"
+    )
+
+
+def test_an_unreachable_postgresql_stops_the_run_before_anything(tmp_path: Path) -> None:
+    from conftest import free_port
+
+    data = write_creates(tmp_path / "in.csv", range(2))
+    url = f"postgresql://bulk:s3cret@127.0.0.1:{free_port()}/tasks"
+    with SandboxServer(fast_sandbox()) as server:
+        ran = bulk_tasks(*lemlist(data, server, "--ledger", url))
+        assert server.sandbox.arrivals == []
+    assert ran.code == 2
+    assert "s3cret" not in ran.stderr
+    assert ran.stderr.startswith(
+        f"bulk-tasks: the task ledger postgresql://bulk@127.0.0.1:{url.split(':')[3]}"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_results_file_from_before_the_ledger_teaches_it_its_tasks_on_resume(
+    tmp_path: Path,
+) -> None:
+    data = write_creates(tmp_path / "in.csv", range(4))
+    results = tmp_path / "in.results.csv"
+    with SandboxServer(fast_sandbox()) as server:
+        assert bulk_tasks(*lemlist(data, server, "--ledger", "off")).code == 0
+        resumed = bulk_tasks(*lemlist(data, server, "--resume"))
+        assert resumed.code == 0, resumed.stderr
+        made = {line["leadId"]: line["remote_id"] for line in read_results(results)}
+        results.unlink()
+        again = bulk_tasks(*lemlist(data, server))
+        assert again.code == 0, again.stderr
+        once_each(server, range(4))
+    assert {line["leadId"]: line["remote_id"] for line in read_results(results)} == made
+    assert {line["status"] for line in read_results(results)} == {"skipped"}
+
+
+def test_tasks_resolve_finds_are_in_the_ledger(tmp_path: Path) -> None:
+    data = write_creates(tmp_path / "in.csv", range(3))
+    results = tmp_path / "in.results.csv"
+    dropped = Sandbox(keys={KEY}, limit=50, period=0.5, faults=Faults(p_drop=1.0))
+    with SandboxServer(dropped) as server:
+        sent = bulk_tasks(*lemlist(data, server, "--no-resolve", "--timeout", "0.5"))
+        assert sent.code == 1
+        assert {line["status"] for line in read_results(results)} == {"unknown"}
+        looked_up = bulk_tasks(
+            "resolve", results, "-t", "lemlist", "--base-url", server.url, "--timeout", "0.5"
+        )
+        assert looked_up.code == 0, looked_up.stderr
+        found = {line["leadId"]: line["remote_id"] for line in read_results(results)}
+        results.unlink()
+        again = bulk_tasks(*lemlist(data, server, "--timeout", "0.5"))
+        assert again.code == 0, again.stderr
+        once_each(server, range(3))
+    assert {line["leadId"]: line["remote_id"] for line in read_results(results)} == found
+    assert {line["status"] for line in read_results(results)} == {"skipped"}  # not looked up

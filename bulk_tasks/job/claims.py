@@ -246,13 +246,7 @@ class Claims:
     ) -> Ask | Outcome:
         """A line whose task an earlier run created: skipped as it is, or, with --row-key
         and its row edited since, its task's update (or why it cannot be updated)."""
-        changed = tuple(
-            sorted(
-                name
-                for name in {*entry.fields, *claim.fields}
-                if entry.fields.get(name) != claim.fields.get(name)
-            )
-        )
+        changed = _changed(entry, claim) if self._by_key else ()  # a fingerprint is its fields
         summary = self._run.summary
         if not changed:
             how = Ledgered.CREATED_ELSEWHERE if elsewhere else Ledgered.CREATED_BEFORE
@@ -332,6 +326,12 @@ class Claims:
             results=self._results,
             row=line.row.number,
         )
+
+
+def _changed(entry: Entry, claim: Claim) -> tuple[str, ...]:
+    """The fields whose values differ between what created the task and the line now."""
+    names = {*entry.fields, *claim.fields}
+    return tuple(sorted(name for name in names if entry.fields.get(name) != claim.fields.get(name)))
 
 
 def _identity(line: Line) -> str:
