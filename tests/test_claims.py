@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import KEY, bulk_tasks, once_sent, read_results
 from test_guarantees import FAST, fast_sandbox, write_creates
+from test_ledger_runs import lemlist
 
 from bulk_tasks.job.ledger import Claim, Ledger, Scope, key_hash, open_ledger
 from bulk_tasks.sandbox import SandboxServer
@@ -42,19 +43,7 @@ def claim(ledger: Ledger, fingerprint: str, *, run_id: str) -> None:
 
 def run(data: Path, server: SandboxServer, tmp_path: Path) -> tuple[int, str]:
     ledger = tmp_path / "ledger.sqlite3"
-    ran = bulk_tasks(
-        "run",
-        data,
-        "-t",
-        "lemlist",
-        "--base-url",
-        server.url,
-        *FAST,
-        "--ledger",
-        ledger,
-        "--timeout",
-        "1",
-    )
+    ran = bulk_tasks(*lemlist(data, server, "--ledger", ledger, "--timeout", "1"))
     return ran.code, ran.stdout + ran.stderr
 
 
@@ -112,6 +101,15 @@ class OtherRun(threading.Thread):
         self._path, self._fingerprint, self._created = path, fingerprint, created
         self.claimed, self.end = threading.Event(), threading.Event()
 
+    def __enter__(self) -> OtherRun:
+        self.start()
+        assert self.claimed.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.end.set()
+        self.join()
+
     def run(self) -> None:
         other = open_ledger(str(self._path))
         assert other is not None
@@ -133,21 +131,13 @@ class OtherRun(threading.Thread):
 
 def test_a_line_another_live_run_is_creating_waits_for_it_and_is_skipped(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(6))
-    other = OtherRun(
-        tmp_path / "ledger.sqlite3", fingerprints(data)[2], created="opp_TheOtherRuns1"
-    )
-    other.start()
-    try:
-        assert other.claimed.wait(10)
-        with SandboxServer(fast_sandbox()) as server:
-            # the other run says how its create ended once this run has sent the others
-            with once_sent(server.sandbox, 5, lambda: (time.sleep(0.5), other.end.set())):
-                code, said = run(data, server, tmp_path)
-            assert code == 0, said
-            assert len(server.sandbox.applied) == 5
-    finally:
-        other.end.set()
-        other.join()
+    mine = OtherRun(tmp_path / "ledger.sqlite3", fingerprints(data)[2], created="opp_TheOtherRuns1")
+    with mine as other, SandboxServer(fast_sandbox()) as server:
+        # the other run says how its create ended once this run has sent the others
+        with once_sent(server.sandbox, 5, lambda: (time.sleep(0.5), other.end.set())):
+            code, said = run(data, server, tmp_path)
+        assert code == 0, said
+        assert len(server.sandbox.applied) == 5
     status, message = statuses(data)[2]
     assert status == "skipped"
     assert message.startswith("task opp_TheOtherRuns1 created ")
@@ -161,16 +151,12 @@ def test_a_line_another_live_run_is_creating_waits_for_it_and_is_skipped(tmp_pat
 
 def test_a_line_another_live_run_lets_go_is_sent(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(4))
-    other = OtherRun(tmp_path / "ledger.sqlite3", fingerprints(data)[0])
-    other.start()
-    try:
-        assert other.claimed.wait(10)
-        with SandboxServer(fast_sandbox()) as server:
-            with once_sent(server.sandbox, 3, other.end.set):
-                code, said = run(data, server, tmp_path)
-            assert code == 0, said
-            assert len(server.sandbox.applied) == 4
-    finally:
-        other.end.set()
-        other.join()
+    with (
+        OtherRun(tmp_path / "ledger.sqlite3", fingerprints(data)[0]) as other,
+        SandboxServer(fast_sandbox()) as server,
+    ):
+        with once_sent(server.sandbox, 3, other.end.set):
+            code, said = run(data, server, tmp_path)
+        assert code == 0, said
+        assert len(server.sandbox.applied) == 4
     assert [status for status, _ in statuses(data)] == ["created"] * 4
