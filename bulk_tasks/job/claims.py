@@ -80,7 +80,7 @@ class Claims:
         self._vendor = run.settings.vendor
         self._by_key = run.settings.row_key is not None
         self._create_again = run.settings.create_again
-        self._results = str(run.journal.path.resolve())
+        self._results = str(run.journal.path.absolute())  # as `ledger list --results` matches it
         self._scopes: dict[str, Scope | None] = {}  # key variable -> its scope
         #: lines this run claimed (or, with --create-again, will record), by id(line)
         self._claimed: dict[int, Claim] = {}
