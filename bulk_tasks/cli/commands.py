@@ -24,7 +24,7 @@ import stamina.instrumentation
 import typer
 
 from .. import __version__, job
-from ..errors import BulkTasksError, OptionError
+from ..errors import OptionError
 from ..job.progress import Progress
 from ..job.summary import counted
 from ..keys import Keys
@@ -73,6 +73,7 @@ from .output import (
     report_reconciled,
     report_run,
     say,
+    user_errors,
 )
 from .progress import Announced, Once, watcher
 
@@ -662,18 +663,6 @@ def _latency(text: str) -> tuple[float, float]:
 
 
 # --- plumbing -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    try:
-        yield
-    except BulkTasksError as error:
-        say("error", f"bulk-tasks: {error}", level="error", to=err)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:  # before a run's own handling starts, or during validate
-        say("error", "bulk-tasks: stopped by Ctrl-C", level="error", to=err)
-        raise typer.Exit(2) from None
 
 
 @contextlib.contextmanager

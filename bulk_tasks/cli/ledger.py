@@ -16,7 +16,7 @@ from ..errors import OptionError
 from ..job.ledger import LOCAL, OFF, Entry, Ledger, check_ledger, ledger_file, open_ledger, shown
 from ..settings import vendor_named
 from .options import Command, LedgerOpt, LogFormatOpt, TargetOpt
-from .output import LogFormat, say
+from .output import LogFormat, say, user_errors
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -45,8 +45,6 @@ def where(ledger: LedgerOpt = None, log_format: LogFormatOpt = LogFormat.text) -
     \b
     Example: bulk-tasks ledger where --ledger /mnt/shared/task-ledger.sqlite3
     """
-    from .commands import user_errors
-
     say.json = log_format is LogFormat.json
     with user_errors():
         ledger = _check(ledger)
@@ -84,8 +82,6 @@ def list_entries(
     \b
     Example: bulk-tasks ledger list --target lemlist --since 2026-03-01
     """
-    from .commands import user_errors
-
     say.json = log_format is LogFormat.json
     with user_errors(), _opened(ledger) as opened:
         if opened is None:
@@ -112,8 +108,6 @@ def count(ledger: LedgerOpt = None, log_format: LogFormatOpt = LogFormat.text) -
     \b
     Example: bulk-tasks ledger count --ledger postgresql://bulk@db.internal:5432/tasks
     """
-    from .commands import user_errors
-
     say.json = log_format is LogFormat.json
     with user_errors(), _opened(ledger) as opened:
         if opened is None:
@@ -155,8 +149,6 @@ def forget(
     \b
     Example: bulk-tasks ledger forget --results nightly-03-01.results.csv
     """
-    from .commands import user_errors
-
     say.json = log_format is LogFormat.json
     with user_errors():
         filters = _filters(target=target, identity=identity, results=results)

@@ -6,13 +6,17 @@ summaries are blocks: their lines in text, one record with their figures in JSON
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
 
+from ..errors import BulkTasksError
 from ..job.summary import Ledgered, Resolved, Summary, counted
 from ..results import Status, vendor_of
 from ..rows.columns import Column, columns_for
@@ -345,3 +349,17 @@ class ToStderr(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         say("warning", f"bulk-tasks: {record.getMessage()}", level="warning", to=err)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """A user's mistake (a :class:`~bulk_tasks.errors.BulkTasksError`) or a Ctrl-C said in
+    one line, and exit code 2: no traceback."""
+    try:
+        yield
+    except BulkTasksError as error:
+        say("error", f"bulk-tasks: {error}", level="error", to=err)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:  # before a run's own handling starts, or during validate
+        say("error", "bulk-tasks: stopped by Ctrl-C", level="error", to=err)
+        raise typer.Exit(2) from None

@@ -215,7 +215,8 @@ async def _send(
     progress.start(plan.table.total, summary.notes, lines=summary.line_noun)
     try:
         async with run.going(key_of=gate.key) as lanes:
-            await EarlierLookup(run, plan.rules, plan.table.headers).look_up(lanes)
+            earlier = EarlierLookup(run, plan.rules, plan.table.headers, claims=gate.claims)
+            await earlier.look_up(lanes)
             sending = run.sending(
                 lanes,
                 ask_of=gate.ask,
@@ -223,8 +224,8 @@ async def _send(
                 refusal_stops_run=refusal_stops_run,
             )
             ended = await sending.send_all(plan.lines(summary, progress))
-            if run.claims is not None:
-                await run.claims.wait_for_others(
+            if gate.claims is not None:
+                await gate.claims.wait_for_others(
                     lanes, on_outcome=recovery.take, record=gate.record, hold=recovery.take
                 )
             await recovery.finish(lanes, refusal_stops_run=refusal_stops_run)
@@ -250,6 +251,7 @@ async def resolve_async(
 ) -> Summary:
     from ..rows.columns import map_columns as columns_of
     from ..sending.sharing import ensure_reachable
+    from .claims import Claims
     from .lookups import EarlierLookup, input_headers, results_rows
 
     path = settings.results or settings.input
@@ -294,8 +296,9 @@ async def resolve_async(
                 ledger=ledger,
             )
             started = time.monotonic()
+            claims = Claims(run, run.ledger) if run.ledger is not None else None
             async with run.going(key_of=keys.key) as lanes:
-                await EarlierLookup(run, rules, headers).look_up(lanes)
+                await EarlierLookup(run, rules, headers, claims=claims).look_up(lanes)
             summary.counts.update(run.earlier.decided_statuses())
             still = summary.resolved[Resolved.STILL_UNKNOWN] + summary.resolved[Resolved.NOT_ASKED]
             if still:

@@ -37,7 +37,7 @@ from ..results import DONE, Facts, NamedCells, Outcome, Status
 from ..rows.rules import Line
 from ..vendors.base import Ask
 from .ledger import Claim, Entry, Ledger, RunState, Scope, key_hash
-from .lookups import RECENT
+from .resolver import RECENT
 from .summary import Ledgered, counted
 
 if TYPE_CHECKING:
@@ -88,10 +88,7 @@ class Claims:
         self._edits: dict[int, Edit] = {}
         #: lines another run claimed and is creating, by id(line): they wait for it
         self._waiting: dict[int, Line] = {}
-
-    @property
-    def ledger(self) -> Ledger:
-        return self._ledger
+        run.on_sending(self.sending)
 
     def is_edit(self, line: Line) -> bool:
         """Whether ``line`` is being sent as an update of its task (no create to look up)."""

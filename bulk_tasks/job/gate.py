@@ -26,6 +26,7 @@ from ..vendors.base import Ask
 from .summary import counted
 
 if TYPE_CHECKING:
+    from .claims import Claims
     from .state import Run
 
 
@@ -42,11 +43,14 @@ class LineGate:
         self._recorder = run.recorder
         self._summary = run.summary
         self._progress = run.progress
-        self._claims = run.claims
-        from .lookups import Recovery  # late: validate, which uses no gate, starts faster
+        # late, as the sending stack they use: validate, which has no gate, starts faster
+        from .claims import Claims
+        from .lookups import Recovery
 
+        #: the task ledger's word on the run's creates (None: no ledger)
+        self.claims: Claims | None = Claims(run, run.ledger) if run.ledger is not None else None
         #: the run's creates that got no answer, held back to be looked up at the end
-        self.recovery = Recovery(run, record=self.record)
+        self.recovery = Recovery(run, record=self.record, claims=self.claims)
         self._found: dict[str, str | None] = {}  # variable named by rows -> its key, or None
         self._rows_seen = 0  # non-blank rows, each counted at its first line
         self._last_row = 0
@@ -78,8 +82,8 @@ class LineGate:
             if decided is not None:
                 self._summary.by_earlier_files[decided.status] += 1
         if decided is not None:
-            if self._claims is not None:  # a task an earlier file made: the ledger learns it
-                decided = self._claims.ended(line, decided)
+            if self.claims is not None:  # a task an earlier file made: the ledger learns it
+                decided = self.claims.ended(line, decided)
             self._recorder.record_line(line, decided)
             return None
         if beyond_limit:
@@ -88,9 +92,9 @@ class LineGate:
         if self.key(line.key_env) is None:
             self._recorder.record_line(line, self._key_missing(line.key_env))
             return None
-        if self._claims is None:
+        if self.claims is None:
             return line.ask
-        ask = self._claims.ask(line, hold=self.recovery.take)
+        ask = self.claims.ask(line, hold=self.recovery.take)
         if isinstance(ask, Outcome):
             self.record(line, ask)
             return None
@@ -112,8 +116,8 @@ class LineGate:
     def record(self, line: Line, outcome: Outcome) -> None:
         """What became of a line; a task it made is in the task ledger before it is in the
         results file; a refused key is said once."""
-        if self._claims is not None:
-            outcome = self._claims.ended(line, outcome)
+        if self.claims is not None:
+            outcome = self.claims.ended(line, outcome)
         outcome = self._rules.worded(outcome)
         if outcome.error_code == "key_rejected":
             variable = self._keys.variable(line.key_env)

@@ -42,10 +42,11 @@ from ..rows.rules import Line, Repeats, Rules
 from ..sending.lanes import Lanes
 from ..vendors.base import Ask
 from .progress import Progress
-from .resolver import Resolver, Unresolved, looked_up, never_answered, sent_again
+from .resolver import RECENT, Resolver, Unresolved, looked_up, never_answered, sent_again
 from .summary import Resolved, counted
 
 if TYPE_CHECKING:
+    from .claims import Claims
     from .state import Run
 
 #: called with a line and its last word
@@ -63,10 +64,6 @@ RecordLine = Callable[[Line, Outcome], None]
 #: resend hangs, the two later rounds add at most four times --timeout to the run.
 LOOKUP_ROUNDS = 3
 
-#: an earlier run whose results changed less than this long ago (seconds) counts as recent:
-#: a task it created cannot have been marked done in lemlist yet (lemlist lists no done
-#: task), so a task not found there never landed
-RECENT = 600.0
 
 #: what a line that cannot be rebuilt from its cells says (the request sent is not known)
 NOT_REBUILT = (
@@ -112,9 +109,10 @@ class Recovery:
     """A run's ``unknown`` creates, held back until they are looked up once the run has sent
     everything; the other lines' outcomes pass on at once, to ``record``."""
 
-    def __init__(self, run: Run, *, record: RecordLine) -> None:
+    def __init__(self, run: Run, *, record: RecordLine, claims: Claims | None = None) -> None:
         self._run = run
         self._record = record
+        self._claims = claims
         self._on = run.looks_up
         self._held: dict[int, Unresolved] = {}
         self._last = 0.0  # when the last line was held (the loop's clock)
@@ -122,8 +120,7 @@ class Recovery:
     def take(self, line: Line, outcome: Outcome) -> None:
         """What became of a line the run sent: an unknown create is held back, to be looked
         up; any other outcome passes on."""
-        claims = self._run.claims
-        edit = claims is not None and claims.is_edit(line)  # an update: no create to look up
+        edit = self._claims is not None and self._claims.is_edit(line)  # no create to look up
         if not self._on or outcome.status is not Status.UNKNOWN or edit:
             self._record(line, outcome)
             return
@@ -168,10 +165,13 @@ class EarlierLookup:
     place of sending it; a line that stays unknown gets its new message in the journal and
     in the earlier run's word on it, and is left to the run's own rules."""
 
-    def __init__(self, run: Run, rules: Rules, headers: Sequence[str]) -> None:
+    def __init__(
+        self, run: Run, rules: Rules, headers: Sequence[str], *, claims: Claims | None = None
+    ) -> None:
         self._run = run
         self._rules = rules
         self._headers = headers
+        self._claims = claims
 
     async def look_up(self, lanes: Lanes) -> None:
         """Look the lines up through ``lanes``, the quiet period counted from the file's last
@@ -201,8 +201,8 @@ class EarlierLookup:
 
     def ended(self, line: Line, outcome: Outcome) -> None:
         """Written to the journal; the gate records it so in place of sending the line."""
-        if self._run.claims is not None:  # in the task ledger before the results file
-            outcome = self._run.claims.ended(line, outcome)
+        if self._claims is not None:  # in the task ledger before the results file
+            outcome = self._claims.ended(line, outcome)
         complete = line.complete(self._rules.worded(outcome))
         self._run.journal.write(line.row, complete, line.fingerprint)
         self._run.earlier.decide(line.fingerprint, complete)

@@ -37,6 +37,11 @@ from ..sending.sender import LookupFailed, Sender
 from ..vendors.base import Finder, Json, Request, Vendor
 from .summary import Resolved
 
+#: an earlier run whose results changed less than this long ago (seconds) counts as recent:
+#: a task it created cannot have been marked done in lemlist yet (lemlist lists no done
+#: task), so a task not found there never landed
+RECENT = 600.0
+
 #: pages read at most for one lookup: a bound on the loop, far above a real list's length
 MOST_PAGES = 400
 

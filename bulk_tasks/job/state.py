@@ -24,7 +24,6 @@ from .summary import Recorder, Summary
 if TYPE_CHECKING:
     from ..sending.lanes import Lanes
     from ..sending.scheduler import SendingRun
-    from .claims import Claims
     from .ledger import Ledger
 
 
@@ -82,8 +81,8 @@ class Run:
     """One run's state, built once by ``run`` and by ``resolve`` and handed to the gate, the
     lookups and the sending: the settings and keys, the journal (the results file) with what
     an earlier run of it said and the tasks it knows (a lookup never takes one of them for
-    another line's task), the task ledger's claims, the summary, progress and recorder, the
-    stop, and the lanes."""
+    another line's task), the task ledger, the summary, progress and recorder, the stop, and
+    the lanes."""
 
     def __init__(
         self,
@@ -111,12 +110,10 @@ class Run:
         self.abort = asyncio.Event()
         #: this run, as the task ledger knows it: who claimed a line
         self.run_id = uuid.uuid4().hex
-        #: the task ledger's word on this run's creates (None: no ledger)
-        self.claims: Claims | None = None
-        if ledger is not None and settings.action == "create":
-            from .claims import Claims
-
-            self.claims = Claims(self, ledger)
+        #: the task ledger, which a create run consults before each create (None: none)
+        self.ledger = ledger if settings.action == "create" else None
+        #: who hears of each request's lines as they are marked on their way
+        self._on_sending: list[Callable[[Sequence[Line]], None]] = []
 
     def known_tasks(self, task_ids: AbstractSet[str]) -> set[str]:
         """The ones of ``task_ids`` that this results file names (an earlier run's lines, and
@@ -134,10 +131,15 @@ class Run:
 
     def mark_sending(self, lines: Sequence[Line]) -> None:
         """``lines`` marked in the journal as on their way: on disk when this returns (and
-        their claims in the task ledger too)."""
+        what heard of it too: the task ledger's claims)."""
         self.journal.sending((line.row, line.prospect_id, line.fingerprint) for line in lines)
-        if self.claims is not None:
-            self.claims.sending(lines)
+        for listener in self._on_sending:
+            listener(lines)
+
+    def on_sending(self, listener: Callable[[Sequence[Line]], None]) -> None:
+        """``listener`` hears of the lines of each request as they are marked on their way,
+        before the request goes."""
+        self._on_sending.append(listener)
 
     @contextlib.asynccontextmanager
     async def going(self, *, key_of: Callable[[str], str | None]) -> AsyncIterator[Lanes]:
@@ -153,12 +155,12 @@ class Run:
     def _alive(self) -> Iterator[None]:
         """Meanwhile the run tells the ledger, every few seconds, that it is alive (so that
         other runs wait for the lines it claimed), and at the end that it has ended."""
-        if self.claims is None:
+        ledger = self.ledger
+        if ledger is None:
             yield
             return
         from .ledger import BEAT
 
-        ledger = self.claims.ledger
         ledger.beat(self.run_id)
         beating = asyncio.get_running_loop().create_task(self._beat(ledger, BEAT))
         try:
