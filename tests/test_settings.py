@@ -61,6 +61,30 @@ IMPOSSIBLE: list[tuple[dict[str, Any], list[str], str]] = [
         ["-a", "update"],
         "--action update: saleshandy can only create",
     ),
+    (
+        {"ledger": "redis://cache:6379/0"},
+        ["--ledger", "redis://cache:6379/0"],
+        '--ledger "redis://cache:6379/0": Redis keeps rate windows (--share) but is no ledger, '
+        "as a ledger must survive a restart; give local, a file path or "
+        "postgresql://USER@HOST:PORT/DB",
+    ),
+    (
+        {"row_key": "CRM id", "action": "update"},
+        ["--row-key", "CRM id", "-a", "update"],
+        "--row-key goes with --action create: an update names its task",
+    ),
+    (
+        {"create_again": True, "ledger": "off"},
+        ["--create-again", "--ledger", "off"],
+        "--create-again needs the task ledger: leave out --ledger off",
+    ),
+    (
+        {"row_key": "CRM id", "sandbox": True},
+        ["--row-key", "CRM id", "--sandbox"],
+        "--row-key needs the task ledger, which the built-in sandbox runs without (its tasks "
+        "end with the run): try it on a sandbox that lasts (`bulk-tasks sandbox`, then "
+        "--base-url), or give --ledger PATH",
+    ),
 ]
 
 

@@ -81,7 +81,7 @@ class Claims:
         self._by_key = run.settings.row_key is not None
         self._create_again = run.settings.create_again
         self._results = str(run.journal.path.absolute())  # as `ledger list --results` matches it
-        self._scopes: dict[str, Scope | None] = {}  # key variable -> its scope
+        self._scopes: dict[str, Scope] = {}  # key variable -> its scope
         #: lines this run claimed (or, with --create-again, will record), by id(line)
         self._claimed: dict[int, Claim] = {}
         #: lines sent as updates, by id(line)
@@ -298,9 +298,9 @@ class Claims:
             status=Status.UNKNOWN,
             error_code="claimed_elsewhere",
             error_message=f"another run ({where}) claimed it and had not said how its create "
-            f"ended after {MOST_WAIT / 60:.0f} minutes of waiting: it may exist; when that run "
-            "is over, run this again with --resume --retry-unknown (the ledger skips it if it "
-            "was created)",
+            "ended when this run stopped waiting for it: it may exist; once that run is over, "
+            "run this one again with --resume --retry-unknown (the ledger skips it if it was "
+            "created)",
         )
 
     def _record(self, scope: Scope, claim: Claim, task_id: str) -> None:
