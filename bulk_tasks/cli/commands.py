@@ -179,6 +179,11 @@ def run(
       bulk-tasks run tasks.csv -t lemlist --resume
 
     Stopped or interrupted? Run the same command with --resume: nothing done is sent twice.
+    Nor is a task any earlier run created (the task ledger: --ledger).
+
+    \b
+    A sheet whose rows carry your CRM's id: edited rows update their tasks:
+      bulk-tasks run follow-ups.csv -t lemlist --row-key "CRM id"
 
     Unattended: bulk-tasks run --config job.toml (see the README's "Job files").
     """
