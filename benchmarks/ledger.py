@@ -1,7 +1,7 @@
 """What the task ledger costs a run: the real command with no ledger, with the local SQLite
 ledger and with a PostgreSQL one, at a vendor's pace and at the fastest the sandbox allows.
 
-    python benchmarks/ledger.py [--repeats N] [--vendor-rows N] [--fastest-rows N]
+    python benchmarks/ledger.py [--repeats N] [--vendor-rows N] [--fastest-rows N] [--time-calls]
 
 Each run is ``bulk-tasks run`` of lemlist creates in a child process, with a data folder
 and a cache folder of its own (so a fresh local ledger and rate window), against the
@@ -18,12 +18,18 @@ its default settings, fsync on; a database of its own for each run; the row says
 installed" without PostgreSQL). The runs are interleaved (off, local, PostgreSQL, off, ...)
 so that the machine's drift hits all alike, ``--repeats`` times (3).
 
-Each row: the run's wall seconds (median, min), lines a second, the child's CPU seconds
-(user + system), and the ledger's cost per line against ``off``: the median over the
-repeats of the difference to the ``off`` run beside it, in wall and CPU milliseconds a line;
-for PostgreSQL, the server's own CPU a line too (its processes', from /proc). The script
-fails when a run does not exit 0 or the sandbox did not apply each row exactly once. The
-default options take about 5 minutes.
+Each row: the run's wall seconds (median, min), lines a second, the seconds from the first
+request the sandbox saw to the last, the child's CPU seconds (user + system), and the
+ledger's cost per line against ``off``: the median over the repeats of the difference to
+the ``off`` run beside it, in wall and CPU milliseconds a line; for PostgreSQL, the
+server's own CPU a line too (its processes', from /proc). The script fails when a run does
+not exit 0 or the sandbox did not apply each row exactly once. The default options take
+about 5 minutes.
+
+``--time-calls`` says where the ledger's time goes: each run times the ledger's calls in
+its own process (its claims, its sending marks, its records of tasks created, its
+heartbeats), and a second table gives the milliseconds a line spent in each, beside what
+the ledger cost the run's wall time.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import json
 import os
 import resource
 import shutil
@@ -41,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +59,36 @@ USER = "usr_7YzNqVRMCfdeHEzMn"
 #: the longest a run may take before the script gives up on it (seconds)
 RUN_TIMEOUT = 600
 NOT_INSTALLED = "not installed"
+#: the ledger's calls a line or a run makes, timed with --time-calls
+CALLS = ("claim", "sending", "created", "beat")
+
+#: runs in the child with --time-calls: times the ledger's calls, then runs ``bulk-tasks``;
+#: at its exit, writes each call's count and seconds in all to $LEDGER_CALLS, as JSON
+TIMING_CHILD = """
+import atexit, json, os, sys, time
+from bulk_tasks.job.ledger.postgres_store import PostgresLedger
+from bulk_tasks.job.ledger.sqlite_store import SQLiteLedger
+spent = {}
+def timed(store, name):
+    method = getattr(store, name)
+    def timed_method(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+    setattr(store, name, timed_method)
+for name in sys.argv.pop(1).split(","):
+    timed(SQLiteLedger, name)
+    timed(PostgresLedger, name)
+def write():
+    with open(os.environ["LEDGER_CALLS"], "w", encoding="utf-8") as file:
+        json.dump(spent, file)
+atexit.register(write)
+from bulk_tasks.cli.commands import main
+sys.argv = ["bulk-tasks", *sys.argv[1:]]
+main()
+"""
 
 
 @dataclass(frozen=True)
@@ -73,6 +110,8 @@ class Ran:
     wall: float  # seconds
     cpu: float  # user + system seconds of the child
     server_cpu: float | None  # of the PostgreSQL server, for a run on it
+    sending: float  # seconds from the first request the sandbox saw to the last
+    calls: dict[str, float]  # seconds in all in each of the ledger's calls (--time-calls)
 
 
 @dataclass(frozen=True)
@@ -210,21 +249,32 @@ def children_commands(parent: int) -> list[str]:
 
 
 def one_run(
-    folder: Path, data: Path, pace: Pace, *, ledger: str, postgres: PostgresServer | None
+    folder: Path,
+    data: Path,
+    pace: Pace,
+    *,
+    ledger: str,
+    postgres: PostgresServer | None,
+    time_calls: bool,
 ) -> Ran:
     """``bulk-tasks run`` of ``data`` with ``--ledger ledger``, against a sandbox of its own;
     fails loudly unless it exits 0 and the sandbox applied each row exactly once.
-    ``postgres``: the server ``ledger`` is on, whose CPU is measured too."""
+    ``postgres``: the server ``ledger`` is on, whose CPU is measured too; ``time_calls``:
+    the ledger's calls are timed in the run."""
     folder.mkdir(parents=True)
     env = {
         **os.environ,
         "LEMLIST_API_KEY": KEY,
         "BULK_TASKS_DATA_DIR": str(folder / "data"),
         "BULK_TASKS_CACHE_DIR": str(folder / "cache"),
+        "LEDGER_CALLS": str(folder / "calls.json"),
     }
     sandbox = Sandbox(keys={KEY}, limit=pace.limit, period=pace.period)
     with SandboxServer(sandbox) as server:
-        command = [sys.executable, "-m", "bulk_tasks", "run", str(data), "-t", "lemlist"]
+        command = [sys.executable, "-m", "bulk_tasks"]
+        if time_calls:
+            command = [sys.executable, "-c", TIMING_CHILD, ",".join(CALLS)]
+        command += ["run", str(data), "-t", "lemlist"]
         command += ["--base-url", server.url, "--ledger", ledger]
         command += ["--results", str(folder / "results.csv")]
         command += ["--rate", pace.rate] if pace.rate else []
@@ -252,53 +302,102 @@ def one_run(
     used = None
     if server_before is not None and server_after is not None:
         used = server_after - server_before
-    return Ran(wall=wall, cpu=cpu, server_cpu=used)
+    times = sorted(arrival.time for arrival in sandbox.arrivals)
+    calls = json.loads((folder / "calls.json").read_text()) if time_calls else {}
+    sending = times[-1] - times[0]
+    return Ran(wall=wall, cpu=cpu, server_cpu=used, sending=sending, calls=calls)
 
 
-# --- the table -------------------------------------------------------------------------------
+# --- the tables ------------------------------------------------------------------------------
+
+HEADER = """\
+| pace | ledger | wall s, median (min) | lines/s | sent over, s | CPU s, median (min) \
+| ledger's wall ms/line | ledger's CPU ms/line | server's CPU ms/line |
+|---|---|---:|---:|---:|---:|---:|---:|---:|"""
+
+CALLS_HEADER = """\
+| pace | ledger | claim | sending mark | created | heartbeats | all | ledger's wall |
+|---|---|---:|---:|---:|---:|---:|---:|"""
+
+#: the ledgers measured, by the word in the tables
+LEDGERS = {"off": "off", "local": "local (SQLite, synced)", "postgresql": "PostgreSQL, local"}
 
 
 def row(pace: Pace, ledger: str, runs: list[Ran], off: list[Ran]) -> str:
+    """The ledger's row of the main table: the runs beside the runs with no ledger."""
     walls = [run.wall for run in runs]
     wall = statistics.median(walls)
     cpu = [run.cpu for run in runs]
+    sending = statistics.median(run.sending for run in runs)
     cost = "| | "
     if ledger != "off":
-        pairs = list(zip(runs, off, strict=True))
-        extra_wall = statistics.median((a.wall - b.wall) * 1000 / pace.rows for a, b in pairs)
-        extra_cpu = statistics.median((a.cpu - b.cpu) * 1000 / pace.rows for a, b in pairs)
-        cost = f"| {extra_wall:+.2f} | {extra_cpu:+.2f} "
+        wall_cost, cpu_cost = extra(pace, runs, off, wall_of), extra(pace, runs, off, cpu_of)
+        cost = f"| {wall_cost:+.2f} | {cpu_cost:+.2f} "
     server = [run.server_cpu * 1000 / pace.rows for run in runs if run.server_cpu is not None]
     served = f"{statistics.median(server):.2f}" if server else ""
     return (
-        f"| {pace.label} | {ledger} | {wall:.2f} ({min(walls):.2f}) "
-        f"| {pace.rows / wall:.1f} | {statistics.median(cpu):.2f} ({min(cpu):.2f}) {cost}"
-        f"| {served} |"
+        f"| {pace.label} | {LEDGERS[ledger]} | {wall:.2f} ({min(walls):.2f}) "
+        f"| {pace.rows / wall:.1f} | {sending:.2f} "
+        f"| {statistics.median(cpu):.2f} ({min(cpu):.2f}) {cost}| {served} |"
+    )
+
+
+def extra(pace: Pace, runs: list[Ran], off: list[Ran], figure: Callable[[Ran], float]) -> float:
+    """The median over the repeats of the milliseconds a line (of wall or CPU time: the
+    ``figure`` of a run) that a run took more than the run with no ledger beside it."""
+    return statistics.median(
+        (figure(run) - figure(alone)) * 1000 / pace.rows
+        for run, alone in zip(runs, off, strict=True)
+    )
+
+
+def wall_of(run: Ran) -> float:
+    return run.wall
+
+
+def cpu_of(run: Ran) -> float:
+    return run.cpu
+
+
+def calls_row(pace: Pace, ledger: str, runs: list[Ran], off: list[Ran]) -> str:
+    """The ledger's row of the calls' table: ms a line in each call, median over the runs."""
+    spent = [
+        statistics.median(run.calls.get(call, 0.0) * 1000 / pace.rows for run in runs)
+        for call in CALLS
+    ]
+    total = statistics.median(sum(run.calls.values()) * 1000 / pace.rows for run in runs)
+    figures = " | ".join(f"{figure:.2f}" for figure in spent)
+    return (
+        f"| {pace.label} | {LEDGERS[ledger]} | {figures} | {total:.2f} "
+        f"| {extra(pace, runs, off, wall_of):+.2f} |"
     )
 
 
 def measure(
-    folder: Path, pace: Pace, *, postgres: PostgresServer | None, repeats: int
-) -> list[str]:
-    """Each ledger ``repeats`` times, interleaved: a table row for each."""
+    folder: Path, pace: Pace, *, postgres: PostgresServer | None, repeats: int, time_calls: bool
+) -> dict[str, list[Ran]]:
+    """Each ledger ``repeats`` times, interleaved: the runs of each."""
     data = write_creates(folder / f"{pace.slug}.csv", pace.rows)
-    ledgers = ["off", "local"] + (["postgresql"] if postgres else [])
-    runs: dict[str, list[Ran]] = {ledger: [] for ledger in ledgers}
+    runs: dict[str, list[Ran]] = {"off": [], "local": []}
+    if postgres is not None:
+        runs["postgresql"] = []
     for repeat in range(repeats):
-        for ledger in ledgers:
+        for ledger, made in runs.items():
             place = folder / f"{pace.slug}-{ledger}-{repeat}"
+            server, where = None, ledger
             if ledger == "postgresql" and postgres is not None:
-                url = new_database(postgres.url, f"bench_{pace.slug}_{repeat}")
-                ran = one_run(place, data, pace, ledger=url, postgres=postgres)
-            else:
-                ran = one_run(place, data, pace, ledger=ledger, postgres=None)
-            runs[ledger].append(ran)
-    rows = [row(pace, "off", runs["off"], runs["off"])]
-    rows.append(row(pace, "local (SQLite, synced)", runs["local"], runs["off"]))
-    if postgres is None:
-        rows.append(f"| {pace.label} | PostgreSQL | {NOT_INSTALLED} |||||")
-    else:
-        rows.append(row(pace, "PostgreSQL, local", runs["postgresql"], runs["off"]))
+                server = postgres
+                where = new_database(postgres.url, f"bench_{pace.slug}_{repeat}")
+            made.append(
+                one_run(place, data, pace, ledger=where, postgres=server, time_calls=time_calls)
+            )
+    return runs
+
+
+def main_rows(pace: Pace, runs: dict[str, list[Ran]]) -> list[str]:
+    rows = [row(pace, ledger, made, runs["off"]) for ledger, made in runs.items()]
+    if "postgresql" not in runs:
+        rows.append(f"| {pace.label} | PostgreSQL | {NOT_INSTALLED} " + "| " * 6 + "|")
     return rows
 
 
@@ -311,6 +410,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each (3)")
     parser.add_argument("--vendor-rows", type=int, default=200, help="at lemlist's pace (200)")
     parser.add_argument("--fastest-rows", type=int, default=3000, help="unlimited (3000)")
+    parser.add_argument(
+        "--time-calls", action="store_true", help="time the ledger's calls in each run too"
+    )
     options = parser.parse_args()
     paces = [
         Pace("start-up", "start", 1, None, None, None),
@@ -319,15 +421,26 @@ def main() -> None:
     ]
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} cores, ", end="")
     print(f"load average {load_average()}; {options.repeats} runs of each, interleaved\n")
-    print(
-        "| pace | ledger | wall s, median (min) | lines/s | CPU s, median (min) "
-        "| ledger's wall ms/line | ledger's CPU ms/line | server's CPU ms/line |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print(HEADER)
+    calls: list[str] = []
     with tempfile.TemporaryDirectory() as folder, postgres_server() as postgres:
         for pace in paces:
-            rows = measure(Path(folder), pace, postgres=postgres, repeats=options.repeats)
-            print("\n".join(rows), flush=True)
+            runs = measure(
+                Path(folder),
+                pace,
+                postgres=postgres,
+                repeats=options.repeats,
+                time_calls=options.time_calls,
+            )
+            print("\n".join(main_rows(pace, runs)), flush=True)
+            calls += [
+                calls_row(pace, ledger, made, runs["off"])
+                for ledger, made in runs.items()
+                if ledger != "off"
+            ]
+    if options.time_calls:
+        print(f"\nThe ledger's calls in the runs, ms a line (median)\n\n{CALLS_HEADER}")
+        print("\n".join(calls))
     print(f"\nload average at the end {load_average()}")
 
 
