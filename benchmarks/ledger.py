@@ -63,7 +63,7 @@ NOT_INSTALLED = "not installed"
 CALLS = ("claim", "sending", "created", "beat")
 
 #: runs in the child with --time-calls: times the ledger's calls, then runs ``bulk-tasks``;
-#: at its exit, writes each call's count and seconds in all to $LEDGER_CALLS, as JSON
+#: at its exit, writes the seconds spent in each call in all to $LEDGER_CALLS, as JSON
 TIMING_CHILD = """
 import atexit, json, os, sys, time
 from bulk_tasks.job.ledger.postgres_store import PostgresLedger
@@ -91,7 +91,7 @@ main()
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pace:
     name: str
     slug: str  # for file and database names
@@ -415,9 +415,23 @@ def main() -> None:
     )
     options = parser.parse_args()
     paces = [
-        Pace("start-up", "start", 1, None, None, None),
-        Pace("vendor's pace", "vendor", options.vendor_rows, None, None, None),
-        Pace("fastest pace", "fastest", options.fastest_rows, 10**6, 1.0, "100000/1"),
+        Pace(name="start-up", slug="start", rows=1, limit=None, period=None, rate=None),
+        Pace(
+            name="vendor's pace",
+            slug="vendor",
+            rows=options.vendor_rows,
+            limit=None,
+            period=None,
+            rate=None,
+        ),
+        Pace(
+            name="fastest pace",
+            slug="fastest",
+            rows=options.fastest_rows,
+            limit=10**6,
+            period=1.0,
+            rate="100000/1",
+        ),
     ]
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} cores, ", end="")
     print(f"load average {load_average()}; {options.repeats} runs of each, interleaved\n")
