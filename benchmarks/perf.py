@@ -293,6 +293,7 @@ def paced_run(folder: Path, name: str, target: str, keys: int, rows: int) -> tup
     data = write_paced(folder / f"{name}.csv", target, rows, variables)
     env = {variable: f"pace-key-{n}" for n, variable in enumerate(variables)}
     env["BULK_TASKS_CACHE_DIR"] = str(folder / f"{name}.cache")
+    env["BULK_TASKS_DATA_DIR"] = str(folder / f"{name}.data")  # a task ledger of its own
     sandbox = Sandbox()
     with SandboxServer(sandbox) as server:
         ran = bulk_tasks(
@@ -608,6 +609,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         # the runs share their keys' windows in a cache folder of their own (this one's)
         os.environ["BULK_TASKS_CACHE_DIR"] = str(Path(folder) / "cache")
+        os.environ["BULK_TASKS_DATA_DIR"] = str(Path(folder) / "data")  # the runs' task ledger
         for name in options.only or list(MEASUREMENTS):
             for row in MEASUREMENTS[name](Path(folder), options.quick):
                 print(row.line(), flush=True)

@@ -98,7 +98,12 @@ def measure(vendor: str, seed: int, rows: int, folder: Path) -> Measured:
         subprocess.run(
             [*command, "--base-url", server.url],
             # a rate window of its own: not shared with other runs on this machine
-            env={**os.environ, target.key_env: KEY, "BULK_TASKS_CACHE_DIR": str(folder)},
+            env={
+                **os.environ,
+                target.key_env: KEY,
+                "BULK_TASKS_CACHE_DIR": str(folder),
+                "BULK_TASKS_DATA_DIR": str(folder),
+            },
             check=False,
             capture_output=True,
             timeout=120 + rows,

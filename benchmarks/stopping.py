@@ -59,7 +59,12 @@ def seconds_to_exit(stop: Stop, folder: Path) -> float:
     with SandboxServer(sandbox) as server:
         command = [sys.executable, "-m", "bulk_tasks", "run", str(source), "-t", "lemlist"]
         command += ["--base-url", server.url, "--rate", "50/0.5", "--force", *stop.options]
-        env = {**os.environ, "LEMLIST_API_KEY": KEY, "BULK_TASKS_CACHE_DIR": str(folder)}
+        env = {
+            **os.environ,
+            "LEMLIST_API_KEY": KEY,
+            "BULK_TASKS_CACHE_DIR": str(folder),
+            "BULK_TASKS_DATA_DIR": str(folder),
+        }
         with subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         ) as run:

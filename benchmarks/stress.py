@@ -135,6 +135,7 @@ def measure(condition: str, folder: Path, requests: int, runs: int) -> Measured:
         **os.environ,
         "LEMLIST_API_KEY": KEY,
         "BULK_TASKS_CACHE_DIR": str(folder / f"{condition}-cache"),
+        "BULK_TASKS_DATA_DIR": str(folder / f"{condition}-data"),  # the runs' task ledger
         "STRESS_CONDITIONS": ",".join(made),
         "STRESS_SINCE": repr(time.monotonic()),
     }

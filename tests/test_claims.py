@@ -15,10 +15,18 @@ from helpers import KEY, bulk_tasks, once_sent, read_results
 from test_guarantees import FAST, fast_sandbox, write_creates
 from test_ledger_runs import lemlist
 
+from bulk_tasks.job.claims import ledger_destination
 from bulk_tasks.job.ledger import Claim, Ledger, Scope, key_hash, open_ledger
 from bulk_tasks.sandbox import SandboxServer
+from bulk_tasks.settings import Settings
 
-SCOPE = Scope("lemlist", "lemlist", key_hash(KEY))
+
+def scope(server: SandboxServer) -> Scope:
+    """The scope of the lines a run sends to ``server`` with the test's key."""
+    settings = Settings(input=Path("in.csv"), target="lemlist", base_url=server.url)
+    return Scope("lemlist", ledger_destination(settings), key_hash(KEY))
+
+
 ELSEWHERE = "/srv/other-machine/in.results.csv"
 
 
@@ -37,8 +45,8 @@ def fingerprints(data: Path) -> list[str]:
     return [line["fingerprint"] for line in read_results(data.with_suffix(".v.csv"))]
 
 
-def claim(ledger: Ledger, fingerprint: str, *, run_id: str) -> None:
-    assert ledger.claim(SCOPE, Claim(fingerprint, {}, ELSEWHERE, 3), run_id=run_id) is None
+def claim(ledger: Ledger, at: Scope, fingerprint: str, *, run_id: str) -> None:
+    assert ledger.claim(at, Claim(fingerprint, {}, ELSEWHERE, 3), run_id=run_id) is None
 
 
 def run(data: Path, server: SandboxServer, tmp_path: Path) -> tuple[int, str]:
@@ -56,8 +64,8 @@ def test_a_claim_whose_run_went_before_sending_it_is_sent_at_once(
     tmp_path: Path, ledger: Ledger
 ) -> None:
     data = write_creates(tmp_path / "in.csv", range(3))
-    claim(ledger, fingerprints(data)[1], run_id="killed-before-sending")
     with SandboxServer(fast_sandbox()) as server:
+        claim(ledger, scope(server), fingerprints(data)[1], run_id="killed-before-sending")
         code, said = run(data, server, tmp_path)
         assert code == 0, said
         assert len(server.sandbox.applied) == 3
@@ -79,15 +87,15 @@ def test_a_claim_whose_run_went_after_sending_it_is_looked_up_and_found(
         )
         assert made.code == 0, made.stderr
         [task] = [applied.task_id for applied in server.sandbox.applied]
-        claim(ledger, sent, run_id="killed-after-sending")
-        ledger.sending(SCOPE, [sent], run_id="killed-after-sending")
+        claim(ledger, scope(server), sent, run_id="killed-after-sending")
+        ledger.sending(scope(server), [sent], run_id="killed-after-sending")
         code, said = run(data, server, tmp_path)
         assert code == 0, said
         assert len(server.sandbox.applied) == 3  # the found task, and two new
+        entry = ledger.get(scope(server), sent)
     lines = sorted(read_results(data.with_suffix(".results.csv")), key=lambda x: int(x["row"]))
     assert (lines[1]["status"], lines[1]["remote_id"]) == ("created", task)
     assert "found at lemlist" in lines[1]["error_message"]
-    entry = ledger.get(SCOPE, sent)
     assert entry is not None
     assert entry.task_id == task
 
@@ -96,9 +104,10 @@ class OtherRun(threading.Thread):
     """Another run, on its own connection to the ledger: it claims a line and stays alive
     until told to end, then ``ends`` (creates the task, or lets the claim go)."""
 
-    def __init__(self, path: Path, fingerprint: str, *, created: str = "") -> None:
+    def __init__(self, path: Path, at: Scope, fingerprint: str, *, created: str = "") -> None:
         super().__init__()
         self._path, self._fingerprint, self._created = path, fingerprint, created
+        self._scope = at
         self.claimed, self.end = threading.Event(), threading.Event()
 
     def __enter__(self) -> OtherRun:
@@ -114,16 +123,16 @@ class OtherRun(threading.Thread):
         other = open_ledger(str(self._path))
         assert other is not None
         try:
-            claim(other, self._fingerprint, run_id="alive")
+            claim(other, self._scope, self._fingerprint, run_id="alive")
             other.beat("alive")
             self.claimed.set()
             while not self.end.wait(0.2):
                 other.beat("alive")
             if self._created:
                 line = Claim(self._fingerprint, {}, ELSEWHERE, 3)
-                other.created(SCOPE, line, task_id=self._created, run_id="alive")
+                other.created(self._scope, line, task_id=self._created, run_id="alive")
             else:  # its create was refused
-                other.release(SCOPE, self._fingerprint, run_id="alive")
+                other.release(self._scope, self._fingerprint, run_id="alive")
             other.beat("alive", ended=True)
         finally:
             other.close()
@@ -131,10 +140,11 @@ class OtherRun(threading.Thread):
 
 def test_a_line_another_live_run_is_creating_waits_for_it_and_is_skipped(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(6))
-    mine = OtherRun(tmp_path / "ledger.sqlite3", fingerprints(data)[2], created="opp_TheOtherRuns1")
-    with mine as other, SandboxServer(fast_sandbox()) as server:
+    ledger, theirs = tmp_path / "ledger.sqlite3", fingerprints(data)[2]
+    with SandboxServer(fast_sandbox()) as server:
+        other = OtherRun(ledger, scope(server), theirs, created="opp_TheOtherRuns1")
         # the other run says how its create ended once this run has sent the others
-        with once_sent(server.sandbox, 5, lambda: (time.sleep(0.5), other.end.set())):
+        with other, once_sent(server.sandbox, 5, lambda: (time.sleep(0.5), other.end.set())):
             code, said = run(data, server, tmp_path)
         assert code == 0, said
         assert len(server.sandbox.applied) == 5
@@ -151,11 +161,10 @@ def test_a_line_another_live_run_is_creating_waits_for_it_and_is_skipped(tmp_pat
 
 def test_a_line_another_live_run_lets_go_is_sent(tmp_path: Path) -> None:
     data = write_creates(tmp_path / "in.csv", range(4))
-    with (
-        OtherRun(tmp_path / "ledger.sqlite3", fingerprints(data)[0]) as other,
-        SandboxServer(fast_sandbox()) as server,
-    ):
-        with once_sent(server.sandbox, 3, other.end.set):
+    ledger, theirs = tmp_path / "ledger.sqlite3", fingerprints(data)[0]
+    with SandboxServer(fast_sandbox()) as server:
+        other = OtherRun(ledger, scope(server), theirs)
+        with other, once_sent(server.sandbox, 3, other.end.set):
             code, said = run(data, server, tmp_path)
         assert code == 0, said
         assert len(server.sandbox.applied) == 4

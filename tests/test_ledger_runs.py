@@ -425,3 +425,14 @@ def test_tasks_resolve_finds_are_in_the_ledger(tmp_path: Path) -> None:
         once_each(server, range(3))
     assert {line["leadId"]: line["remote_id"] for line in read_results(results)} == found
     assert {line["status"] for line in read_results(results)} == {"skipped"}  # not looked up
+
+
+def test_a_sandbox_at_another_address_is_another_destination(tmp_path: Path) -> None:
+    data = write_creates(tmp_path / "in.csv", range(3))
+    with SandboxServer(fast_sandbox()) as first:
+        assert bulk_tasks(*lemlist(data, first)).code == 0
+    (tmp_path / "in.results.csv").unlink()
+    with SandboxServer(fast_sandbox()) as second:  # another port: its tasks are its own
+        again = bulk_tasks(*lemlist(data, second))
+        assert again.code == 0, again.stderr
+        once_each(second, range(3))

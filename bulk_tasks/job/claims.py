@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..results import DONE, Facts, NamedCells, Outcome, Status
 from ..rows.rules import Line
+from ..settings import Settings
 from ..vendors.base import Ask
 from .ledger import Claim, Entry, Ledger, RunState, Scope, key_hash
 from .resolver import RECENT
@@ -311,7 +312,7 @@ class Claims:
         if scope is None:
             key = self._run.keys.key(line.key_env) or ""
             settings = self._run.settings
-            scope = Scope(settings.target, settings.destination, key_hash(key))
+            scope = Scope(settings.target, ledger_destination(settings), key_hash(key))
             self._scopes[line.key_env] = scope
         return scope
 
@@ -329,6 +330,15 @@ def _changed(entry: Entry, claim: Claim) -> tuple[str, ...]:
     """The fields whose values differ between what created the task and the line now."""
     names = {*entry.fields, *claim.fields}
     return tuple(sorted(name for name in names if entry.fields.get(name) != claim.fields.get(name)))
+
+
+def ledger_destination(settings: Settings) -> str:
+    """Where the tasks go, as the ledger tells it: the vendor (or its built-in sandbox), and
+    the address requests go to when ``--base-url`` gives another (a sandbox that lasts, a
+    proxy): tasks made there are not the vendor's own, as for the rate window."""
+    if settings.base_url is None:
+        return settings.destination
+    return f"{settings.destination} at {settings.url}"
 
 
 def _identity(line: Line) -> str:
