@@ -104,7 +104,7 @@ class Settings:
                 raise OptionError(
                     f"{option} needs the task ledger, which the built-in sandbox runs without "
                     "(its tasks end with the run): try it on a sandbox that lasts (`bulk-tasks "
-                    "sandbox`, then --base-url), or give --ledger PATH"
+                    "sandbox`, then --base-url URL)"
                 )
             raise OptionError(f"{option} needs the task ledger: leave out --ledger off")
 

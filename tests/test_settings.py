@@ -83,7 +83,7 @@ IMPOSSIBLE: list[tuple[dict[str, Any], list[str], str]] = [
         ["--row-key", "CRM id", "--sandbox"],
         "--row-key needs the task ledger, which the built-in sandbox runs without (its tasks "
         "end with the run): try it on a sandbox that lasts (`bulk-tasks sandbox`, then "
-        "--base-url), or give --ledger PATH",
+        "--base-url URL)",
     ),
 ]
 
