@@ -201,7 +201,7 @@ def check_ledger(where: str) -> None:
         return  # local, off or a path
     raise OptionError(
         f'--ledger "{shown(where)}": give local (the default: a file in the user\'s data '
-        "folder), a file path (a volume that several machines mount), "
+        "folder), a file path (a volume the runs and containers of one machine share), "
         "postgresql://USER@HOST:PORT/DB (every machine using that database) or off (no "
         "ledger: rows created by earlier runs may be created again)"
     )

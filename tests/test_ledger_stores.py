@@ -315,7 +315,8 @@ def test_an_unreachable_database_is_unavailable_without_its_password() -> None:
         (
             "ftp://x",
             '--ledger "ftp://x": give local (the default: a file in the user\'s data folder), '
-            "a file path (a volume that several machines mount), postgresql://USER@HOST:PORT/DB "
+            "a file path (a volume the runs and containers of one machine share), "
+            "postgresql://USER@HOST:PORT/DB "
             "(every machine using that database) or off (no ledger: rows created by earlier "
             "runs may be created again)",
         ),

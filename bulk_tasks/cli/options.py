@@ -189,7 +189,8 @@ LedgerOpt = Annotated[
         show_default=False,
         help="The task ledger, which remembers every task created so that no later run "
         "creates it again: local (the default: a file in the user's data folder), a file path "
-        "(a volume several runs mount), postgresql://USER@HOST/DB (several machines), or off. "
+        "(a volume the runs of one machine share), postgresql://USER@HOST/DB (several "
+        "machines), or off. "
         "The built-in sandbox runs without one unless given.",
     ),
 ]

@@ -4,8 +4,9 @@
     local (the default)          a SQLite file in the user's data folder (:mod:`.sqlite_store`;
                                  ``BULK_TASKS_DATA_DIR`` moves the folder)
     PATH                         a SQLite file there (a folder, or a path ending in /, gets
-                                 ``task-ledger.sqlite3`` inside): a volume that the runs of
-                                 several machines mount
+                                 ``task-ledger.sqlite3`` inside): a volume the runs and
+                                 containers of one machine share (SQLite's locks do not
+                                 hold across a network file system)
     postgresql://USER@HOST/DB    a PostgreSQL database every machine reaches
                                  (:mod:`.postgres_store`)
     off                          no ledger
