@@ -759,3 +759,33 @@ def test_another_tools_requests_no_answer_could_show_meet_only_a_request_sent_al
     assert run.on_their_way_at_429s == refused
     assert all(2.0 < moment < 2.1 for moment in server.refused)  # as the first window frees
     assert len(server.arrivals) == 50 + len(refused)
+
+
+async def test_the_first_request_goes_before_the_rest_of_the_file_is_asked() -> None:
+    """Asking for a line may take a while (the task ledger claims it): a worker waiting for
+    a request gets the first one at once, not once every line has been asked."""
+    asked: list[int] = []
+    asked_when_sent: list[int] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        asked_when_sent.append(len(asked))
+        return httpx.Response(200, json={"_id": "opp_AAAAAAAAAAAAAAAAA"})
+
+    def ask_of(row: int) -> Ask:
+        asked.append(row)
+        return Ask(CREATE.request)
+
+    outcomes: dict[int, Outcome] = {}
+    ended = await SendingRun(
+        ask_of=ask_of,
+        open_lane=lambda _: Lane(
+            sender(answer, rate=Rate(50, 0.1)), Packer(LEMLIST, row_of=lambda row: row, size=1)
+        ),
+        creates=True,
+        on_outcome=outcomes.__setitem__,
+        stop=asyncio.Event(),
+        workers=4,
+    ).send_all(range(300))
+    assert ended.stopped is None
+    assert len(outcomes) == 300
+    assert asked_when_sent[0] < 300 // 2, asked_when_sent[:3]  # not once all 300 are asked

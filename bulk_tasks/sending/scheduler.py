@@ -180,6 +180,9 @@ class SendingRun(Generic[L]):
                     self._on_outcome(line, lane.refused.outcome)
                 else:
                     self._dispatch(lane, lane.packer.add(line, ask))
+                    # the requests on their way go on while the next line is asked for, which
+                    # may take a while (the task ledger claims it): one line at a time
+                    await asyncio.sleep(0)
                 if lane.wants_due():
                     self._dispatch(lane, lane.packer.due())
             if count % 500 == 499:
