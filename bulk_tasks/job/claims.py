@@ -13,9 +13,10 @@ for Saleshandy), for the run's vendor, destination and key. The claim is what ke
   and row, and with which task; with ``--row-key``, a row edited since updates its task
   where the vendor can (``updated``), and says what it cannot update where it cannot;
 - another run holds the claim: while it is alive the line waits for it, until it says how
-  the create ended (created: skipped; let go: sent); a run that ended or went without saying
-  (killed, its machine lost) left a create with no answer, which this run takes over and
-  looks up at the vendor like its own.
+  the create ended (created: skipped; let go: sent); a claim whose run ended or went without
+  saying (killed, its machine lost) is taken over: a create it never sent (the claim is
+  marked as each request goes) is sent now; one it sent got no answer, and is looked up at
+  the vendor like this run's own.
 
 ``--create-again`` sends every line and records its new task in place of the old one.
 """
