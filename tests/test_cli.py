@@ -481,7 +481,7 @@ def test_progress_is_plain_lines_when_nobody_watches(server: SandboxServer, tmp_
 @pytest.mark.parametrize(
     "command",
     [
-        *("run", "validate", "fields", "sandbox", "reconcile", "run-folder"),
+        *("run", "validate", "fields", "sandbox", "reconcile", "run-folder", "history"),
         *("ledger where", "ledger list", "ledger count", "ledger forget"),
     ],
 )
@@ -513,6 +513,7 @@ def test_the_top_level_help_gives_each_command_its_whole_description() -> None:
         "  resolve     Look up at the vendor the unknown lines of a results file.",
         "  reconcile   Settle several results files; say what is left to do.",
         "  run-folder  Run each spreadsheet dropped in a folder once, unattended.",
+        "  history     What run-folder did with each file, newest first.",
         "  sandbox     Serve a local emulator of the vendors' task APIs.",
         "  ledger      List, count or forget the tasks earlier runs created.",
     ]

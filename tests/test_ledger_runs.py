@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import KEY, Background, bulk_tasks, read_results, wait_for_sent
 from test_guarantees import FAST, fast_sandbox, lead, write_creates
+from test_history import run_inbox
 
 from bulk_tasks.sandbox import Faults, Sandbox, SandboxServer
 
@@ -282,19 +283,7 @@ def test_nightly_files_repeating_half_of_the_last_create_every_task_once(tmp_pat
     with SandboxServer(fast_sandbox()) as server:
         for night, first in enumerate((0, 10, 20)):
             write_creates(inbox / f"night-{night}.csv", range(first, first + 20))
-            ran = bulk_tasks(
-                "run-folder",
-                inbox,
-                "--done",
-                done,
-                "-t",
-                "lemlist",
-                "--base-url",
-                server.url,
-                *FAST,
-                "--settle",
-                "0",
-            )
+            ran = run_inbox(inbox, done, server)
             assert ran.code == 0, ran.stderr
         once_each(server, range(40))
 

@@ -16,6 +16,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -58,9 +59,11 @@ from .options import (
     SetOpt,
     ShareOpt,
     SheetOpt,
+    SinceOpt,
     TargetOpt,
     TimeoutOpt,
     TimezoneOpt,
+    day_start,
     given,
     settings_from,
     with_job_file,
@@ -68,6 +71,7 @@ from .options import (
 from .output import (
     LogFormat,
     ToStderr,
+    aligned,
     err,
     report_fields,
     report_reconciled,
@@ -533,6 +537,61 @@ def run_folder(
 
 
 app.add_typer(ledger_app, name="ledger")
+
+
+@app.command(cls=Command, short_help="What run-folder did with each file, newest first.")
+def history(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FOLDER",
+            help="The inbox that run-folder watches, or its --done folder.",
+            show_default=False,
+        ),
+    ],
+    since: SinceOpt = None,
+    log_format: LogFormatOpt = LogFormat.text,
+) -> None:
+    """Say what run-folder did with each file of an inbox, newest first: when, the vendor,
+    what became of the file, its lines by status, those still to act on (failed, unknown,
+    not_sent), its exit code and its results file.
+
+    \b
+    Example: bulk-tasks history inbox/ --since 2026-03-01
+    """
+    from .history import history_of, read_history
+
+    say.json = log_format is LogFormat.json
+    with user_errors():
+        start = day_start(since, "--since")
+        when = None if start is None else datetime.fromtimestamp(start).astimezone()
+        runs = read_history(history_of(folder), since=when)
+    if say.json:
+        for run in runs:
+            say("history.file", "", **run.fields())
+        return
+    if not runs:
+        say("history.empty", f"{folder}: no file run" + (f" since {since}" if since else ""))
+        return
+    rows = [["when", "file", "vendor", "outcome", "exit", "created", "updated", "skipped"]]
+    rows[0] += ["invalid", "to act on", "results"]
+    for run in runs:
+        counts = run.counts
+        rows.append(
+            [
+                run.when.strftime("%Y-%m-%d %H:%M:%S"),
+                run.file,
+                run.vendor,
+                run.outcome,
+                str(run.exit_code),
+                *(str(counts.get(status, 0)) for status in ("created", "updated", "skipped")),
+                str(counts.get("invalid", 0)),
+                str(run.to_act_on),
+                run.results or "",
+            ]
+        )
+    for line in aligned(rows):
+        say("history.file", line)
 
 
 class RemainingAt(StrEnum):

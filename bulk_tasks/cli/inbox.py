@@ -21,7 +21,9 @@ rules that make cron every few minutes safe:
   with ``NAME.why.txt`` saying why, and the others are still run;
 - a run that is stopped (Ctrl-C, SIGTERM, a refused key, the disk full) ends the pass: its
   file stays in the inbox and the next pass resumes it from its results file;
-- a second instance exits at once: the first holds ``INBOX/.bulk-tasks.lock``.
+- a second instance exits at once: the first holds ``INBOX/.bulk-tasks.lock``;
+- each file a pass ran or set aside adds a line to the done folder's run log, which
+  ``bulk-tasks history`` reads (:mod:`~bulk_tasks.cli.history`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from ..results import SentBefore, Status
 from ..results.formats import CsvFormat, delimiter_of
 from ..rows.inputs import CSV_EXTENSIONS, SHEET_EXTENSIONS
 from ..rows.safe_cells import restore
+from .history import FileRun, log_file_run, remember_done_folder
 
 PROCESSED_FILES = ".bulk-tasks-processed.jsonl"
 #: the processed-files record's name in earlier versions: renamed to PROCESSED_FILES on first use
@@ -282,6 +285,7 @@ def run_folder(
         ) from None
     try:
         _make_folder(done)
+        remember_done_folder(inbox, done)
         folder_pass = _Pass(inbox, done, settings, key=key, watcher=watcher)
         return folder_pass.run(settle=settle)
     finally:
@@ -345,10 +349,24 @@ class _Pass:
                 continue
             result = self._file(path, ready)
             summary.files.append(result)
+            log_file_run(self.done, self._logged(result))
             if result.status is FileStatus.STOPPED:
                 summary.stopped = f"{path.name}: {result.stopped}"
                 break
         return summary
+
+    def _logged(self, result: FileResult) -> FileRun:
+        """A file's line in the done folder's run log."""
+        return FileRun(
+            when=datetime.now().astimezone(),
+            file=result.name,
+            vendor=self.settings.target,
+            outcome=result.status.value,
+            counts=result.counts,
+            exit_code=result.code,
+            results=None if result.results is None else str(result.results),
+            said=result.said,
+        )
 
     def _earlier_files(self, ready: list[Path]) -> EarlierFiles:
         if self.earlier is None:

@@ -15,8 +15,8 @@ import typer
 from ..errors import OptionError
 from ..job.ledger import LOCAL, OFF, Entry, Ledger, check_ledger, ledger_file, open_ledger, shown
 from ..settings import vendor_named
-from .options import Command, LedgerOpt, LogFormatOpt, TargetOpt
-from .output import LogFormat, say, user_errors
+from .options import Command, LedgerOpt, LogFormatOpt, SinceOpt, TargetOpt, day_start
+from .output import LogFormat, aligned, say, user_errors
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -68,10 +68,7 @@ def list_entries(
     target: TargetOpt = None,
     identity: IdentityOpt = None,
     results: ResultsFileOpt = None,
-    since: Annotated[
-        str | None,
-        typer.Option(metavar="YYYY-MM-DD", help="Only entries of this day or later (local time)."),
-    ] = None,
+    since: SinceOpt = None,
     limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most N entries.")] = 50,
     ledger: LedgerOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
@@ -87,7 +84,7 @@ def list_entries(
         if opened is None:
             return
         filters = _filters(target=target, identity=identity, results=results)
-        entries = list(opened.entries(**filters, since=_day(since, "--since"), limit=limit))
+        entries = list(opened.entries(**filters, since=day_start(since, "--since"), limit=limit))
         if not entries:
             say(
                 "ledger.empty", f"Task ledger {opened.where}: no entry to list", ledger=opened.where
@@ -96,7 +93,7 @@ def list_entries(
             for entry in entries:
                 say("ledger.entry", "", **_entry_fields(entry))
             return
-        for line in _table([_HEADER, *map(_entry_row, entries)] if entries else []):
+        for line in aligned([_HEADER, *map(_entry_row, entries)] if entries else []):
             say("ledger.entry", line)
 
 
@@ -120,7 +117,7 @@ def count(ledger: LedgerOpt = None, log_format: LogFormatOpt = LogFormat.text) -
         rows += [[vendor, dest, str(made), str(held)] for vendor, dest, made, held in counted]
         say.block(
             "ledger.count",
-            _table(rows),
+            aligned(rows),
             ledger=opened.where,
             counts=[
                 {"vendor": vendor, "destination": dest, "created": made, "claimed": held}
@@ -152,7 +149,7 @@ def forget(
     say.json = log_format is LogFormat.json
     with user_errors():
         filters = _filters(target=target, identity=identity, results=results)
-        cutoff = _day(before, "--before")
+        cutoff = day_start(before, "--before")
         if every == bool(filters or cutoff is not None):
             raise OptionError(
                 "ledger forget needs --identity, --results, --target or --before (which entries "
@@ -222,17 +219,6 @@ def _filters(*, target: str | None, identity: str | None, results: Path | None) 
     return filters
 
 
-def _day(text: str | None, option: str) -> float | None:
-    """The start of the day ``text`` names, in local time, as epoch seconds."""
-    if text is None:
-        return None
-    try:
-        day = datetime.date.fromisoformat(text)
-    except ValueError:
-        raise OptionError(f'{option} "{text}": give a day as YYYY-MM-DD, e.g. 2026-03-01') from None
-    return datetime.datetime.combine(day, datetime.time()).timestamp()
-
-
 def _entries(number: int) -> str:
     return f"{number} {'entry' if number == 1 else 'entries'}"
 
@@ -278,12 +264,3 @@ def _iso(epoch: float | None) -> str | None:
 
 def _local(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    """Rows as lines of columns two spaces apart, each as wide as its widest cell."""
-    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]

@@ -7,6 +7,7 @@ commands that take ``--rate`` take the same definition and the same help. A job 
 
 from __future__ import annotations
 
+import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -210,6 +211,10 @@ CreateAgainOpt = Annotated[
         "(the ledger then names the new tasks).",
     ),
 ]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(metavar="YYYY-MM-DD", help="Only from this day on (local time)."),
+]
 LimitOpt = Annotated[
     int | None,
     typer.Option(
@@ -346,3 +351,14 @@ def _from_file(config: Path | None, name: str, value: Any) -> Any:
     if name in ("input", "results", "inbox", "done") or (name == "map" and isinstance(value, str)):
         return Path(value)
     return value
+
+
+def day_start(text: str | None, option: str) -> float | None:
+    """The start of the day ``text`` names, in local time, as epoch seconds."""
+    if text is None:
+        return None
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        raise OptionError(f'{option} "{text}": give a day as YYYY-MM-DD, e.g. 2026-03-01') from None
+    return datetime.datetime.combine(day, datetime.time()).timestamp()

@@ -363,3 +363,12 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:  # before a run's own handling starts, or during validate
         say("error", "bulk-tasks: stopped by Ctrl-C", level="error", to=err)
         raise typer.Exit(2) from None
+
+
+def aligned(rows: list[list[str]]) -> list[str]:
+    """Rows as lines of columns two spaces apart, each as wide as its widest cell."""
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
