@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import stamina.instrumentation
 import typer
 
 from .. import __version__, job
-from ..errors import OptionError
+from ..errors import BulkTasksError, OptionError
 from ..job.progress import Progress
 from ..job.summary import counted
 from ..keys import Keys
@@ -34,6 +34,7 @@ from ..settings import Settings, spec_of, vendor_named
 from ..vendors import VENDORS
 from ..vendors.base import Spec, Vendor
 from .ledger import app as ledger_app
+from .notify import Ended, NotifyOn, check_urls, notify
 from .options import (
     Action,
     ActionOpt,
@@ -51,6 +52,8 @@ from .options import (
     LogFormatOpt,
     MapOpt,
     NoPackOpt,
+    NotifyOnOpt,
+    NotifyOpt,
     RateOpt,
     ResolveOpt,
     ResultsOpt,
@@ -80,6 +83,9 @@ from .output import (
     user_errors,
 )
 from .progress import Announced, Once, watcher
+
+if TYPE_CHECKING:
+    from .inbox import FileResult
 
 app = typer.Typer(
     add_completion=False,
@@ -162,6 +168,8 @@ def run(
     ledger: LedgerOpt = None,
     row_key: RowKeyOpt = None,
     create_again: CreateAgainOpt = False,
+    notify: NotifyOpt = None,
+    notify_on: NotifyOnOpt = NotifyOn.failure,
     config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
@@ -194,30 +202,85 @@ def run(
     say.json = log_format is LogFormat.json
     with user_errors():
         options = with_job_file(ctx, "run", config, **given(ctx))
-        sandbox = options.pop("sandbox")
-        settings = settings_from(**options)
-        with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
-            summary = job.run(settings, key=keys, progress=watch(settings.input))
-        report_run(summary, f"{settings.target} {settings.action}")
-        unknown = summary.counts[Status.UNKNOWN]
-        if unknown:
-            they, them, are, were = (
-                ("it", "it", "is", "was") if unknown == 1 else ("they", "them", "are", "were")
-            )
-            say(
-                "unknown",
-                f"{counted(unknown, summary.line_noun)} {are} unknown: {they} {were} "
-                f"sent but no answer said what became of {them}, so {they} may exist in "
-                f"{settings.target}. Check {them} before sending {them} again with --resume "
-                "--retry-unknown (README: When things go wrong).",
-                level="warning",
-                to=err,
-                lines=unknown,
-            )
-        if summary.stopped or summary.counts[Status.NOT_SENT]:
-            command = _resume_command()
-            say("resume_hint", f"To carry on: {command}", to=err, command=command)
-        raise typer.Exit(summary.exit_code)
+        urls, on = check_urls(options.pop("notify") or []), NotifyOn(options.pop("notify_on"))
+        about = ("run", str(options["target"]), str(options["input"]))
+        with _notified(urls, on, about) as notice:
+            sandbox = options.pop("sandbox")
+            settings = settings_from(**options)
+            with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
+                summary = job.run(settings, key=keys, progress=watch(settings.input))
+            notice.append(_ended(about, summary))
+            report_run(summary, f"{settings.target} {settings.action}")
+            unknown = summary.counts[Status.UNKNOWN]
+            if unknown:
+                they, them, are, were = (
+                    ("it", "it", "is", "was") if unknown == 1 else ("they", "them", "are", "were")
+                )
+                say(
+                    "unknown",
+                    f"{counted(unknown, summary.line_noun)} {are} unknown: {they} {were} "
+                    f"sent but no answer said what became of {them}, so {they} may exist in "
+                    f"{settings.target}. Check {them} before sending {them} again with --resume "
+                    "--retry-unknown (README: When things go wrong).",
+                    level="warning",
+                    to=err,
+                    lines=unknown,
+                )
+            if summary.stopped or summary.counts[Status.NOT_SENT]:
+                command = _resume_command()
+                say("resume_hint", f"To carry on: {command}", to=err, command=command)
+            raise typer.Exit(summary.exit_code)
+
+
+@contextlib.contextmanager
+def _notified(urls: list[str], on: NotifyOn, about: tuple[str, str, str]) -> Iterator[list[Ended]]:
+    """The runs that end within, each notified to ``urls`` as ``on`` says; a run that could
+    not start, or was stopped by an error, is notified with its error (exit code 2)."""
+    ended: list[Ended] = []
+    started = time.monotonic()
+    try:
+        yield ended
+    except BulkTasksError as error:
+        command, vendor, input = about
+        seconds = time.monotonic() - started
+        ended = [Ended(command, vendor, input, 2, seconds=seconds, error=str(error))]
+        raise
+    finally:
+        for run in ended:
+            notify(urls, on, run)
+
+
+def _ended(about: tuple[str, str, str], summary: job.Summary) -> Ended:
+    command, vendor, input = about
+    done = summary.exit_code == 0
+    return Ended(
+        command,
+        vendor,
+        input,
+        summary.exit_code,
+        results=str(summary.results),
+        counts={status.value: n for status, n in sorted(summary.counts.items()) if n},
+        seconds=summary.seconds,
+        resume=None if done else _resume_command(),
+        error=summary.stopped,
+    )
+
+
+def _file_ended(about: tuple[str, str, str], result: FileResult) -> Ended:
+    """One file of a run-folder pass, as its notification says it."""
+    from .inbox import FileStatus
+
+    command, vendor, _ = about
+    return Ended(
+        command,
+        vendor,
+        str(result.input),
+        result.code,
+        results=None if result.results is None else str(result.results),
+        counts=result.counts,
+        resume=None if result.code == 0 else "the next pass of run-folder carries it on",
+        error=result.stopped or (result.said if result.status is FileStatus.NOT_RUN else None),
+    )
 
 
 def _resume_command() -> str:
@@ -478,6 +541,8 @@ def run_folder(
     ledger: LedgerOpt = None,
     row_key: RowKeyOpt = None,
     create_again: CreateAgainOpt = False,
+    notify: NotifyOpt = None,
+    notify_on: NotifyOnOpt = NotifyOn.failure,
     settle: Annotated[
         float,
         typer.Option(
@@ -505,35 +570,44 @@ def run_folder(
     Unattended: bulk-tasks run-folder --config inbox.toml (inbox, done, target, …)
     """
     say.json = log_format is LogFormat.json
+    from .inbox import FileStatus
     from .inbox import run_folder as run_inbox
 
     with user_errors():
         options = with_job_file(ctx, "run-folder", config, **given(ctx))
+        urls, on = check_urls(options.pop("notify") or []), NotifyOn(options.pop("notify_on"))
         inbox, done = options.pop("inbox"), options.pop("done")
-        settle, sandbox = options.pop("settle"), options.pop("sandbox")
-        settings = settings_from(input=inbox, **options)
-        with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
-            folder = run_inbox(inbox, done, settings, key=keys, settle=settle, watcher=watch)
-        for result in folder.files:
-            say(
-                "file",
-                f"{result.name}: {result.said}",
-                level=result.level,
-                file=result.name,
-                input=str(result.input),
-                file_status=result.status.value,
-                exit_code=result.code,
-                outcome=result.said,
-                counts=result.counts,
-                by_earlier_files=result.by_earlier_files,
-                results=None if result.results is None else str(result.results),
-                moved_to=None if result.moved_to is None else str(result.moved_to),
+        about = ("run-folder", str(options["target"]), str(inbox))
+        with _notified(urls, on, about) as notice:
+            settle, sandbox = options.pop("settle"), options.pop("sandbox")
+            settings = settings_from(input=inbox, **options)
+            with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
+                folder = run_inbox(inbox, done, settings, key=keys, settle=settle, watcher=watch)
+            notice.extend(
+                _file_ended(about, result)
+                for result in folder.files
+                if result.status is not FileStatus.CHANGED_JUST_NOW
             )
-        if not folder.files:
-            say("file", f"{inbox}: nothing to run", inbox=str(inbox), files=0)
-        if folder.stopped:
-            say("stopped", f"Stopped: {folder.stopped}", level="error", to=err)
-        raise typer.Exit(folder.exit_code)
+            for result in folder.files:
+                say(
+                    "file",
+                    f"{result.name}: {result.said}",
+                    level=result.level,
+                    file=result.name,
+                    input=str(result.input),
+                    file_status=result.status.value,
+                    exit_code=result.code,
+                    outcome=result.said,
+                    counts=result.counts,
+                    by_earlier_files=result.by_earlier_files,
+                    results=None if result.results is None else str(result.results),
+                    moved_to=None if result.moved_to is None else str(result.moved_to),
+                )
+            if not folder.files:
+                say("file", f"{inbox}: nothing to run", inbox=str(inbox), files=0)
+            if folder.stopped:
+                say("stopped", f"Stopped: {folder.stopped}", level="error", to=err)
+            raise typer.Exit(folder.exit_code)
 
 
 app.add_typer(ledger_app, name="ledger")

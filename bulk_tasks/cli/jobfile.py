@@ -47,6 +47,8 @@ OPTIONS: dict[str, tuple[str, tuple[type, ...]]] = {
     "ledger": ("local, off, a path or a postgresql:// URL", (str,)),
     "row_key": ("a column header", (str,)),
     "create_again": ("true or false", (bool,)),
+    "notify": ("a URL, or a list of URLs", (str, list)),
+    "notify_on": ("failure or always", (str,)),
     "inbox": ("a path", (str,)),
     "done": ("a path", (str,)),
     "settle": ("a number of seconds", (int, float)),

@@ -22,6 +22,7 @@ from ..rows.cells import DateOrder, Reading
 from ..rows.columns import read_map_file, read_set_options
 from ..sending.window import Rate
 from ..settings import Settings
+from .notify import NotifyOn
 from .output import LogFormat
 
 
@@ -215,6 +216,25 @@ SinceOpt = Annotated[
     str | None,
     typer.Option(metavar="YYYY-MM-DD", help="Only from this day on (local time)."),
 ]
+NotifyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify",
+        envvar="BULK_TASKS_NOTIFY",
+        metavar="URL",
+        show_default=False,
+        help="POST a JSON document here when the run ends (run-folder: each file's), e.g. a "
+        "Slack incoming webhook, which shows its text field (repeatable).",
+    ),
+]
+NotifyOnOpt = Annotated[
+    NotifyOn,
+    typer.Option(
+        envvar="BULK_TASKS_NOTIFY_ON",
+        metavar="WHEN",
+        help="failure: notify when the exit code is not 0; always: after every run.",
+    ),
+]
 LimitOpt = Annotated[
     int | None,
     typer.Option(
@@ -292,6 +312,7 @@ def given(ctx: typer.Context, *besides: str) -> dict[str, Any]:
 #: a job file's option -> the commands' parameter, where their names differ
 _PARAMETERS = {"map": "map_file", "set": "set_values"}
 _CHOICES: dict[str, type[StrEnum]] = {
+    "notify_on": NotifyOn,
     "target": Target,
     "action": Action,
     "date_format": DateOrder,
@@ -348,6 +369,8 @@ def _from_file(config: Path | None, name: str, value: Any) -> Any:
             raise OptionError(f'--config {config}: "{name}" must be one of {allowed}') from None
     if name == "set":
         return [f"{field}={text}" for field, text in value.items()]
+    if name == "notify" and isinstance(value, str):
+        return [value]
     if name in ("input", "results", "inbox", "done") or (name == "map" and isinstance(value, str)):
         return Path(value)
     return value
