@@ -261,7 +261,8 @@ def _ended(about: tuple[str, str, str], summary: job.Summary) -> Ended:
         results=str(summary.results),
         counts={status.value: n for status, n in sorted(summary.counts.items()) if n},
         seconds=summary.seconds,
-        resume=None if done else _resume_command(),
+        # a webhook's URL is a secret of its own: not sent to it, nor to another
+        resume=None if done else _resume_command(leaving_out=("--notify",)),
         error=summary.stopped,
     )
 
@@ -283,14 +284,16 @@ def _file_ended(about: tuple[str, str, str], result: FileResult) -> Ended:
     )
 
 
-def _resume_command() -> str:
-    """The command as typed, to carry on: with --resume, without --force nor --limit."""
+def _resume_command(*, leaving_out: tuple[str, ...] = ()) -> str:
+    """The command as typed, to carry on: with --resume, without --force nor --limit, nor the
+    options ``leaving_out`` names (with their values)."""
     words = ["bulk-tasks"]
     given = iter(sys.argv[1:])
+    left_out = ("--limit", *leaving_out)
     for word in given:
-        if word == "--limit":
+        if word in left_out:
             next(given, None)  # and its value
-        elif word != "--force" and not word.startswith("--limit="):
+        elif word != "--force" and not word.startswith(tuple(f"{o}=" for o in left_out)):
             words.append(word)
     return shlex.join(words if "--resume" in words else [*words, "--resume"])
 
