@@ -84,7 +84,7 @@ def check_urls(urls: list[str]) -> list[str]:
     for url in urls:
         parts = urlsplit(str(url))
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            said = shown(url) if parts.hostname else url  # no host: nothing secret to hide
+            said = _host_of(url) if parts.hostname else url  # no host: nothing secret to hide
             raise OptionError(
                 f'--notify "{said}": give an http:// or https:// URL, such as a Slack '
                 "incoming webhook's"
@@ -101,8 +101,9 @@ def notify(urls: list[str], on: NotifyOn, ended: Ended) -> None:
         try:
             _post(url, document)
         except httpx.HTTPError as error:
-            said = f"could not notify {shown(url)} ({_why(error)}); the run's outcome is unchanged"
-            say("notify", said, level="warning", to=err, url=shown(url))
+            host = _host_of(url)
+            said = f"could not notify {host} ({_why(error)}); the run's outcome is unchanged"
+            say("notify", said, level="warning", to=err, url=host)
 
 
 def _post(url: str, document: dict[str, Any]) -> None:
@@ -126,8 +127,9 @@ def _why(error: httpx.HTTPError) -> str:
     return type(error).__name__
 
 
-def shown(url: str) -> str:
-    """``url`` without its path and query, which often hold a webhook's secret."""
+def _host_of(url: str) -> str:
+    """``url`` as a message shows it: its path and query, which often hold a webhook's
+    secret, hidden."""
     parts = urlsplit(url)
     hidden = "/…" if parts.path.strip("/") or parts.query else ""
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], hidden, "", ""))

@@ -130,10 +130,12 @@ class Claims:
             return outcome
         scope = self._scope(line)
         if outcome.status in DONE and outcome.remote_id:
-            if outcome.status is Status.CREATED or claim is not None:
-                self._record(scope, claim or self._claim(line), outcome.remote_id)
-            elif self._ledger.get(scope, self._claim(line).identity) is None:
-                self._record(scope, self._claim(line), outcome.remote_id)  # an older file's
+            if claim is None:  # not claimed by this run: found by a lookup, or an older file's
+                claim = self._claim(line)
+                known = outcome.status is not Status.CREATED
+                if known and self._ledger.get(scope, claim.identity) is not None:
+                    return outcome
+            self._record(scope, claim, outcome.remote_id)
         elif claim is not None and outcome.status in (Status.FAILED, Status.NOT_SENT):
             self._ledger.release(scope, claim.identity, run_id=self._run.run_id)
         return outcome

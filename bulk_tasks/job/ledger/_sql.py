@@ -198,11 +198,9 @@ class SQLLedger:
         before: float | None = None,
         limit: int | None = None,
     ) -> Iterator[Entry]:
-        where, parameters = _filters(vendor=vendor, identity=identity, results=results)
-        for bound, kept in ((since, ">="), (before, "<")):
-            if bound is not None:
-                where.append(f"{_WHEN} {kept} ?")
-                parameters.append(bound)
+        where, parameters = _filters(
+            vendor=vendor, identity=identity, results=results, since=since, before=before
+        )
         sql = f"SELECT {_COLUMNS} FROM {self.tasks}{_where(where)} ORDER BY {_WHEN} DESC"
         if limit is not None:
             sql += " LIMIT ?"
@@ -229,10 +227,9 @@ class SQLLedger:
         results: str | None = None,
         before: float | None = None,
     ) -> int:
-        where, parameters = _filters(vendor=vendor, identity=identity, results=results)
-        if before is not None:
-            where.append(f"{_WHEN} < ?")
-            parameters.append(before)
+        where, parameters = _filters(
+            vendor=vendor, identity=identity, results=results, before=before
+        )
         with self._transaction("forgetting entries"):
             return self._change(f"DELETE FROM {self.tasks}{_where(where)}", parameters)
 
@@ -268,12 +265,24 @@ def _entry(row: tuple[Any, ...]) -> Entry:
 
 
 def _filters(
-    *, vendor: str | None, identity: str | None, results: str | None
+    *,
+    vendor: str | None,
+    identity: str | None,
+    results: str | None,
+    since: float | None = None,
+    before: float | None = None,
 ) -> tuple[list[str], list[Any]]:
-    """The conditions of the filters given, and their parameters."""
+    """The conditions of the filters given, and their parameters: equal columns, and when
+    an entry was created (else claimed) from ``since`` on and before ``before``."""
     given = {"vendor": vendor, "identity": identity, "results": results}
     kept = {column: value for column, value in given.items() if value is not None}
-    return [f"{column} = ?" for column in kept], list(kept.values())
+    where = [f"{column} = ?" for column in kept]
+    parameters: list[Any] = list(kept.values())
+    for bound, compared in ((since, ">="), (before, "<")):
+        if bound is not None:
+            where.append(f"{_WHEN} {compared} ?")
+            parameters.append(bound)
+    return where, parameters
 
 
 def _where(conditions: list[str]) -> str:

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import stamina
-
 from ...errors import LedgerUnavailable
+from ...sending.sharing.sqlite_store import write_ahead
 from ._sql import SQLLedger
 
 #: the version of the tables (:data:`~._sql.TABLES`), in ``PRAGMA user_version``
@@ -56,13 +55,7 @@ class SQLiteLedger(SQLLedger):
 
     def _prepare(self, fix: str) -> None:
         try:
-            # Runs that start together on a new file race to make it: turning WAL on asks for
-            # the file alone and does not wait for the busy timeout, so it is tried again.
-            for attempt in stamina.retry_context(
-                on=_busy, attempts=None, timeout=BUSY_TIMEOUT, wait_initial=0.005, wait_max=0.05
-            ):
-                with attempt:
-                    self.db.execute("PRAGMA journal_mode=WAL")
+            write_ahead(self.db, timeout=BUSY_TIMEOUT)
             self.db.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as error:
             raise LedgerUnavailable(
@@ -108,12 +101,3 @@ class SQLiteLedger(SQLLedger):
 
     def close(self) -> None:
         self.db.close()
-
-
-def _busy(error: BaseException) -> bool:
-    """Whether ``error`` is SQLite's "another connection holds the file"."""
-    code = getattr(error, "sqlite_errorcode", None)
-    return isinstance(error, sqlite3.OperationalError) and code in (
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-    )

@@ -75,13 +75,7 @@ class SQLiteWindows:
         self.clock = clock
         self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
         try:
-            # Runs that start together on a new file race to make it: turning WAL on asks
-            # for the file alone and does not wait for the others, so it is tried again.
-            for attempt in stamina.retry_context(
-                on=_busy, attempts=None, timeout=_OPENING, wait_initial=0.005, wait_max=0.05
-            ):
-                with attempt:
-                    self.db.execute("PRAGMA journal_mode=WAL")
+            write_ahead(self.db, timeout=_OPENING)
             self.db.execute("PRAGMA synchronous=OFF")
             with self.transaction("opening it"):
                 self.db.execute(_SCHEMA)
@@ -297,6 +291,17 @@ def _ends(blob: bytes) -> array[float]:
     ends = array("d")
     ends.frombytes(blob)
     return ends
+
+
+def write_ahead(db: sqlite3.Connection, *, timeout: float) -> None:
+    """``db`` in WAL mode. Runs that start together on a new file race to make it: turning
+    WAL on asks for the file alone and does not wait for the others, so it is tried again,
+    for ``timeout`` seconds at most."""
+    for attempt in stamina.retry_context(
+        on=_busy, attempts=None, timeout=timeout, wait_initial=0.005, wait_max=0.05
+    ):
+        with attempt:
+            db.execute("PRAGMA journal_mode=WAL")
 
 
 def _busy(error: BaseException) -> bool:
