@@ -15,15 +15,25 @@ from dataclasses import dataclass, field
 
 from .vendors.base import Vendor
 
+#: the key a run on the built-in sandbox sends (the sandbox takes any key)
+SANDBOX_KEY = "sandbox-demo-key"
+
 
 @dataclass(frozen=True)
 class Keys:
-    """The keys of one run, by the name of the variable that holds them."""
+    """The keys of one run, by the name of the variable that holds them: give one to
+    :func:`~bulk_tasks.run` when rows name their own variable (an ``apiKeyEnv`` column),
+    one key per team or client.
+
+    Attributes:
+        vendor: the vendor (``settings.vendor``).
+        given: the key of the vendor's own variable, when the caller already has it.
+        sandbox: the built-in sandbox: every variable reads as a made-up key of its own.
+        environ: where variables are read (default: this process's environment).
+    """
 
     vendor: Vendor
-    #: the key of the vendor's own variable, when the caller already has it
     given: str | None = None
-    #: the built-in sandbox: every variable reads as a made-up key of its own
     sandbox: bool = False
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
 

@@ -26,7 +26,63 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Everything a run or a validation needs, gathered from the command line."""
+    """Everything a run or a validation needs: the fields are the options of ``bulk-tasks
+    run``, spelled with underscores. Only ``input`` and ``target`` are needed; the rest
+    have the command's defaults.
+
+    Attributes:
+        input: the CSV or XLSX file of tasks.
+        target: the vendor: ``"lemlist"``, ``"saleshandy"`` or ``"attio"``.
+        action: ``"create"`` or ``"update"``.
+        results: where the results file goes (a ``.csv``, ``.jsonl`` or ``.xlsx`` path);
+            None: ``NAME.results.csv`` beside the input.
+        sheet: the XLSX sheet to read (None: the first).
+        encoding: the CSV file's encoding (None: UTF-8, else Windows-1252, with a note).
+        delimiter: the CSV file's delimiter (None: guessed from the header line).
+        mapping: a field -> the column header that holds it, for headers of your own.
+        constants: a field -> the value every row gets (``--set``).
+        reading: how dates are read: their time zone and order (``--timezone``,
+            ``--date-format``).
+        base_url: where requests go instead of the vendor (a sandbox you started).
+        rate: the rate limit to keep to, when your plan's is lower than the vendor's
+            (``Rate(20, 2)``: 20 requests every 2 s).
+        timeout: the seconds one request may take.
+        retry: how often and how long a request is tried again.
+        resume: carry on from the results file of an earlier run of the same input.
+        force: start over, moving the earlier results file aside.
+        retry_failed: with ``resume``: send the ``failed`` lines again.
+        retry_unknown: with ``resume``: send the ``unknown`` lines again without looking
+            them up first.
+        resolve: look up the lines left ``unknown`` at the vendor (at the end of a run, and
+            before ``resume`` sends), so that they end created, or are sent again.
+        batch_size: the most lines one request carries (None: the vendor's most, 100 for
+            Saleshandy).
+        pack: gather lines of different rows into one request when they ask for the same
+            task.
+        sandbox: send to the built-in sandbox, started for the call (when ``base_url`` is
+            None): nothing reaches the vendor, no key is needed, and its lines never count
+            as done for the real vendor.
+        share: who shares each key's rate window: ``"local"`` (the processes of this
+            machine), a ``redis://`` URL (every machine using that Redis), or ``"off"``
+            (this process alone).
+        limit: only the first this many data rows (blank rows aside): ``run`` sends them
+            and ends the others ``not_sent``; ``validate`` checks them only (None: every
+            row).
+        ledger: where the task ledger is, which remembers every task created or found, so
+            that no later run creates it again: ``"local"`` (a file in the user's data
+            folder, or in ``BULK_TASKS_DATA_DIR``), a file path, a ``postgresql://`` URL, or
+            ``"off"``; None: local, but off for the built-in sandbox (its tasks end with
+            the run).
+        row_key: the input column holding each row's own key (the task's id in a CRM), by
+            which the ledger knows a row across runs: a row edited since its task was made
+            updates it.
+        create_again: create the lines the ledger says an earlier run created, on purpose.
+
+    Raises:
+        OptionError: a value, or a combination, that cannot be (``resume`` with ``force``,
+            a batch size the vendor cannot take); its message is the one the command
+            prints.
+    """
 
     input: Path
     target: str
@@ -46,30 +102,14 @@ class Settings:
     force: bool = False
     retry_failed: bool = False
     retry_unknown: bool = False
-    #: look up the lines left unknown at the vendor (at the end of a run, and before
-    #: ``resume`` sends), so that they end created, or are sent again
     resolve: bool = True
-    #: the most lines one request carries (default: the vendor's most, 100 for Saleshandy)
     batch_size: int | None = None
-    #: pack lines of different rows into one request when they ask for the same task
     pack: bool = True
-    #: sending to the built-in sandbox: its lines never count as done for the real vendor
     sandbox: bool = False
-    #: who shares each key's rate window: "local" (the processes of this machine), a
-    #: redis:// URL (every machine using that Redis), or "off" (this process alone)
     share: str = "local"
-    #: only the first this many data rows (blank rows aside): ``run`` sends them and ends the
-    #: others ``not_sent``; ``validate`` checks them only (None: every row)
     limit: int | None = None
-    #: where the task ledger is, which remembers every task created or found, so that no
-    #: later run creates it again: "local" (a file in the user's data folder), a file path,
-    #: a postgresql:// URL, or "off"; None: local, but off for the built-in sandbox (its
-    #: tasks end with the run)
     ledger: str | None = None
-    #: the input column holding each row's own key (the task's id in a CRM), by which the
-    #: ledger knows a row across runs: a row edited since its task was made updates it
     row_key: str | None = None
-    #: create the lines the ledger says an earlier run created, on purpose
     create_again: bool = False
 
     def __post_init__(self) -> None:

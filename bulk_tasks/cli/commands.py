@@ -28,7 +28,7 @@ from .. import __version__, job
 from ..errors import BulkTasksError, OptionError
 from ..job.progress import Progress
 from ..job.summary import counted
-from ..keys import Keys
+from ..keys import SANDBOX_KEY, Keys
 from ..results import Status
 from ..settings import Settings, spec_of, vendor_named
 from ..vendors import VENDORS
@@ -93,7 +93,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Turn a spreadsheet of sales tasks into real tasks, with a results file per row.",
 )
-SANDBOX_KEY = "sandbox-demo-key"
 
 
 # --- commands -----------------------------------------------------------------------------

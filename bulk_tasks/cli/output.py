@@ -207,7 +207,6 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
             f"{what}: {counted(rows.ended, 'rows')}, {counted(summary.lines, noun)} in "
             f"{summary.seconds:.1f} s"
         )
-    counts = {status.value: n for status, n in summary.counts.items() if n}
     for status in Status:
         if summary.counts[status]:
             lines.append(f"  {status.value:<9} {summary.counts[status]:>7}")
@@ -217,17 +216,7 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
     if reasons:
         lines.append("Invalid, by reason:")
         lines += [f"  {count:,} {noun}: {reason}" for reason, count, _ in reasons]
-    fields: dict[str, Any] = {
-        "what": what,
-        "rows": rows.ended,
-        "lines": summary.lines,
-        "line_noun": noun,
-        "counts": counts,
-        "blank_rows": rows.blank,
-        "seconds": round(summary.seconds, 2),
-        "results": str(summary.results),
-        "exit_code": summary.exit_code,
-    }
+    fields: dict[str, Any] = {"what": what, **summary.as_dict()}
     if reasons:
         fields["invalid_reasons"] = [
             {"reason": reason, "lines": count, "first_rows": first}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
-from ..job.progress import Progress
+from ..job.progress import LogProgress, Pace, Progress, waiting
 from ..job.summary import counted
 from ..results import Status
 
@@ -49,7 +48,7 @@ def watcher(
         return _JsonProgress(console, input=input, clock=clock)
     if console.is_terminal:
         return _BarProgress(console, clock=clock)
-    return _LogProgress(console, clock=clock)
+    return _LogLines(console, clock=clock)
 
 
 class Once:
@@ -96,54 +95,17 @@ def json_line(event: str, *, level: str = "info", **fields: object) -> str:
     return json.dumps(record, ensure_ascii=False, default=str)
 
 
-class _Pace:
-    """How fast rows settle: the time since the start, the run's waits left out (a wait for
-    late answers is no slowness of the rows), and the wait under way, if any."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self.restart()
-
-    def restart(self) -> None:
-        self._started = self._wait_from = self._wait_until = self.clock()
-        self._waited = 0.0  # the seconds of the waits over before the last one
-        #: what the last wait was for
-        self.waiting_for = ""
-
-    def wait(self, what: str, *, seconds: float) -> None:
-        now = self.clock()
-        self._waited += min(now, self._wait_until) - self._wait_from
-        self._wait_from, self._wait_until, self.waiting_for = now, now + seconds, what
-
-    def seconds_to_wait(self) -> float:
-        """What is left of the wait under way (0: none is)."""
-        return max(self._wait_until - self.clock(), 0.0)
-
-    def busy(self) -> float:
-        """The clock with the waits left out: it stands still while the run waits."""
-        now = self.clock()
-        return now - self._waited - (min(now, self._wait_until) - self._wait_from)
-
-    def per_second(self, done: int) -> float:
-        return done / max(self.busy() - self._started, 1e-6)
-
-
-def _waiting(seconds: float, what: str) -> str:
-    """What a run says while it waits: "waiting 30 s for late answers before …"."""
-    return f"waiting {seconds:.0f} s {what}"
-
-
 class _TimeLeft(TimeRemainingColumn):
     """The time left; while the run waits, what for and for how much longer instead."""
 
-    def __init__(self, pace: _Pace) -> None:
+    def __init__(self, pace: Pace) -> None:
         super().__init__()
         self._pace = pace
 
     def render(self, task: Task) -> Text:
         left = self._pace.seconds_to_wait()
         if left > 0:
-            return Text(_waiting(left, self._pace.waiting_for), style="progress.remaining")
+            return Text(waiting(left, self._pace.waiting_for), style="progress.remaining")
         return super().render(task)
 
 
@@ -151,7 +113,7 @@ class _BarProgress:
     """A progress bar with done/total, rate and time left, for a person at a terminal."""
 
     def __init__(self, console: Console, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._pace = _Pace(clock)
+        self._pace = Pace(clock)
         self._bar = RichProgress(
             TextColumn("rows"),
             BarColumn(),
@@ -190,67 +152,25 @@ class _BarProgress:
 
     def wait(self, what: str, *, seconds: float) -> None:
         self._pace.wait(what, seconds=seconds)
-        self._bar.console.print(_waiting(seconds, what))
+        self._bar.console.print(waiting(seconds, what))
 
     def finish(self) -> None:
         self._bar.stop()
 
 
-class _LogProgress:
-    """Plain lines every few seconds, for cron and logs where no one watches a bar."""
-
-    every = 10.0
+class _LogLines(LogProgress):
+    """Plain lines every few seconds, for cron and logs where no one watches a bar: each
+    line of progress and each wait with the time it was said."""
 
     def __init__(self, console: Console, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(console.print, clock=clock)
         self._console = console
-        self._counts: Counter[Status] = Counter()
-        self._done = 0
-        self._total: int | None = None
-        self._noun = "rows"
-        self._pace = _Pace(clock)
-        self._last = clock()
 
-    def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
-        _print_notes(self._console, notes)
-        self._total = total
-        self._noun = lines
-        self._pace.restart()
-        self._last = self._pace.clock()
-
-    def advance(self, status: Status | None, *, row_done: bool = True) -> None:
-        self._done += row_done
-        if status is not None:
-            self._counts[status] += 1
-        if self._pace.clock() - self._last >= self.every:
-            self._line()
-
-    def notice(self, message: str) -> None:
-        self._console.print(message)
-
-    def wait(self, what: str, *, seconds: float) -> None:
-        self._pace.wait(what, seconds=seconds)
-        self._console.print(f"[{time.strftime('%H:%M:%S')}] {_waiting(seconds, what)}")
-
-    def finish(self) -> None:
-        if self._done:
-            self._line()
-
-    def _line(self) -> None:
-        self._last = self._pace.clock()
-        done = self._done
-        per_second = self._pace.per_second(done)
-        of = f"/{self._total}" if self._total is not None else ""
-        left = ""
-        if self._total and per_second > 0 and done < self._total:
-            left = f", ~{(self._total - done) / per_second:.0f} s left"
-        counts = ", ".join(f"{s.value} {n}" for s, n in sorted(self._counts.items()))
-        if self._noun != "rows":
-            counts = f"{counted(sum(self._counts.values()), self._noun)}: {counts}"
-        stamp = time.strftime("%H:%M:%S")
-        self._console.print(f"[{stamp}] {done}{of} rows, {per_second:.1f} rows/s{left} ({counts})")
+    def _report(self, text: str) -> None:
+        self._console.print(f"[{time.strftime('%H:%M:%S')}] {text}")
 
 
-class _JsonProgress(_LogProgress):
+class _JsonProgress(_LogLines):
     """The same rhythm as the log lines, as JSON: for log shippers."""
 
     def __init__(
@@ -278,11 +198,12 @@ class _JsonProgress(_LogProgress):
 
     def wait(self, what: str, *, seconds: float) -> None:
         self._pace.wait(what, seconds=seconds)
-        said = _waiting(seconds, what)
+        said = waiting(seconds, what)
         self._console.print(json_line("waiting", message=said, seconds=round(seconds, 1)))
 
     def _line(self) -> None:
         self._last = self._pace.clock()
+        self._said_done = self._done
         counts = {status.value: n for status, n in sorted(self._counts.items())}
         self._console.print(
             json_line(

@@ -8,11 +8,12 @@ The entry points are :func:`validate`, :func:`run` and :func:`resolve`
 from ..settings import Settings
 from .batch import resolve, resolve_async, run, run_async, validate
 from .plan import Plan
-from .progress import Progress, Silent
+from .progress import LogProgress, Progress, Silent
 from .state import Run
 from .summary import Summary
 
 __all__ = [
+    "LogProgress",
     "Plan",
     "Progress",
     "Run",

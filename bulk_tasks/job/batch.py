@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import time
 from collections.abc import Iterator, Mapping
@@ -57,7 +58,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import MissingKey, OptionError, OtherDestination, ResultsError
-from ..keys import Keys
+from ..keys import SANDBOX_KEY, Keys
 from ..results import (
     Journal,
     SentBefore,
@@ -83,7 +84,27 @@ __all__ = ["resolve", "resolve_async", "run", "run_async", "validate"]
 
 
 def validate(settings: Settings, *, progress: Progress | None = None) -> Summary:
-    """Every line's verdict into the results file; nothing is sent."""
+    """Check every line of ``settings.input``, and write each one's verdict; send nothing.
+
+    The validation file (``settings.results``, else ``NAME.validation.csv`` beside the
+    input) has the input's columns, then ``status`` (``valid`` or ``invalid``) and, for an
+    invalid line, ``error_code`` and an ``error_message`` that names the column, the value
+    and the fix.
+
+    Args:
+        settings: what to read and how (``action``, ``mapping``, ``reading``, ``limit``...).
+        progress: told of each line as it is checked (:class:`LogProgress` logs it).
+
+    Returns:
+        The counts of ``valid`` and ``invalid`` lines; :attr:`Summary.exit_code` is 0 when
+        every line is valid.
+
+    Raises:
+        InputError: the input file is missing, unreadable or not a table.
+        ColumnError: a field the action needs has no column.
+        ResultsError: the validation file would overwrite a run's results, or cannot be
+            written.
+    """
     plan = Plan(settings, read_past_limit=False)
     path = settings.results or default_path(settings.input, suffix=".validation.csv")
     summary = plan.summary(path)
@@ -131,16 +152,44 @@ def _keep_run_results(path: Path) -> None:
 def run(
     settings: Settings,
     *,
-    key: str | Keys,
+    key: str | Keys | None = None,
     progress: Progress | None = None,
     sent_before: Mapping[str, SentBefore] | None = None,
 ) -> Summary:
-    """Send every valid line to the vendor; the results file says what became of each.
+    """Send every valid line of ``settings.input`` to the vendor, under its rate limit, and
+    write what became of each line to the results file.
 
-    ``key`` is the key of the vendor's own variable, or :class:`~bulk_tasks.keys.Keys` when
-    rows may name their own (an ``apiKeyEnv`` column). ``sent_before``: lines that other
-    results files sent, by fingerprint (an inbox's earlier files); such a line is not sent
-    again, unless this results file's own word says to send it.
+    The results file (``settings.results``, else ``NAME.results.csv`` beside the input) has
+    the input's columns, then ``status``, the task's id, ``error_code`` and
+    ``error_message``; it is written line by line, so a run that is stopped or killed
+    carries on with ``resume=True``. A line whose outcome is not ``created``, ``updated``
+    or ``skipped`` is not done: its message says why and what to do.
+
+    With ``settings.sandbox`` and no ``settings.base_url``, the built-in sandbox is started
+    for this call and every line goes there: nothing reaches the vendor, and no key is
+    needed.
+
+    Args:
+        settings: what to send and how.
+        key: the API key (else the vendor's variable, ``LEMLIST_API_KEY``..., is read), or
+            :class:`Keys` when rows name their own variable (an ``apiKeyEnv`` column).
+        progress: told of each line as it ends (:class:`LogProgress` logs it).
+        sent_before: lines that other results files sent, by fingerprint (an inbox's
+            earlier files); such a line is not sent again.
+
+    Returns:
+        The counts by status, and why the run stopped if it did:
+        :attr:`Summary.exit_code` is 0 when every line is done, 1 when some are not, 2 when
+        the run stopped (the key was refused, the vendor could not be reached).
+
+    Raises:
+        InputError: the input file is missing, unreadable or not a table.
+        ColumnError: a field the action needs has no column.
+        MissingKey: no key was given and the vendor's variable is not set.
+        ResultsError: the results file cannot be written, is another run's (give
+            ``resume=True`` or ``force=True``), or is in use by another run.
+        ShareUnavailable: the Redis that ``settings.share`` names cannot be reached.
+        LedgerUnavailable: the task ledger cannot be opened, reached or written.
     """
     return asyncio.run(run_async(settings, key=key, progress=progress, sent_before=sent_before))
 
@@ -148,11 +197,22 @@ def run(
 async def run_async(
     settings: Settings,
     *,
-    key: str | Keys,
+    key: str | Keys | None = None,
     progress: Progress | None = None,
     sent_before: Mapping[str, SentBefore] | None = None,
 ) -> Summary:
-    keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
+    """:func:`run`, for a caller that already runs an event loop."""
+    with _destination(settings, key) as (settings, keys):
+        return await _run(settings, keys, progress=progress, sent_before=sent_before)
+
+
+async def _run(
+    settings: Settings,
+    keys: Keys,
+    *,
+    progress: Progress | None,
+    sent_before: Mapping[str, SentBefore] | None,
+) -> Summary:
     plan = Plan(settings)
     if not plan.columns.names_keys and keys.key("") is None:
         raise MissingKey(f"{keys.missing('')}, or try the built-in sandbox with --sandbox")
@@ -239,26 +299,52 @@ async def _send(
     return summary
 
 
-def resolve(settings: Settings, *, key: str | Keys, progress: Progress | None = None) -> Summary:
-    """Look up the ``unknown`` creates of the results file ``settings.results`` at the
-    vendor: found ones become created, missing ones are sent again once; the file is
-    rewritten with their new lines. The summary counts the lines looked up."""
+def resolve(
+    settings: Settings, *, key: str | Keys | None = None, progress: Progress | None = None
+) -> Summary:
+    """Look up the ``unknown`` creates of an earlier run's results file at the vendor.
+
+    A create left ``unknown`` (its request left, no answer came back) is looked up in the
+    vendor's task list: one found ends ``created`` with its task's id, one missing is sent
+    again once. The results file gets the new lines; nothing else is sent.
+
+    Args:
+        settings: the run's settings: its results file (``results``, else the one
+            :func:`run` writes beside ``input``) is the one resolved.
+        key: as :func:`run` takes it.
+        progress: told of each line as it is looked up.
+
+    Returns:
+        The lines looked up, by what became of them (:attr:`Summary.resolved`) and by
+        status.
+
+    Raises:
+        ResultsError: the results file does not exist, cannot be read, or is in use.
+        MissingKey: no key was given and the vendor's variable is not set.
+        ShareUnavailable: the Redis that ``settings.share`` names cannot be reached.
+        LedgerUnavailable: the task ledger cannot be opened, reached or written.
+    """
     return asyncio.run(resolve_async(settings, key=key, progress=progress))
 
 
 async def resolve_async(
-    settings: Settings, *, key: str | Keys, progress: Progress | None = None
+    settings: Settings, *, key: str | Keys | None = None, progress: Progress | None = None
 ) -> Summary:
+    """:func:`resolve`, for a caller that already runs an event loop."""
+    with _destination(settings, key) as (settings, keys):
+        return await _resolve(settings, keys, progress=progress)
+
+
+async def _resolve(settings: Settings, keys: Keys, *, progress: Progress | None) -> Summary:
     from ..rows.columns import map_columns as columns_of
     from ..sending.sharing import ensure_reachable
     from .claims import Claims
     from .lookups import EarlierLookup, input_headers, results_rows
 
-    path = settings.results or settings.input
+    path = settings.results or default_path(settings.input)
     if not (path.exists() or journal_path(path).exists()):
         raise ResultsError(f"{path} does not exist: give the results file of an earlier run")
     await ensure_reachable(settings.share)  # before the file is touched
-    keys = key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
     model = settings.vendor.spec(settings.action)
     assert model is not None  # Settings refuses an action the vendor does not have
     with _locked(path), _ledger_of(settings) as ledger:
@@ -309,6 +395,21 @@ async def resolve_async(
             raise
         journal.close()
     return summary
+
+
+@contextlib.contextmanager
+def _destination(settings: Settings, key: str | Keys | None) -> Iterator[tuple[Settings, Keys]]:
+    """Where to send and with which keys: the built-in sandbox, started for this call
+    (``sandbox`` without a ``base_url``), or the vendor (or ``base_url``) with ``key``, else
+    the key in the vendor's variable."""
+    if not (settings.sandbox and settings.base_url is None):
+        yield settings, key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
+        return
+    from ..sandbox import Sandbox, SandboxServer  # imported late: only a trial needs it
+
+    with SandboxServer(Sandbox()) as server:
+        keys = Keys(settings.vendor, given=SANDBOX_KEY, sandbox=True)
+        yield dataclasses.replace(settings, base_url=server.url), keys
 
 
 @contextlib.contextmanager

@@ -9,11 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..results import DONE, Journal, Outcome, Status
 from ..rows.inputs import Row
 from ..rows.rules import Line, Rules
-from .progress import Progress
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 
 def counted(count: int, noun: str) -> str:
@@ -118,7 +121,14 @@ class Resolved(StrEnum):
 
 @dataclass
 class Summary:
-    """How a run ended: counts per line status, rows, where the results are, why it stopped."""
+    """How a run ended: the lines by status, the rows, where the results file is, and why
+    the run stopped if it did. :func:`~bulk_tasks.run`, :func:`~bulk_tasks.validate` and
+    :func:`~bulk_tasks.resolve` return one.
+
+    A line is a row (lemlist, Attio) or one of a row's prospects (Saleshandy). Its status
+    is one of :class:`~bulk_tasks.Status`: ``created``, ``updated`` and ``skipped`` are done;
+    every other one says on its line of the results file why, and what to do.
+    """
 
     results: Path
     #: what a line is ("rows" when each row is one line, "prospects" for Saleshandy)
@@ -147,6 +157,7 @@ class Summary:
 
     @property
     def lines(self) -> int:
+        """Every line that ended, whatever its status."""
         return sum(self.counts.values())
 
     @property
@@ -158,6 +169,24 @@ class Summary:
         if self.validation:
             return 0 if not self.counts[Status.INVALID] else 1
         return 0 if all(status in DONE for status in self.counts) else 1
+
+    def as_dict(self) -> dict[str, object]:
+        """The summary as plain values, ready for JSON (an orchestrator's task result, a
+        log record): the vendor, the results file, rows and lines, the lines by status
+        (statuses with none left out), seconds, the exit code, and why it stopped (or
+        None)."""
+        return {
+            "vendor": self.vendor,
+            "results": str(self.results),
+            "rows": self.rows.ended,
+            "lines": self.lines,
+            "line_noun": self.line_noun,
+            "counts": {status.value: n for status, n in self.counts.items() if n},
+            "blank_rows": self.rows.blank,
+            "seconds": round(self.seconds, 2),
+            "exit_code": self.exit_code,
+            "stopped": self.stopped,
+        }
 
 
 class Recorder:

@@ -30,6 +30,15 @@ FORMATS = (".csv", ".jsonl", ".xlsx")
 
 
 class Status(StrEnum):
+    """How a line ended, as the ``status`` column of the results file says it.
+
+    ``created``, ``updated`` and ``skipped`` (done by an earlier run) are done. ``invalid``:
+    our own checks refused it, nothing was sent. ``failed``: the vendor refused it.
+    ``unknown``: it was sent and no answer came back, so the task may exist. ``not_sent``:
+    the run stopped before it. ``sending`` is only ever in a results file that a killed run
+    left, for a line on its way.
+    """
+
     CREATED = "created"  # done
     UPDATED = "updated"  # done
     INVALID = "invalid"  # refused by our own validation, never sent

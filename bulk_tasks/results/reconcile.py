@@ -79,7 +79,8 @@ class TopError(NamedTuple):
 
 @dataclass
 class Reconciled:
-    """Each line's settled outcome, and what the files disagree on."""
+    """Each line's settled outcome, and what the files disagree on: what
+    :func:`reconcile` returns."""
 
     files: list[ResultsFile]
     #: one row per line: _key (its fingerprint), _row (its original row), prospect_id,
@@ -301,7 +302,25 @@ def _narrow(frame: pl.LazyFrame, index: int) -> pl.LazyFrame:
 
 
 def reconcile(paths: Sequence[Path]) -> Reconciled:
-    """Settle every line of ``paths`` (in the order given: later files win)."""
+    """Settle every line of several results files of one input: the first run's, its
+    ``resume`` runs', a ``resolve``'s.
+
+    A line's settled outcome is its done one if any file has one (created or updated
+    first), else the one of the latest file given. Lines that one file says are done and
+    another left ``unknown`` are listed apart: their tasks may exist twice.
+
+    Args:
+        paths: the results files, oldest first (later files win).
+
+    Returns:
+        Each line's settled outcome (:attr:`Reconciled.settled`, a polars DataFrame), the
+        lines by status (:attr:`Reconciled.counts`) and the disagreements;
+        :attr:`Reconciled.exit_code` is 0 when every line is done.
+
+    Raises:
+        ResultsError: no file given, a file that cannot be read or is no results file,
+            or files of different inputs or of different destinations.
+    """
     if not paths:
         raise ResultsError("give one or more results files to reconcile")
     frames = [scan(path) for path in paths]
