@@ -228,6 +228,10 @@ def report_run(summary: Summary, what: str, *, sent: bool = True) -> None:
         "results": str(summary.results),
         "exit_code": summary.exit_code,
     }
+    if sent:
+        traffic = summary.traffic
+        fields |= {"requests": traffic.requests, "rate_limited": traffic.rate_limited}
+        fields["retries"] = traffic.retries
     if reasons:
         fields["invalid_reasons"] = [
             {"reason": reason, "lines": count, "first_rows": first}

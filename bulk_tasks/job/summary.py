@@ -13,6 +13,7 @@ from pathlib import Path
 from ..results import DONE, Journal, Outcome, Status
 from ..rows.inputs import Row
 from ..rows.rules import Line, Rules
+from ..sending.traffic import Traffic
 from .progress import Progress
 
 
@@ -118,7 +119,8 @@ class Resolved(StrEnum):
 
 @dataclass
 class Summary:
-    """How a run ended: counts per line status, rows, where the results are, why it stopped."""
+    """How a run ended: counts per line status, rows, the requests it sent, where the results
+    are, why it stopped."""
 
     results: Path
     #: what a line is ("rows" when each row is one line, "prospects" for Saleshandy)
@@ -144,6 +146,8 @@ class Summary:
     invalid_reasons: InvalidReasons = field(default_factory=InvalidReasons)
     #: a validation's summary: nothing was to be done, only checked
     validation: bool = False
+    #: the requests the run sent to the vendor, the 429s and the retries
+    traffic: Traffic = field(default_factory=Traffic)
 
     @property
     def lines(self) -> int:
