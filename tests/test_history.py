@@ -12,11 +12,11 @@ from test_guarantees import FAST, fast_sandbox, write_creates
 from bulk_tasks.sandbox import SandboxServer
 
 
-def run_inbox(inbox: Path, done: Path, server: SandboxServer) -> Ran:
+def run_inbox(inbox: Path, done: Path, server: SandboxServer, *more: str | Path) -> Ran:
     """A pass of run-folder over ``inbox``, of lemlist creates, to ``server``."""
     ran = bulk_tasks(
         *("run-folder", inbox, "--done", done, "-t", "lemlist", "--base-url", server.url),
-        *(*FAST, "--settle", "0"),
+        *(*FAST, "--settle", "0", *more),
     )
     assert ran.code in (0, 1), ran.stderr
     return ran

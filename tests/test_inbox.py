@@ -414,7 +414,7 @@ def test_run_folder_takes_a_job_file_and_flags_win_over_it(tmp_path: Path) -> No
             '--config {job}: "colour" is not an option of run-folder; use target, action, sheet, '
             "encoding, delimiter, map, set, timezone, date_format, base_url, rate, timeout, "
             "resolve, batch_size, no_pack, sandbox, share, ledger, row_key, create_again, "
-            "notify, notify_on, inbox, done, settle",
+            "notify, notify_on, metrics_file, inbox, done, settle",
         ),
     ],
 )

@@ -112,6 +112,9 @@ def test_a_sandbox_run_without_a_url_starts_the_built_in_sandbox_for_the_call(
         "seconds": round(summary.seconds, 2),
         "exit_code": 0,
         "stopped": None,
+        "requests": 12,
+        "rate_limited": 0,
+        "retries": 0,
     }
     assert {line["destination"] for line in lines} == {"lemlist sandbox"}
     assert all(line["remote_id"].startswith("opp_") for line in lines)

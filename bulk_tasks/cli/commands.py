@@ -34,6 +34,7 @@ from ..settings import Settings, spec_of, vendor_named
 from ..vendors import VENDORS
 from ..vendors.base import Spec, Vendor
 from .ledger import app as ledger_app
+from .metrics import metrics_written
 from .notify import Ended, NotifyOn, check_urls, notify
 from .options import (
     Action,
@@ -51,6 +52,7 @@ from .options import (
     LimitOpt,
     LogFormatOpt,
     MapOpt,
+    MetricsFileOpt,
     NoPackOpt,
     NotifyOnOpt,
     NotifyOpt,
@@ -169,6 +171,7 @@ def run(
     create_again: CreateAgainOpt = False,
     notify: NotifyOpt = None,
     notify_on: NotifyOnOpt = NotifyOn.failure,
+    metrics_file: MetricsFileOpt = None,
     config: ConfigOpt = None,
     log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
@@ -203,12 +206,21 @@ def run(
         options = with_job_file(ctx, "run", config, **given(ctx))
         urls, on = check_urls(options.pop("notify") or []), NotifyOn(options.pop("notify_on"))
         about = ("run", str(options["target"]), str(options["input"]))
-        with _notified(urls, on, about) as notice:
+        metrics_file, vendor = options.pop("metrics_file"), about[1].lower()
+        with (
+            _notified(urls, on, about) as notice,
+            metrics_written(metrics_file, vendor=vendor) as metrics,
+        ):
             sandbox = options.pop("sandbox")
             settings = settings_from(**options)
             with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
                 summary = job.run(settings, key=keys, progress=watch(settings.input))
             notice.append(_ended(about, summary))
+            metrics.write(
+                exit_code=summary.exit_code,
+                counts={status.value: n for status, n in summary.counts.items()},
+                traffic=summary.traffic,
+            )
             report_run(summary, f"{settings.target} {settings.action}")
             unknown = summary.counts[Status.UNKNOWN]
             if unknown:
@@ -545,6 +557,7 @@ def run_folder(
     create_again: CreateAgainOpt = False,
     notify: NotifyOpt = None,
     notify_on: NotifyOnOpt = NotifyOn.failure,
+    metrics_file: MetricsFileOpt = None,
     settle: Annotated[
         float,
         typer.Option(
@@ -580,7 +593,11 @@ def run_folder(
         urls, on = check_urls(options.pop("notify") or []), NotifyOn(options.pop("notify_on"))
         inbox, done = options.pop("inbox"), options.pop("done")
         about = ("run-folder", str(options["target"]), str(inbox))
-        with _notified(urls, on, about) as notice:
+        metrics_file, vendor = options.pop("metrics_file"), about[1].lower()
+        with (
+            _notified(urls, on, about) as notice,
+            metrics_written(metrics_file, vendor=vendor) as metrics,
+        ):
             settle, sandbox = options.pop("settle"), options.pop("sandbox")
             settings = settings_from(input=inbox, **options)
             with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
@@ -589,6 +606,11 @@ def run_folder(
                 _file_ended(about, result)
                 for result in folder.files
                 if result.status is not FileStatus.CHANGED_JUST_NOW
+            )
+            metrics.write(
+                exit_code=folder.exit_code,
+                counts=folder.counts,
+                traffic=folder.traffic,
             )
             for result in folder.files:
                 say(

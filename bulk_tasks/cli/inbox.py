@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,7 @@ from ..results import SentBefore, Status
 from ..results.formats import CsvFormat, delimiter_of
 from ..rows.inputs import CSV_EXTENSIONS, SHEET_EXTENSIONS
 from ..rows.safe_cells import restore
+from ..sending.traffic import Traffic
 from .history import FileRun, log_file_run, remember_done_folder
 
 PROCESSED_FILES = ".bulk-tasks-processed.jsonl"
@@ -83,6 +85,8 @@ class FileResult:
     counts: dict[str, int] = field(default_factory=dict)
     #: lines not sent because an earlier file had sent them, by the status they end with
     by_earlier_files: dict[str, int] = field(default_factory=dict)
+    #: the requests its run sent, the 429s and the retries
+    traffic: Traffic = field(default_factory=Traffic)
     results: Path | None = None
     moved_to: Path | None = None
     #: why its run stopped
@@ -106,6 +110,16 @@ class FolderSummary:
         if self.stopped:
             return 2
         return max((result.code for result in self.files), default=0)
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Lines by status, over every file the pass ran."""
+        return sum((Counter(result.counts) for result in self.files), Counter())
+
+    @property
+    def traffic(self) -> Traffic:
+        """The requests, 429s and retries of every file the pass ran."""
+        return sum((result.traffic for result in self.files), Traffic())
 
 
 class EarlierFiles:
@@ -411,6 +425,7 @@ class _Pass:
             path,
             counts={status.value: n for status, n in sorted(ran.counts.items())},
             by_earlier_files={status.value: n for status, n in ran.by_earlier_files.items()},
+            traffic=ran.traffic,
             results=results,
         )
         if ran.stopped:

@@ -49,11 +49,12 @@ OPTIONS: dict[str, tuple[str, tuple[type, ...]]] = {
     "create_again": ("true or false", (bool,)),
     "notify": ("a URL, or a list of URLs", (str, list)),
     "notify_on": ("failure or always", (str,)),
+    "metrics_file": ("a path", (str,)),
     "inbox": ("a path", (str,)),
     "done": ("a path", (str,)),
     "settle": ("a number of seconds", (int, float)),
 }
-PATHS = ("input", "results", "map", "inbox", "done")
+PATHS = ("input", "results", "map", "inbox", "done", "metrics_file")
 #: the options only one command takes: run sends one file, run-folder a folder of them
 ONLY: dict[str, frozenset[str]] = {
     "run": frozenset(

@@ -235,6 +235,19 @@ NotifyOnOpt = Annotated[
         help="failure: notify when the exit code is not 0; always: after every run.",
     ),
 ]
+MetricsFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="BULK_TASKS_METRICS_FILE",
+        metavar="PATH",
+        show_default=False,
+        help="When the run ends (run-folder: the whole pass), write its figures for "
+        "Prometheus there (lines by status, requests, 429s, retries, duration, exit code, "
+        "last success), in the text format of node_exporter's textfile collector; the job "
+        "label is the file's name without its suffix, e.g. "
+        "/var/lib/node_exporter/textfile/nightly-lemlist.prom.",
+    ),
+]
 LimitOpt = Annotated[
     int | None,
     typer.Option(
@@ -371,7 +384,9 @@ def _from_file(config: Path | None, name: str, value: Any) -> Any:
         return [f"{field}={text}" for field, text in value.items()]
     if name == "notify" and isinstance(value, str):
         return [value]
-    if name in ("input", "results", "inbox", "done") or (name == "map" and isinstance(value, str)):
+    if name in ("input", "results", "inbox", "done", "metrics_file") or (
+        name == "map" and isinstance(value, str)
+    ):
         return Path(value)
     return value
 

@@ -144,11 +144,18 @@ class Run:
     @contextlib.asynccontextmanager
     async def going(self, *, key_of: Callable[[str], str | None]) -> AsyncIterator[Lanes]:
         """The lanes, each key's opened when its first line comes (``key_of`` gives the key a
-        variable holds) and all closed at the end; meanwhile Ctrl-C and SIGTERM stop the run."""
+        variable holds) and all closed at the end, their requests counted in the summary's
+        traffic; meanwhile Ctrl-C and SIGTERM stop the run."""
         from ..sending.lanes import Lanes  # imported late, as the whole sending stack is
 
         with self._stopped_by_signals(), self._alive():
-            async with Lanes(self.settings, keys=self.keys, key_of=key_of, stop=self.stop) as lanes:
+            async with Lanes(
+                self.settings,
+                keys=self.keys,
+                key_of=key_of,
+                stop=self.stop,
+                traffic=self.summary.traffic,
+            ) as lanes:
                 yield lanes
 
     @contextlib.contextmanager

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ..results import DONE, Journal, Outcome, Status
 from ..rows.inputs import Row
 from ..rows.rules import Line, Rules
+from ..sending.traffic import Traffic
 
 if TYPE_CHECKING:
     from .progress import Progress
@@ -121,39 +122,54 @@ class Resolved(StrEnum):
 
 @dataclass
 class Summary:
-    """How a run ended: the lines by status, the rows, where the results file is, and why
-    the run stopped if it did. :func:`~bulk_tasks.run`, :func:`~bulk_tasks.validate` and
-    :func:`~bulk_tasks.resolve` return one.
+    """How a run ended: the lines by status, the rows, the requests it sent, where the
+    results file is, and why the run stopped if it did. :func:`~bulk_tasks.run`,
+    :func:`~bulk_tasks.validate` and :func:`~bulk_tasks.resolve` return one.
 
     A line is a row (lemlist, Attio) or one of a row's prospects (Saleshandy). Its status
     is one of :class:`~bulk_tasks.Status`: ``created``, ``updated`` and ``skipped`` are done;
     every other one says on its line of the results file why, and what to do.
+
+    Attributes:
+        results: the results file (a validation's file for :func:`~bulk_tasks.validate`).
+        line_noun: what a line is: "rows" when each row is one line, "prospects" for
+            Saleshandy.
+        vendor: the vendor, as it writes its name ("Saleshandy").
+        counts: the lines by status.
+        rows: the rows fully, partly and not done (a row of Saleshandy has a line per
+            prospect), and the blank rows.
+        notes: what the user should know of how the input was read (its encoding, how a
+            date column was read).
+        stopped: why the run stopped before its end (None: it did not).
+        keys_unused: a key variable that was not set, or whose key the vendor refused ->
+            what became of its rows.
+        seconds: how long the run took.
+        resolved: the ``unknown`` lines looked up at the vendor, by what became of them:
+            found, sent again, still unknown, or not asked (the vendor cannot be asked).
+        by_earlier_files: lines not sent because an earlier file of an inbox sent them, by
+            the status they end with: skipped (the task exists) or unknown (it may).
+        by_ledger: what the task ledger made of lines before they were sent.
+        invalid_reasons: why lines were invalid, with the first rows of each reason.
+        validation: whether this is a validation's summary (nothing was sent).
+        traffic: the requests the run sent to the vendor, the 429 answers and the
+            retries.
     """
 
     results: Path
-    #: what a line is ("rows" when each row is one line, "prospects" for Saleshandy)
     line_noun: str = "rows"
-    #: the vendor, as it writes its name ("Saleshandy"), for the summary's sentences
     vendor: str = ""
     counts: Counter[Status] = field(default_factory=Counter)
     rows: RowTally = field(default_factory=RowTally)
     notes: list[str] = field(default_factory=list)
     stopped: str | None = None
-    #: a key variable that was not set, or whose key the vendor refused -> what happened
     keys_unused: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    #: unknown lines looked up at the vendor: "found", "sent again", "still unknown" -> lines;
-    #: "not asked": those the vendor cannot be asked about
     resolved: Counter[Resolved] = field(default_factory=Counter)
-    #: lines not sent because an earlier file sent them (the inbox), by the status they end
-    #: with: skipped (the task exists) or unknown (it may)
     by_earlier_files: Counter[Status] = field(default_factory=Counter)
-    #: what the task ledger made of lines before they were sent
     by_ledger: Counter[Ledgered] = field(default_factory=Counter)
-    #: why lines were invalid
     invalid_reasons: InvalidReasons = field(default_factory=InvalidReasons)
-    #: a validation's summary: nothing was to be done, only checked
     validation: bool = False
+    traffic: Traffic = field(default_factory=Traffic)
 
     @property
     def lines(self) -> int:
@@ -173,9 +189,9 @@ class Summary:
     def as_dict(self) -> dict[str, object]:
         """The summary as plain values, ready for JSON (an orchestrator's task result, a
         log record): the vendor, the results file, rows and lines, the lines by status
-        (statuses with none left out), seconds, the exit code, and why it stopped (or
-        None)."""
-        return {
+        (statuses with none left out), seconds, the exit code, why it stopped (or None),
+        and but for a validation, the requests sent, the 429 answers and the retries."""
+        plain: dict[str, object] = {
             "vendor": self.vendor,
             "results": str(self.results),
             "rows": self.rows.ended,
@@ -187,6 +203,11 @@ class Summary:
             "exit_code": self.exit_code,
             "stopped": self.stopped,
         }
+        if not self.validation:
+            traffic = self.traffic
+            plain |= {"requests": traffic.requests, "rate_limited": traffic.rate_limited}
+            plain["retries"] = traffic.retries
+        return plain
 
 
 class Recorder:

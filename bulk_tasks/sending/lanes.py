@@ -5,7 +5,8 @@ A lane is one key's share of a run: an HTTP client of its own (a pool of connect
 :class:`~bulk_tasks.sending.packing.Packer` gathering its lines into requests. Keys never share a
 lane, so each is sent at its own rate and one refused key stops only its own lines. A key's
 window is shared with the other processes using it, as ``settings.share`` says
-(:mod:`~bulk_tasks.sending.sharing`).
+(:mod:`~bulk_tasks.sending.sharing`). Every lane's sender counts its requests in the run's one
+:class:`~bulk_tasks.sending.traffic.Traffic`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .packing import Packer
 from .scheduler import Lane
 from .sender import Sender
 from .sharing import ProcessWindows, Windows, open_windows, window_id
+from .traffic import Traffic
 from .transport import open_client
 from .window import ArrivalWindow, Rate
 
@@ -42,12 +44,15 @@ class Lanes:
         keys: Keys,
         key_of: Callable[[str], str | None],
         stop: asyncio.Event,
+        traffic: Traffic | None = None,
     ) -> None:
         vendor = settings.vendor
         self._settings = settings
         self._keys = keys
         self._key_of = key_of
         self._stop = stop
+        #: what every lane's requests met, counted by their senders
+        self.traffic = traffic if traffic is not None else Traffic()
         self.rate = settings.rate or Rate(vendor.limit, vendor.period)
         #: each lane's workers, and the connections of its client
         self.workers = min(self.rate.limit, WORKERS_PER_KEY)
@@ -106,6 +111,7 @@ class Lanes:
                 stop=self._stop,
                 window=self._window(vendor.name, key, self.rate, probes=vendor.says_rate_used),
                 read_window=read_window,
+                traffic=self.traffic,
             )
         return sender
 

@@ -29,6 +29,7 @@ import stamina
 from ..results import INTERRUPTED, Facts, Outcome, Status
 from ..vendors.base import Answer, Request, Vendor, Verdict
 from ..version import __version__
+from .traffic import Traffic
 from .transport import ExchangeFailed, MaybeApplied, NothingSent, exchange
 from .window import ArrivalWindow, Rate, RetryPolicy, WindowUnavailable
 
@@ -116,7 +117,8 @@ class Sender:
     """Sends deliveries for one API key under its arrival window, with retries.
 
     Once the vendor refuses the key, nothing more is sent with it: every later delivery ends in
-    the same :class:`StopRun`.
+    the same :class:`StopRun`. Each request, 429 answer and retry is counted in ``traffic``
+    (the run's, shared by the senders of its keys).
     """
 
     def __init__(
@@ -132,8 +134,10 @@ class Sender:
         key_env: str | None = None,
         window: ArrivalWindow | None = None,
         read_window: ArrivalWindow | None = None,
+        traffic: Traffic | None = None,
     ) -> None:
         self._client = client
+        self._traffic = traffic if traffic is not None else Traffic()
         self._vendor = vendor
         #: the variable the key came from, to name in messages (never the key itself)
         self._key_env = key_env or vendor.key_env
@@ -203,6 +207,7 @@ class Sender:
         """The vendor's answer to ``delivery``, attempted again as the retry policy allows; the
         last :class:`_Retry` once it allows no more."""
         async for attempt in self._attempts(on=self._backoff):
+            self._traffic.retries += attempt.num > 1
             with attempt:
                 return await self._attempt(delivery, attempts, announce)
         raise AssertionError("stamina ends by returning or raising")  # pragma: no cover
@@ -249,12 +254,8 @@ class Sender:
             attempts.tries += 1
             attempts.on_the_wire = True  # stays so if this task is cancelled mid-request
             try:
-                response = await exchange(
-                    self._client,
-                    delivery.request.method,
-                    self._url(delivery.request.path),
-                    headers=self._headers,
-                    body=body,
+                response = await self._exchange(
+                    delivery.request.method, self._url(delivery.request.path), body
                 )
             except NothingSent as error:
                 attempts.on_the_wire = False
@@ -283,6 +284,7 @@ class Sender:
         url = httpx.URL(self._base_url + request.path)
         try:
             async for attempt in self._attempts(on=_LookupRetry):
+                self._traffic.retries += attempt.num > 1
                 with attempt:
                     return await self._look_once(url)
         except _LookupRetry as last:
@@ -315,12 +317,26 @@ class Sender:
             if self._refused is not None:
                 raise LookupFailed(str(self._refused))
             try:
-                response = await exchange(self._client, "GET", url, headers=self._headers, body=b"")
+                response = await self._exchange("GET", url, b"")
             except ExchangeFailed as error:
                 raise _LookupRetry(str(error)) from None
             if self._listens:
                 slot.server_used = self._vendor.rate_used(response.headers)
                 slot.refused = response.status_code == 429
+        return response
+
+    async def _exchange(self, method: str, url: httpx.URL, body: bytes) -> httpx.Response:
+        """One request's answer (:func:`~bulk_tasks.sending.transport.exchange`), the request
+        counted in the run's traffic once it has left, and its answer if a 429."""
+        left = True
+        try:
+            response = await exchange(self._client, method, url, headers=self._headers, body=body)
+        except NothingSent:
+            left = False
+            raise
+        finally:
+            self._traffic.requests += left
+        self._traffic.rate_limited += response.status_code == 429
         return response
 
     def _url(self, path: str) -> httpx.URL:
