@@ -22,7 +22,7 @@ SANDBOX_KEY = "sandbox-demo-key"
 @dataclass(frozen=True)
 class Keys:
     """The keys of one run, by the name of the variable that holds them: give one to
-    :func:`~bulk_tasks.run` when rows name their own variable (an ``apiKeyEnv`` column),
+    [`run`][bulk_tasks.run] when rows name their own variable (an ``apiKeyEnv`` column),
     one key per team or client.
 
     Attributes:

@@ -42,10 +42,11 @@ class Settings:
         mapping: a field -> the column header that holds it, for headers of your own.
         constants: a field -> the value every row gets (``--set``).
         reading: how dates are read: their time zone and order (``--timezone``,
-            ``--date-format``).
+            ``--date-format``), a ``bulk_tasks.rows.cells.Reading``
+            (``Reading(timezone=ZoneInfo("Europe/Paris"), date_order=DateOrder.DMY)``).
         base_url: where requests go instead of the vendor (a sandbox you started).
-        rate: the rate limit to keep to, when your plan's is lower than the vendor's
-            (``Rate(20, 2)``: 20 requests every 2 s).
+        rate: the rate limit to keep to, when your plan's is lower than the vendor's: a
+            ``bulk_tasks.sending.window.Rate`` (``Rate(20, 2)``: 20 requests every 2 s).
         timeout: the seconds one request may take.
         retry: how often and how long a request is tried again.
         resume: carry on from the results file of an earlier run of the same input.

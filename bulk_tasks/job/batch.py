@@ -93,11 +93,12 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
 
     Args:
         settings: what to read and how (``action``, ``mapping``, ``reading``, ``limit``...).
-        progress: told of each line as it is checked (:class:`LogProgress` logs it).
+        progress: told of each line as it is checked
+            ([`LogProgress`][bulk_tasks.LogProgress] logs it).
 
     Returns:
-        The counts of ``valid`` and ``invalid`` lines; :attr:`Summary.exit_code` is 0 when
-        every line is valid.
+        The lines by status (a valid line is ``not_sent``, with ``error_code`` ``valid``);
+            its ``exit_code`` is 0 when every line is valid, 1 when some are not.
 
     Raises:
         InputError: the input file is missing, unreadable or not a table.
@@ -172,15 +173,15 @@ def run(
     Args:
         settings: what to send and how.
         key: the API key (else the vendor's variable, ``LEMLIST_API_KEY``..., is read), or
-            :class:`Keys` when rows name their own variable (an ``apiKeyEnv`` column).
-        progress: told of each line as it ends (:class:`LogProgress` logs it).
+            [`Keys`][bulk_tasks.Keys] when rows name their own variable (an ``apiKeyEnv`` column).
+        progress: told of each line as it ends ([`LogProgress`][bulk_tasks.LogProgress] logs it).
         sent_before: lines that other results files sent, by fingerprint (an inbox's
             earlier files); such a line is not sent again.
 
     Returns:
-        The counts by status, and why the run stopped if it did:
-        :attr:`Summary.exit_code` is 0 when every line is done, 1 when some are not, 2 when
-        the run stopped (the key was refused, the vendor could not be reached).
+        The lines by status, and why the run stopped if it did; its ``exit_code`` is 0
+            when every line is done, 1 when some are not, 2 when the run stopped (the key
+            was refused, the vendor could not be reached).
 
     Raises:
         InputError: the input file is missing, unreadable or not a table.
@@ -201,7 +202,7 @@ async def run_async(
     progress: Progress | None = None,
     sent_before: Mapping[str, SentBefore] | None = None,
 ) -> Summary:
-    """:func:`run`, for a caller that already runs an event loop."""
+    """``run``, for a caller that already runs an event loop."""
     with _destination(settings, key) as (settings, keys):
         return await _run(settings, keys, progress=progress, sent_before=sent_before)
 
@@ -310,13 +311,13 @@ def resolve(
 
     Args:
         settings: the run's settings: its results file (``results``, else the one
-            :func:`run` writes beside ``input``) is the one resolved.
-        key: as :func:`run` takes it.
+            [`run`][bulk_tasks.run] writes beside ``input``) is the one resolved.
+        key: as [`run`][bulk_tasks.run] takes it.
         progress: told of each line as it is looked up.
 
     Returns:
-        The lines looked up, by what became of them (:attr:`Summary.resolved`) and by
-        status.
+        The lines looked up, by what became of them (``resolved``: found, sent again,
+            still unknown) and by status.
 
     Raises:
         ResultsError: the results file does not exist, cannot be read, or is in use.
@@ -330,7 +331,7 @@ def resolve(
 async def resolve_async(
     settings: Settings, *, key: str | Keys | None = None, progress: Progress | None = None
 ) -> Summary:
-    """:func:`resolve`, for a caller that already runs an event loop."""
+    """``resolve``, for a caller that already runs an event loop."""
     with _destination(settings, key) as (settings, keys):
         return await _resolve(settings, keys, progress=progress)
 

@@ -17,10 +17,10 @@ from .summary import counted
 class Progress(Protocol):
     """What a run tells whoever is watching, as it goes.
 
-    A run calls :meth:`start` once, then :meth:`advance` as each line ends, :meth:`notice`
-    and :meth:`wait` when there is something to say, and :meth:`finish` once, even when it
-    stops on an error. Implement it to follow a run your own way; :class:`LogProgress`
-    makes it lines of text.
+    A run calls ``start`` once, then ``advance`` as each line ends, ``notice`` and ``wait``
+    when there is something to say, and ``finish`` once, even when it stops on an error.
+    Implement it to follow a run your own way;
+    [`LogProgress`][bulk_tasks.LogProgress] makes it lines of text.
     """
 
     def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:

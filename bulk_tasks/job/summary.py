@@ -123,15 +123,15 @@ class Resolved(StrEnum):
 @dataclass
 class Summary:
     """How a run ended: the lines by status, the rows, the requests it sent, where the
-    results file is, and why the run stopped if it did. :func:`~bulk_tasks.run`,
-    :func:`~bulk_tasks.validate` and :func:`~bulk_tasks.resolve` return one.
+    results file is, and why the run stopped if it did. [`run`][bulk_tasks.run],
+    [`validate`][bulk_tasks.validate] and [`resolve`][bulk_tasks.resolve] return one.
 
     A line is a row (lemlist, Attio) or one of a row's prospects (Saleshandy). Its status
-    is one of :class:`~bulk_tasks.Status`: ``created``, ``updated`` and ``skipped`` are done;
+    is one of [`Status`][bulk_tasks.Status]: ``created``, ``updated`` and ``skipped`` are done;
     every other one says on its line of the results file why, and what to do.
 
     Attributes:
-        results: the results file (a validation's file for :func:`~bulk_tasks.validate`).
+        results: the results file (a validation's file for [`validate`][bulk_tasks.validate]).
         line_noun: what a line is: "rows" when each row is one line, "prospects" for
             Saleshandy.
         vendor: the vendor, as it writes its name ("Saleshandy").

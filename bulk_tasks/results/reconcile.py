@@ -80,7 +80,7 @@ class TopError(NamedTuple):
 @dataclass
 class Reconciled:
     """Each line's settled outcome, and what the files disagree on: what
-    :func:`reconcile` returns."""
+    [`reconcile`][bulk_tasks.reconcile] returns."""
 
     files: list[ResultsFile]
     #: one row per line: _key (its fingerprint), _row (its original row), prospect_id,
@@ -116,7 +116,7 @@ class Reconciled:
         return fully, per_row.height - fully - none, none
 
     def failed_out_lines(self, *, include_unknown: bool = False) -> int:
-        """How many lines the failed-rows file holds (see :func:`failed_lines`)."""
+        """How many lines the failed-rows file holds (see `failed_lines`)."""
         wanted = failed_out_statuses(include_unknown=include_unknown)
         return sum(self.counts.get(status, 0) for status in wanted)
 
@@ -313,9 +313,9 @@ def reconcile(paths: Sequence[Path]) -> Reconciled:
         paths: the results files, oldest first (later files win).
 
     Returns:
-        Each line's settled outcome (:attr:`Reconciled.settled`, a polars DataFrame), the
-        lines by status (:attr:`Reconciled.counts`) and the disagreements;
-        :attr:`Reconciled.exit_code` is 0 when every line is done.
+        Each line's settled outcome (``settled``, a polars DataFrame), the lines by
+            status (``counts``) and the disagreements; its ``exit_code`` is 0 when every
+            line is done.
 
     Raises:
         ResultsError: no file given, a file that cannot be read or is no results file,
