@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,8 @@ def test_log_progress_counts_saleshandy_s_prospects_apart_from_its_rows() -> Non
     progress.advance(None)  # a blank row
     progress.finish()
     assert said == ["2/2 rows, 2000000.0 rows/s (2 prospects: created 2)"]
+
+
+def test_the_package_says_it_is_typed() -> None:
+    """PEP 561: a caller's type checker reads the package's own hints."""
+    assert resources.files("bulk_tasks").joinpath("py.typed").is_file()

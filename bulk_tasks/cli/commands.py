@@ -27,9 +27,9 @@ import typer
 from .. import __version__, job
 from ..errors import BulkTasksError, OptionError
 from ..job.progress import Progress
-from ..job.summary import counted
 from ..keys import SANDBOX_KEY, Keys
 from ..results import Status
+from ..results.messages import counted
 from ..settings import Settings, spec_of, vendor_named
 from ..vendors import VENDORS
 from ..vendors.base import Spec, Vendor

@@ -17,8 +17,9 @@ import typer
 from rich.console import Console
 
 from ..errors import BulkTasksError
-from ..job.summary import Ledgered, Resolved, Summary, counted
+from ..job.summary import Ledgered, Resolved, Summary
 from ..results import Status, vendor_of
+from ..results.messages import counted
 from ..rows.columns import Column, columns_for
 from .progress import json_line
 

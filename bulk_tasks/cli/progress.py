@@ -25,8 +25,8 @@ from rich.progress import Progress as RichProgress
 from rich.text import Text
 
 from ..job.progress import LogProgress, Pace, Progress, waiting
-from ..job.summary import counted
 from ..results import Status
+from ..results.messages import counted
 
 
 def _print_notes(console: Console, notes: list[str]) -> None:

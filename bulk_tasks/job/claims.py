@@ -35,12 +35,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..results import DONE, Facts, NamedCells, Outcome, Status
+from ..results.messages import counted
 from ..rows.rules import Line
 from ..settings import Settings
 from ..vendors.base import Ask
 from .ledger import Claim, Entry, Ledger, RunState, Scope, key_hash
 from .resolver import RECENT
-from .summary import Ledgered, counted
+from .summary import Ledgered
 
 if TYPE_CHECKING:
     from ..sending.lanes import Lanes

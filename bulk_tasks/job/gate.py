@@ -20,10 +20,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..results import DONE, Outcome, SentBefore, Status
+from ..results.messages import counted
 from ..rows.rules import Line, Rules
 from ..settings import Settings
 from ..vendors.base import Ask
-from .summary import counted
 
 if TYPE_CHECKING:
     from .claims import Claims

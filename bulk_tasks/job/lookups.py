@@ -37,13 +37,14 @@ from ..results import (
     result_headers,
 )
 from ..results.formats import LineCells, read_lines
+from ..results.messages import counted
 from ..rows.inputs import Row
 from ..rows.rules import Line, Repeats, Rules
 from ..sending.lanes import Lanes
 from ..vendors.base import Ask
 from .progress import Progress
 from .resolver import RECENT, Resolver, Unresolved, looked_up, never_answered, sent_again
-from .summary import Resolved, counted
+from .summary import Resolved
 
 if TYPE_CHECKING:
     from .claims import Claims

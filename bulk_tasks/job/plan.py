@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..results.messages import counted
 from ..rows.columns import ColumnMap, map_columns
 from ..rows.date_orders import read_date_orders
 from ..rows.inputs import Row, Table, is_blank, open_table
@@ -14,7 +15,7 @@ from ..rows.row_keys import RowKeys
 from ..rows.rules import Line, Repeats, Rules
 from ..settings import Settings
 from .progress import Progress
-from .summary import Summary, counted
+from .summary import Summary
 
 
 class Plan:

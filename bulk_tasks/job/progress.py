@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..results import Status
-from .summary import counted
+from ..results.messages import counted
 
 
 class Progress(Protocol):

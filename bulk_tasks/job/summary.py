@@ -20,12 +20,6 @@ if TYPE_CHECKING:
     from .progress import Progress
 
 
-def counted(count: int, noun: str) -> str:
-    """A count and its plural noun as a sentence says them: "1 row", "2 rows", "1 prospect",
-    "1,250 lines" (every noun a summary counts makes its plural with an s)."""
-    return f"{count:,} {noun.removesuffix('s') if count == 1 else noun}"
-
-
 @dataclass
 class RowTally:
     """How rows ended, as their lines end: every line done, some, or none."""

@@ -82,6 +82,12 @@ def fields_named(fields: Sequence[str]) -> str:
     return f"the {listed(list(fields))} cell{'s' * (len(fields) > 1)}"
 
 
+def counted(count: int, noun: str) -> str:
+    """A count and its plural noun as a sentence says them: "1 row", "2 rows", "1 prospect",
+    "1,250 lines" (every noun a summary counts makes its plural with an s)."""
+    return f"{count:,} {noun.removesuffix('s') if count == 1 else noun}"
+
+
 def listed(words: Sequence[str]) -> str:
     """Words as a sentence lists them: "a", "a and b", "a, b and c"."""
     return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else "".join(words)
