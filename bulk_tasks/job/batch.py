@@ -87,9 +87,9 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
     """Check every line of ``settings.input``, and write each one's verdict; send nothing.
 
     The validation file (``settings.results``, else ``NAME.validation.csv`` beside the
-    input) has the input's columns, then ``status`` (``valid`` or ``invalid``) and, for an
-    invalid line, ``error_code`` and an ``error_message`` that names the column, the value
-    and the fix.
+    input) has the input's columns, then ``status``: ``not_sent`` for a valid line (its
+    ``error_code`` is ``valid``), ``invalid`` for one that is not, with an ``error_code``
+    and an ``error_message`` that names the column, the value and the fix.
 
     Args:
         settings: what to read and how (``action``, ``mapping``, ``reading``, ``limit``...).
@@ -97,8 +97,8 @@ def validate(settings: Settings, *, progress: Progress | None = None) -> Summary
             ([`LogProgress`][bulk_tasks.LogProgress] logs it).
 
     Returns:
-        The lines by status (a valid line is ``not_sent``, with ``error_code`` ``valid``);
-            its ``exit_code`` is 0 when every line is valid, 1 when some are not.
+        The lines by status; its ``exit_code`` is 0 when every line is valid, 1 when some
+            are not.
 
     Raises:
         InputError: the input file is missing, unreadable or not a table.
