@@ -21,9 +21,10 @@ SANDBOX_KEY = "sandbox-demo-key"
 
 @dataclass(frozen=True)
 class Keys:
-    """The keys of one run, by the name of the variable that holds them: give one to
-    [`run`][bulk_tasks.run] when rows name their own variable (an ``apiKeyEnv`` column),
-    one key per team or client.
+    """The keys of one run, by the name of the variable that holds them (the vendor's own,
+    and those an ``apiKeyEnv`` column names, one per team or client). Give one to
+    [`run`][bulk_tasks.run] when the keys are kept elsewhere than in the environment (a
+    secrets store): ``Keys(settings.vendor, environ={"TEAM_B_KEY": ...})``.
 
     Attributes:
         vendor: the vendor (``settings.vendor``).

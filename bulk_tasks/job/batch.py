@@ -172,8 +172,9 @@ def run(
 
     Args:
         settings: what to send and how.
-        key: the API key (else the vendor's variable, ``LEMLIST_API_KEY``..., is read), or
-            [`Keys`][bulk_tasks.Keys] when rows name their own variable (an ``apiKeyEnv`` column).
+        key: the API key (else the vendor's variable, ``LEMLIST_API_KEY``..., is read, and
+            the variables an ``apiKeyEnv`` column names), or [`Keys`][bulk_tasks.Keys] for
+            keys kept elsewhere than in the environment.
         progress: told of each line as it ends ([`LogProgress`][bulk_tasks.LogProgress] logs it).
         sent_before: lines that other results files sent, by fingerprint (an inbox's
             earlier files); such a line is not sent again.
