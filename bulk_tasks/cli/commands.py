@@ -9,7 +9,6 @@ here as one line on stderr that says what to do, and exit code 2.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import random
 import shlex
@@ -19,22 +18,23 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import stamina.instrumentation
 import typer
 
 from .. import __version__, job
 from ..errors import BulkTasksError, OptionError
+from ..job.batch import on_built_in_sandbox
 from ..job.progress import Progress
-from ..keys import SANDBOX_KEY, Keys
+from ..keys import Keys
 from ..results import Status
 from ..results.messages import counted
 from ..settings import Settings, spec_of, vendor_named
 from ..vendors import VENDORS
 from ..vendors.base import Spec, Vendor
 from .ledger import app as ledger_app
-from .metrics import metrics_written
+from .metrics import MetricsFile, metrics_written
 from .notify import Ended, NotifyOn, check_urls, notify
 from .options import (
     Action,
@@ -204,13 +204,8 @@ def run(
     say.json = log_format is LogFormat.json
     with user_errors():
         options = with_job_file(ctx, "run", config, **given(ctx))
-        urls, on = check_urls(options.pop("notify") or []), NotifyOn(options.pop("notify_on"))
         about = ("run", str(options["target"]), str(options["input"]))
-        metrics_file, vendor = options.pop("metrics_file"), about[1].lower()
-        with (
-            _notified(urls, on, about) as notice,
-            metrics_written(metrics_file, vendor=vendor) as metrics,
-        ):
+        with _end_told(options, about) as (notice, metrics):
             sandbox = options.pop("sandbox")
             settings = settings_from(**options)
             with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
@@ -241,6 +236,22 @@ def run(
                 command = _resume_command()
                 say("resume_hint", f"To carry on: {command}", to=err, command=command)
             raise typer.Exit(summary.exit_code)
+
+
+@contextlib.contextmanager
+def _end_told(
+    options: dict[str, Any], about: tuple[str, str, str]
+) -> Iterator[tuple[list[Ended], MetricsFile]]:
+    """How the end of the run within is told, as the options (taken out of ``options``)
+    say: its notifications (``--notify``, ``--notify-on``) and its metrics file."""
+    urls = check_urls(options.pop("notify") or [])
+    on = NotifyOn(options.pop("notify_on"))
+    metrics_file = options.pop("metrics_file")
+    with (
+        _notified(urls, on, about) as notice,
+        metrics_written(metrics_file, vendor=about[1].lower()) as metrics,
+    ):
+        yield notice, metrics
 
 
 @contextlib.contextmanager
@@ -590,14 +601,9 @@ def run_folder(
 
     with user_errors():
         options = with_job_file(ctx, "run-folder", config, **given(ctx))
-        urls, on = check_urls(options.pop("notify") or []), NotifyOn(options.pop("notify_on"))
         inbox, done = options.pop("inbox"), options.pop("done")
         about = ("run-folder", str(options["target"]), str(inbox))
-        metrics_file, vendor = options.pop("metrics_file"), about[1].lower()
-        with (
-            _notified(urls, on, about) as notice,
-            metrics_written(metrics_file, vendor=vendor) as metrics,
-        ):
+        with _end_told(options, about) as (notice, metrics):
             settle, sandbox = options.pop("settle"), options.pop("sandbox")
             settings = settings_from(input=inbox, **options)
             with _destination(settings, sandbox=sandbox) as (settings, keys, watch):
@@ -839,17 +845,11 @@ def _destination(
         return
     if settings.base_url:
         raise OptionError("--sandbox and --base-url both say where to send: give one")
-    from ..sandbox import Sandbox, SandboxServer
-
-    with SandboxServer(Sandbox()) as server:
-        said = f"Using the built-in sandbox at {server.url}: nothing is sent to {settings.target}."
-        announcement = Once(lambda: say("sandbox", said, to=err, url=server.url))
-        keys = Keys(settings.vendor, given=SANDBOX_KEY, sandbox=True)
-        yield (
-            dataclasses.replace(settings, base_url=server.url, sandbox=True),
-            keys,
-            lambda input: Announced(_watcher(input), announcement),
-        )
+    with on_built_in_sandbox(settings) as (settings, keys):
+        url = settings.url
+        said = f"Using the built-in sandbox at {url}: nothing is sent to {settings.target}."
+        announcement = Once(lambda: say("sandbox", said, to=err, url=url))
+        yield settings, keys, lambda input: Announced(_watcher(input), announcement)
 
 
 def _watcher(input: Path) -> Progress:

@@ -186,9 +186,7 @@ class _JsonProgress(_LogLines):
     def start(self, total: int | None, notes: list[str], *, lines: str = "rows") -> None:
         for note in notes:
             self._console.print(json_line("note", message=note))
-        self._total, self._noun = total, lines
-        self._pace.restart()
-        self._last = self._pace.clock()
+        super().start(total, [], lines=lines)
         self._console.print(
             json_line("run.started", input=self._input, rows_total=total, lines=lines)
         )

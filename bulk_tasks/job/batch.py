@@ -407,11 +407,19 @@ def _destination(settings: Settings, key: str | Keys | None) -> Iterator[tuple[S
     if not (settings.sandbox and settings.base_url is None):
         yield settings, key if isinstance(key, Keys) else Keys(settings.vendor, given=key)
         return
+    with on_built_in_sandbox(settings) as sent_there:
+        yield sent_there
+
+
+@contextlib.contextmanager
+def on_built_in_sandbox(settings: Settings) -> Iterator[tuple[Settings, Keys]]:
+    """``settings`` sending to the built-in sandbox, which serves until the block ends, and
+    the keys it takes (any will do: each variable reads as a made-up key)."""
     from ..sandbox import Sandbox, SandboxServer  # imported late: only a trial needs it
 
     with SandboxServer(Sandbox()) as server:
         keys = Keys(settings.vendor, given=SANDBOX_KEY, sandbox=True)
-        yield dataclasses.replace(settings, base_url=server.url), keys
+        yield dataclasses.replace(settings, base_url=server.url, sandbox=True), keys
 
 
 @contextlib.contextmanager

@@ -198,9 +198,11 @@ class Summary:
             "stopped": self.stopped,
         }
         if not self.validation:
-            traffic = self.traffic
-            plain |= {"requests": traffic.requests, "rate_limited": traffic.rate_limited}
-            plain["retries"] = traffic.retries
+            plain |= {
+                "requests": self.traffic.requests,
+                "rate_limited": self.traffic.rate_limited,
+                "retries": self.traffic.retries,
+            }
         return plain
 
 
